@@ -1,0 +1,44 @@
+"""optarena: every kind of optimizer behind one minimize(), compared fairly.
+
+Budgets and histories are counted in objective evaluations (and gradient evaluations and
+seconds), and every run returns the best point it actually evaluated.
+"""
+
+from __future__ import annotations
+
+from . import problems
+from .budget import Budget, StopReason
+from .constraints import Constraint, Eq, Ineq
+from .methods import IterationInfo, Method, MethodInfo, method_infos
+from .minimize import minimize
+from .objective import Objective, ObjectiveDefinitionError
+from .oracle import ObjectiveError
+from .result import History, Result
+
+__version__ = "0.1.0"
+
+
+def methods() -> list[MethodInfo]:
+    """Every registered method with its capabilities (family, gradient, bounds, ...)."""
+    return method_infos()
+
+
+__all__ = [
+    "Budget",
+    "Constraint",
+    "Eq",
+    "History",
+    "Ineq",
+    "IterationInfo",
+    "Method",
+    "MethodInfo",
+    "Objective",
+    "ObjectiveDefinitionError",
+    "ObjectiveError",
+    "Result",
+    "StopReason",
+    "__version__",
+    "methods",
+    "minimize",
+    "problems",
+]

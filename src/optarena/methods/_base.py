@@ -1,0 +1,185 @@
+"""Method families and their one shared run loop each.
+
+A method implements only its own update:
+- gradient family: ``init(x0, oracle, ctx) -> state`` and ``step(state, oracle, ctx) -> done``;
+- population family: ``init(x0, ctx) -> state``, ``ask(state, ctx) -> X``,
+  ``tell(state, X, f, ctx)`` and optionally ``converged(state)``;
+- external solver: ``solve(oracle, ctx) -> (StopReason, message)``.
+The loops here call the user's callback and turn convergence into a stop reason; counting,
+budgets and the best point are the Oracle's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..budget import StopReason
+from ..oracle import Oracle, StopRun
+from ._registry import MethodInfo
+
+__all__ = [
+    "ExternalMethod",
+    "GradientMethod",
+    "IterationInfo",
+    "Method",
+    "Outcome",
+    "PopulationMethod",
+    "RunContext",
+]
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What the callback sees after each iteration (step, generation or solver iteration)."""
+
+    iteration: int
+    nfev: int
+    ngev: int
+    best_f: float
+    best_x: torch.Tensor | None
+    x: torch.Tensor | None = None
+    f: float | None = None
+
+
+@dataclass
+class RunContext:
+    """Everything about one run except the objective: start, bounds, constraints, randomness."""
+
+    x0: torch.Tensor
+    lower: torch.Tensor | None
+    upper: torch.Tensor | None
+    constraints: tuple[Any, ...]
+    seed: int
+    callback: Callable[[IterationInfo], Any] | None = None
+    generator: torch.Generator = field(init=False)
+    rng: np.random.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def bounded(self) -> bool:
+        """True when box bounds were given."""
+        return self.lower is not None
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` clipped into the box (unchanged when there are no bounds)."""
+        if self.lower is None or self.upper is None:
+            return x
+        return torch.minimum(torch.maximum(x, self.lower), self.upper)
+
+    def notify(
+        self, oracle: Oracle, iteration: int, x: torch.Tensor | None, f: float | None
+    ) -> None:
+        """Call the user's callback; a truthy return ends the run."""
+        if self.callback is None:
+            return
+        best_x = None if oracle.best_x is None else oracle.best_x.clone()
+        info = IterationInfo(
+            iteration=iteration,
+            nfev=oracle.nfev,
+            ngev=oracle.ngev,
+            best_f=oracle.best_f,
+            best_x=best_x,
+            x=None if x is None else x.detach().clone(),
+            f=f,
+        )
+        if self.callback(info):
+            raise StopRun(StopReason.CALLBACK, "the callback asked to stop")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a method's run ended when it ended on its own (not through a StopRun)."""
+
+    reason: StopReason
+    message: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """Base of every method: a frozen dataclass of hyperparameters plus ``info``."""
+
+    info: ClassVar[MethodInfo]
+
+    @property
+    def name(self) -> str:
+        """The registered name."""
+        return self.info.name
+
+    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+        """Method-specific validation before the first evaluation (raise ValueError)."""
+
+    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:  # pragma: no cover - abstract
+        """Run until convergence; limits end the run through StopRun."""
+        raise NotImplementedError
+
+
+class GradientMethod(Method):
+    """Methods that step from one iterate using values and gradients."""
+
+    def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> Any:
+        raise NotImplementedError
+
+    def step(self, state: Any, oracle: Oracle, ctx: RunContext) -> bool:
+        """One step; returns True when the method has converged."""
+        raise NotImplementedError
+
+    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        state = self.init(ctx.x0.clone(), oracle, ctx)
+        it = 0
+        while True:
+            done = self.step(state, oracle, ctx)
+            it += 1
+            ctx.notify(oracle, it, getattr(state, "x", None), oracle.last_f)
+            if done:
+                return Outcome(StopReason.CONVERGED, f"converged after {it} steps")
+
+
+class PopulationMethod(Method):
+    """Ask/tell methods: each generation is evaluated as one batch."""
+
+    def init(self, x0: torch.Tensor, ctx: RunContext) -> Any:
+        raise NotImplementedError
+
+    def ask(self, state: Any, ctx: RunContext) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tell(self, state: Any, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> Any:
+        raise NotImplementedError
+
+    def converged(self, state: Any) -> bool:
+        """True when the population has collapsed and further generations are pointless."""
+        return False
+
+    def run(self, oracle: Oracle, ctx: RunContext, state: Any = None) -> Outcome:
+        if state is None:
+            state = self.init(ctx.x0.clone(), ctx)
+        gen = 0
+        while True:
+            X = self.ask(state, ctx)
+            f = oracle.values(X)
+            state = self.tell(state, X, f, ctx)
+            gen += 1
+            ctx.notify(oracle, gen, None, None)
+            if self.converged(state):
+                return Outcome(
+                    StopReason.CONVERGED, f"population converged after {gen} generations"
+                )
+
+
+class ExternalMethod(Method):
+    """Methods run by an external solver (scipy) that calls the Oracle itself."""
+
+    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        raise NotImplementedError
+
+    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        return self.solve(oracle, ctx)

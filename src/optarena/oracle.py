@@ -1,0 +1,256 @@
+"""Oracle: the counted, budgeted view of an Objective that one run uses.
+
+Every evaluation of every method goes through here, so the counts, the budget, the best point
+and the History mean exactly the same whatever the method. Methods never count anything.
+A limit of the Budget ends the run by raising :class:`StopRun` (a ``BaseException``, so no
+``except Exception`` inside a third-party solver can swallow it).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from .budget import Budget, StopReason
+from .objective import Objective, ObjectiveDefinitionError, RowError
+from .result import History
+
+if TYPE_CHECKING:
+    from .result import Result
+
+__all__ = ["ObjectiveError", "Oracle", "StopRun"]
+
+
+class StopRun(BaseException):
+    """Raised by the Oracle to end a run (budget, target, non-finite values, callback)."""
+
+    def __init__(self, reason: StopReason, message: str = "") -> None:
+        super().__init__(reason.value if not message else f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class ObjectiveError(RuntimeError):
+    """The user's objective raised; chained to the original exception.
+
+    ``evaluation`` is the 1-based index of the failing evaluation and ``result`` the
+    best-so-far Result of the run (set by :func:`optarena.minimize` before it re-raises).
+    """
+
+    def __init__(self, message: str, evaluation: int) -> None:
+        super().__init__(message)
+        self.evaluation = evaluation
+        self.result: Result | None = None
+
+
+class Oracle:
+    """Counts evaluations, enforces the budget, keeps the best point and the History.
+
+    ``value`` returns the value used for ranking: any NaN or infinity becomes ``+inf`` (the
+    History keeps the raw value). A gradient evaluation whose value or gradient is not finite
+    ends the run with :attr:`StopReason.NON_FINITE` after it is recorded (when
+    ``stop_on_nonfinite``, the default): no gradient method can take a meaningful step from
+    there, and some (scipy's trust-constr) would loop forever on NaN.
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        x0: torch.Tensor,
+        budget: Budget,
+        *,
+        record_x: bool | None = None,
+        stop_on_nonfinite: bool = True,
+    ) -> None:
+        self.objective = objective
+        self.dtype = x0.dtype
+        self.device = x0.device
+        self.dim = int(x0.numel())
+        self.budget = budget
+        self.stop_on_nonfinite = stop_on_nonfinite
+        if record_x is None:
+            record_x = self.dim <= 64
+        self.history = History(self.dim, record_x)
+        self.nfev = 0
+        self.ngev = 0
+        self.best_x: torch.Tensor | None = None
+        self.best_f = math.inf
+        self.best_eval: int | None = None
+        self.last_f = math.nan
+        self.batch_mode = "none"
+        self._t0 = time.perf_counter()
+        self._x0 = x0.detach().clone()
+
+    # -- time and budget -------------------------------------------------------------------
+    def restart_clock(self) -> None:
+        """Start the run's clock now (called right before the first evaluation)."""
+        self._t0 = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self._t0
+
+    def remaining_evals(self) -> int | None:
+        """Evaluations left in the budget (None when evaluations are not limited)."""
+        return None if self.budget.evals is None else self.budget.evals - self.nfev
+
+    def _check_before(self, n: int = 1, grad: bool = False) -> int:
+        b = self.budget
+        if b.evals is not None and self.nfev >= b.evals:
+            raise StopRun(StopReason.MAX_EVALS)
+        if grad and b.grad_evals is not None and self.ngev >= b.grad_evals:
+            raise StopRun(StopReason.MAX_GRAD_EVALS)
+        if b.seconds is not None and self.elapsed >= b.seconds:
+            raise StopRun(StopReason.MAX_SECONDS)
+        return n if b.evals is None else min(n, b.evals - self.nfev)
+
+    def _check_after(self, finite: bool = True) -> None:
+        if self.budget.target is not None and self.best_f <= self.budget.target:
+            raise StopRun(StopReason.TARGET_REACHED)
+        if not finite:
+            raise StopRun(
+                StopReason.NON_FINITE,
+                f"the objective or its gradient was not finite at evaluation {self.nfev}",
+            )
+
+    # -- conversion ------------------------------------------------------------------------
+    def as_tensor(self, x: torch.Tensor | np.ndarray | float) -> torch.Tensor:
+        """A private copy of ``x`` as a flat tensor of the run's dtype and device."""
+        t = torch.as_tensor(x).detach()
+        t = t.to(device=self.device, dtype=self.dtype).reshape(-1).clone()
+        if t.numel() != self.dim:
+            raise ValueError(f"point has {t.numel()} entries, the problem has {self.dim}")
+        return t
+
+    # -- recording -------------------------------------------------------------------------
+    def _record(self, x: torch.Tensor, f: float) -> float:
+        self.nfev += 1
+        finite = math.isfinite(f)
+        ranked = f if finite else math.inf
+        if ranked < self.best_f:
+            self.best_f = ranked
+            self.best_x = x.detach().clone()
+            self.best_eval = self.nfev
+        self.last_f = ranked
+        xs = x.detach().cpu().double().numpy() if self.history.has_x else None
+        self.history._append_one(f, self.ngev, self.elapsed, xs)
+        return ranked
+
+    def _fail(self, e: BaseException, index: int) -> ObjectiveError:
+        if isinstance(e, ObjectiveDefinitionError):
+            return ObjectiveError(f"evaluation {index}: {e}", index)
+        return ObjectiveError(
+            f"the objective {self.objective.name!r} raised {type(e).__name__} at evaluation "
+            f"{index}: {e}",
+            index,
+        )
+
+    # -- evaluations -----------------------------------------------------------------------
+    def value(self, x: torch.Tensor | np.ndarray) -> float:
+        """f(x), counted as one evaluation; ``+inf`` stands for any non-finite value."""
+        self._check_before()
+        xt = self.as_tensor(x)
+        try:
+            f = self.objective._value(xt.clone())
+        except Exception as e:
+            raise self._fail(e, self.nfev + 1) from e
+        ranked = self._record(xt, f)
+        self._check_after()
+        return ranked
+
+    def value_and_grad(self, x: torch.Tensor | np.ndarray) -> tuple[float, torch.Tensor]:
+        """f(x) and its gradient: one evaluation and one gradient evaluation (autograd), or
+        ``1 + d`` evaluations and one gradient evaluation with finite differences."""
+        mode = self.objective.gradient
+        if mode == "none":
+            raise ObjectiveDefinitionError(
+                f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
+            )
+        if mode == "fd":
+            return self._fd_value_and_grad(self.as_tensor(x))
+        self._check_before(grad=True)
+        xt = self.as_tensor(x)
+        try:
+            f, g = self.objective._value_and_grad(xt.clone())
+        except Exception as e:
+            raise self._fail(e, self.nfev + 1) from e
+        self.ngev += 1
+        ranked = self._record(xt, f)
+        g = g.to(dtype=self.dtype).reshape(-1)
+        self._check_after(
+            not self.stop_on_nonfinite or (math.isfinite(f) and bool(torch.isfinite(g).all()))
+        )
+        return ranked, g
+
+    def _fd_value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+        self._check_before(grad=True)
+        steps = self.objective.fd_step * torch.clamp(x.abs(), min=1.0)
+        probes = x.unsqueeze(0).repeat(self.dim + 1, 1)
+        idx = torch.arange(self.dim, device=self.device)
+        probes[idx + 1, idx] += steps
+        steps = probes[idx + 1, idx] - x  # the step actually taken in floating point
+        f = self.values(probes)
+        self.ngev += 1
+        f0 = float(f[0])
+        g = (f[1:] - f[0]) / steps
+        self._check_after(
+            not self.stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
+        )
+        return f0, g
+
+    def values(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Values of the rows of ``X`` (shape ``(n, d)``), ``+inf`` for non-finite ones.
+
+        Evaluated as one batch (``batched``, ``vmap`` in chunks, or a loop). When fewer
+        evaluations are left than rows, only the first rows are evaluated and recorded, then
+        the run stops.
+        """
+        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
+        if Xt.ndim != 2 or Xt.shape[1] != self.dim:
+            raise ValueError(f"a batch must have shape (n, {self.dim}), got {tuple(Xt.shape)}")
+        n = Xt.shape[0]
+        if n == 0:
+            return torch.empty(0, dtype=self.dtype, device=self.device)
+        k = self._check_before(n)
+        Xk = Xt[:k].clone()
+        try:
+            f, self.batch_mode = self.objective._values(Xk.clone())
+        except RowError as e:
+            self._record_batch(Xk[: e.index], e.done)
+            cause = e.__cause__ if e.__cause__ is not None else e
+            raise self._fail(cause, self.nfev + 1) from cause
+        except Exception as e:
+            raise self._fail(e, self.nfev + 1) from e
+        self._record_batch(Xk, f)
+        if k < n:
+            raise StopRun(StopReason.MAX_EVALS)
+        self._check_after()
+        ranked = np.where(np.isfinite(f), f, np.inf)
+        return torch.as_tensor(ranked, device=self.device).to(self.dtype)
+
+    def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> None:
+        n = X.shape[0]
+        if n == 0:
+            return
+        ranked = np.where(np.isfinite(f), f, np.inf)
+        i = int(np.argmin(ranked))
+        if ranked[i] < self.best_f:
+            self.best_f = float(ranked[i])
+            self.best_x = X[i].detach().clone()
+            self.best_eval = self.nfev + i + 1
+        self.last_f = float(ranked[-1])
+        self.nfev += n
+        xs = X.detach().cpu().double().numpy() if self.history.has_x else None
+        self.history._append_block(f, np.full(n, self.ngev), np.full(n, self.elapsed), xs)
+
+    # -- outcome ---------------------------------------------------------------------------
+    def best(self) -> tuple[torch.Tensor, float]:
+        """The best evaluated point and its value; the start point and ``inf`` if none."""
+        if self.best_x is None:
+            return self._x0.clone(), math.inf
+        return self.best_x.clone(), self.best_f

@@ -1,0 +1,101 @@
+"""Problem: a test function with its start, bounds and known optimum, and the problem registry."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..objective import Objective
+
+__all__ = ["Problem", "get", "names", "register_problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reference problem: objective function, start point, bounds and optimum where known.
+
+    ``fn`` maps a 1-D tensor to a scalar; ``batched`` (optional) maps ``(n, d)`` to ``(n,)``.
+    ``f_opt`` is the optimal (or infimal) value and ``x_opt`` a minimizer, when known.
+    ``constraints`` are :class:`optarena.Ineq` / :class:`optarena.Eq` objects, if any.
+    """
+
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    x0: torch.Tensor
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+    f_opt: float | None = None
+    x_opt: torch.Tensor | None = None
+    differentiable: bool = True
+    batched: Callable[[torch.Tensor], torch.Tensor] | None = None
+    constraints: tuple[Any, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def dim(self) -> int:
+        """Number of variables."""
+        return int(self.x0.numel())
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype the problem is defined in."""
+        return self.x0.dtype
+
+    def objective(self, **options: Any) -> Objective:
+        """The problem as an :class:`Objective` (options are passed to its constructor)."""
+        options.setdefault("name", self.name)
+        options.setdefault("gradient", "autograd" if self.differentiable else "none")
+        if self.batched is not None:
+            options.setdefault("batched", self.batched)
+        return Objective(self.fn, default_x0=self.x0.clone(), **options)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+_PROBLEMS: dict[str, Callable[..., Problem]] = {}
+
+
+def register_problem(name: str) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
+    """Decorator for a factory ``f(**params) -> Problem`` registered under ``name``."""
+
+    def deco(factory: Callable[..., Problem]) -> Callable[..., Problem]:
+        if name in _PROBLEMS:
+            raise ValueError(f"problem {name!r} is already registered")
+        _PROBLEMS[name] = factory
+        return factory
+
+    return deco
+
+
+def names() -> list[str]:
+    """Names of every registered problem."""
+    _load()
+    return sorted(_PROBLEMS)
+
+
+def get(name: str, **params: Any) -> Problem:
+    """The problem ``name`` built with ``params`` (e.g. ``get("rosenbrock", b=100)``)."""
+    _load()
+    if name not in _PROBLEMS:
+        close = difflib.get_close_matches(name, list(_PROBLEMS), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown problem {name!r}.{hint} Known: {', '.join(sorted(_PROBLEMS))}")
+    factory = _PROBLEMS[name]
+    sig = inspect.signature(factory)
+    unknown = sorted(set(params) - set(sig.parameters))
+    if unknown:
+        raise TypeError(
+            f"unknown parameter(s) {unknown} for problem {name!r}; it takes "
+            f"{sorted(sig.parameters) or 'none'}"
+        )
+    return factory(**params)
+
+
+def _load() -> None:
+    from . import classic, seeds  # noqa: F401  (registration side effect)

@@ -1,0 +1,221 @@
+"""The outcome of a run: a frozen Result and its columnar, evaluation-indexed History."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+from .budget import StopReason
+
+__all__ = ["History", "Result"]
+
+
+class History:
+    """Per-evaluation record of a run, kept as columns (one row per objective evaluation).
+
+    Columns: ``evals`` (1-based evaluation index), ``grad_evals`` (gradient evaluations done so
+    far), ``seconds`` (since the run started), ``f`` (the value as returned, NaN kept),
+    ``best_f`` (best finite value so far, ``inf`` before the first) and, when recorded, ``x``
+    (the evaluated points, shape ``(n, d)``). Rows are appended in evaluation order only, so
+    the x-axis of every plot is a count of evaluations, never an "iteration".
+    """
+
+    __slots__ = (
+        "_best",
+        "_blocks",
+        "_cache",
+        "_dim",
+        "_n",
+        "_pending",
+        "_pending_x",
+        "_record_x",
+        "_stored",
+    )
+
+    def __init__(self, dim: int, record_x: bool) -> None:
+        self._dim = dim
+        self._record_x = record_x
+        self._blocks: list[tuple[np.ndarray, ...]] = []
+        self._cache: dict[str, np.ndarray] | None = None
+        self._n = 0
+        self._stored = 0
+        self._best = math.inf
+        self._pending: list[tuple[float, int, float]] = []
+        self._pending_x: list[np.ndarray] = []
+
+    # -- writing (the Oracle only) -------------------------------------------------------
+    def _append_one(self, f: float, grad_evals: int, seconds: float, x: np.ndarray | None) -> None:
+        self._pending.append((f, grad_evals, seconds))
+        if self._record_x:
+            self._pending_x.append(np.asarray(x, dtype=np.float64).reshape(self._dim))
+        self._n += 1
+        self._cache = None
+
+    def _append_block(
+        self, f: np.ndarray, grad_evals: np.ndarray, seconds: np.ndarray, x: np.ndarray | None
+    ) -> None:
+        self._flush()
+        n = int(np.asarray(f).shape[0])
+        xs = np.asarray(x, dtype=np.float64).reshape(n, self._dim) if self._record_x else None
+        self._add(
+            np.asarray(f, np.float64),
+            np.asarray(grad_evals, np.int64),
+            np.asarray(seconds, np.float64),
+            xs,
+        )
+        self._n += n
+        self._cache = None
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        cols = np.array(self._pending, dtype=np.float64).reshape(-1, 3)
+        xs = np.stack(self._pending_x) if self._record_x else None
+        self._pending.clear()
+        self._pending_x.clear()
+        self._add(cols[:, 0], cols[:, 1].astype(np.int64), cols[:, 2], xs)
+
+    def _add(self, f: np.ndarray, g: np.ndarray, sec: np.ndarray, xs: np.ndarray | None) -> None:
+        ranked = np.where(np.isfinite(f), f, np.inf)
+        best = np.minimum.accumulate(np.concatenate(([self._best], ranked)))[1:]
+        if best.size:
+            self._best = float(best[-1])
+        start = self._stored + 1
+        idx = np.arange(start, start + f.shape[0], dtype=np.int64)
+        self._blocks.append((idx, g, sec, f, best, xs))
+        self._stored += f.shape[0]
+
+    # -- reading ------------------------------------------------------------------------
+    def _columns(self) -> dict[str, np.ndarray]:
+        if self._cache is None:
+            self._flush()
+            names = ("evals", "grad_evals", "seconds", "f", "best_f")
+            empty = (np.int64, np.int64, np.float64, np.float64, np.float64)
+            cols: dict[str, np.ndarray] = {}
+            for i, (name, dt) in enumerate(zip(names, empty, strict=True)):
+                parts = [b[i] for b in self._blocks]
+                cols[name] = np.concatenate(parts) if parts else np.empty(0, dtype=dt)
+            if self._record_x:
+                parts = [b[5] for b in self._blocks]
+                cols["x"] = np.concatenate(parts) if parts else np.empty((0, self._dim))
+            for arr in cols.values():
+                arr.setflags(write=False)
+            self._cache = cols
+        return self._cache
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def evals(self) -> np.ndarray:
+        """1-based index of each evaluation."""
+        return self._columns()["evals"]
+
+    @property
+    def grad_evals(self) -> np.ndarray:
+        """Gradient evaluations done up to and including each evaluation."""
+        return self._columns()["grad_evals"]
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Wall time since the start of the run at the end of each evaluation."""
+        return self._columns()["seconds"]
+
+    @property
+    def f(self) -> np.ndarray:
+        """Objective value of each evaluation as returned (NaN and inf kept)."""
+        return self._columns()["f"]
+
+    @property
+    def best_f(self) -> np.ndarray:
+        """Best finite value up to each evaluation (``inf`` until the first finite one)."""
+        return self._columns()["best_f"]
+
+    @property
+    def has_x(self) -> bool:
+        """Whether evaluated points were recorded (they are for small dimensions by default)."""
+        return self._record_x
+
+    @property
+    def x(self) -> np.ndarray:
+        """Evaluated points, shape ``(len(self), d)``; raises if points were not recorded."""
+        if not self._record_x:
+            raise AttributeError(
+                "this history did not record points; pass record_x=True to the Objective"
+            )
+        return self._columns()["x"]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The scalar columns as a dict of 1-D arrays (points excluded)."""
+        c = self._columns()
+        return {k: c[k] for k in ("evals", "grad_evals", "seconds", "f", "best_f")}
+
+    def to_pandas(self) -> Any:
+        """The scalar columns as a ``pandas.DataFrame`` (needs pandas installed)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("History.to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.as_dict())
+
+    def evals_to_reach(self, target: float) -> int | None:
+        """Evaluations needed until the best value was ``<= target``; None if never."""
+        hit = np.flatnonzero(self.best_f <= target)
+        return int(self.evals[hit[0]]) if hit.size else None
+
+    def __repr__(self) -> str:
+        return f"History(n={self._n})"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of :func:`optarena.minimize`.
+
+    ``x`` is the best point that was actually evaluated and ``fun`` its value (``inf`` when no
+    finite value was ever seen, in which case ``x`` is the start). ``nfev`` and ``ngev`` are
+    the exact numbers of objective and gradient evaluations; ``elapsed`` is wall time in
+    seconds; ``stop_reason`` says why the run ended.
+    """
+
+    x: torch.Tensor
+    fun: float
+    nfev: int
+    ngev: int
+    elapsed: float
+    stop_reason: StopReason
+    history: History
+    method: str
+    seed: int | None
+    message: str = ""
+    best_eval: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    @property
+    def success(self) -> bool:
+        """True when a finite value was found and the run ended normally (not by an error)."""
+        return math.isfinite(self.fun) and self.stop_reason not in (
+            StopReason.ERROR,
+            StopReason.NO_FINITE_VALUE,
+            StopReason.NON_FINITE,
+            StopReason.METHOD_FAILED,
+        )
+
+    def x_numpy(self) -> np.ndarray:
+        """The best point as a float64 numpy array."""
+        return self.x.detach().cpu().double().numpy().copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"Result(method={self.method!r}, fun={self.fun:.10g}, nfev={self.nfev}, "
+            f"ngev={self.ngev}, elapsed={self.elapsed:.3g}s, "
+            f"stop_reason={self.stop_reason.value!r})"
+        )
