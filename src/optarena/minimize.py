@@ -17,6 +17,7 @@ from torch import nn
 from .budget import Budget, StopReason
 from .constraints import Constraint
 from .methods import IterationInfo, Method, RunContext, method_infos, resolve_method
+from .methods._base import Checkpoint, PopulationMethod
 from .objective import Objective
 from .oracle import ObjectiveError, Oracle, StopRun
 from .problems import Problem
@@ -210,6 +211,7 @@ def minimize(
     seed: int | None = None,
     callback: Callable[[IterationInfo], Any] | None = None,
     record_x: bool | None = None,
+    resume: Checkpoint | None = None,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -227,6 +229,8 @@ def minimize(
         callback: called after every iteration with an :class:`IterationInfo`; returning a
             truthy value stops the run.
         record_x: keep every evaluated point in the History (default: when d <= 64).
+        resume: a :class:`Checkpoint` from ``IterationInfo.checkpoint`` of an earlier run of a
+            population method, to continue it exactly (same objective, method and seed).
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
 
     Raises:
@@ -247,6 +251,10 @@ def minimize(
     run_seed = _seed(seed)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
+    if resume is not None and not (
+        isinstance(resume, Checkpoint) and isinstance(meth, PopulationMethod)
+    ):
+        raise TypeError("resume= takes a Checkpoint of a population method's run")
     oracle = Oracle(obj, x0_t, bud, record_x=record_x)
     ctx = RunContext(
         x0=x0_t,
@@ -255,6 +263,7 @@ def minimize(
         constraints=cons,
         seed=run_seed,
         callback=callback,
+        resume=resume,
     )
     meth.check(ctx, oracle)
     return run_method(meth, oracle, ctx)

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 
 from ._base import (
+    Checkpoint,
     ExternalMethod,
     GradientMethod,
     IterationInfo,
@@ -17,6 +18,7 @@ from ._base import (
 from ._registry import MethodInfo, get_method_class, method_infos, register, resolve_method
 
 __all__ = [
+    "Checkpoint",
     "ExternalMethod",
     "GradientMethod",
     "IterationInfo",

@@ -11,6 +11,7 @@ budgets and the best point are the Oracle's business.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from ..oracle import Oracle, StopRun
 from ._registry import MethodInfo
 
 __all__ = [
+    "Checkpoint",
     "ExternalMethod",
     "GradientMethod",
     "IterationInfo",
@@ -44,6 +46,22 @@ class IterationInfo:
     best_x: torch.Tensor | None
     x: torch.Tensor | None = None
     f: float | None = None
+    checkpoint: Checkpoint | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A deep copy of a population method's state and of the run's random generators.
+
+    Pass it to ``minimize(..., resume=checkpoint)`` (same objective, method and seed) to
+    continue exactly as the uninterrupted run would have; counts and history start afresh.
+    """
+
+    method: str
+    generation: int
+    state: Any
+    torch_rng: torch.Tensor
+    numpy_rng: dict[str, Any]
 
 
 @dataclass
@@ -56,6 +74,7 @@ class RunContext:
     constraints: tuple[Any, ...]
     seed: int
     callback: Callable[[IterationInfo], Any] | None = None
+    resume: Checkpoint | None = None
     generator: torch.Generator = field(init=False)
     rng: np.random.Generator = field(init=False)
 
@@ -76,7 +95,12 @@ class RunContext:
         return torch.minimum(torch.maximum(x, self.lower), self.upper)
 
     def notify(
-        self, oracle: Oracle, iteration: int, x: torch.Tensor | None, f: float | None
+        self,
+        oracle: Oracle,
+        iteration: int,
+        x: torch.Tensor | None,
+        f: float | None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         """Call the user's callback; a truthy return ends the run."""
         if self.callback is None:
@@ -90,6 +114,7 @@ class RunContext:
             best_x=best_x,
             x=None if x is None else x.detach().clone(),
             f=f,
+            checkpoint=checkpoint,
         )
         if self.callback(info):
             raise StopRun(StopReason.CALLBACK, "the callback asked to stop")
@@ -159,16 +184,36 @@ class PopulationMethod(Method):
         """True when the population has collapsed and further generations are pointless."""
         return False
 
-    def run(self, oracle: Oracle, ctx: RunContext, state: Any = None) -> Outcome:
-        if state is None:
-            state = self.init(ctx.x0.clone(), ctx)
-        gen = 0
+    def checkpoint(self, state: Any, generation: int, ctx: RunContext) -> Checkpoint:
+        """A deep copy of ``state`` and the run's generators, to resume from later."""
+        return Checkpoint(
+            method=self.info.name,
+            generation=generation,
+            state=copy.deepcopy(state),
+            torch_rng=ctx.generator.get_state(),
+            numpy_rng=copy.deepcopy(ctx.rng.bit_generator.state),
+        )
+
+    def restore(self, cp: Checkpoint, ctx: RunContext) -> tuple[Any, int]:
+        """The state and generation of a checkpoint, with the generators set back to it."""
+        if cp.method != self.info.name:
+            raise ValueError(f"checkpoint is from method {cp.method!r}, not {self.info.name!r}")
+        ctx.generator.set_state(cp.torch_rng)
+        ctx.rng.bit_generator.state = copy.deepcopy(cp.numpy_rng)
+        return copy.deepcopy(cp.state), cp.generation
+
+    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        if ctx.resume is not None:
+            state, gen = self.restore(ctx.resume, ctx)
+        else:
+            state, gen = self.init(ctx.x0.clone(), ctx), 0
         while True:
             X = self.ask(state, ctx)
             f = oracle.values(X)
             state = self.tell(state, X, f, ctx)
             gen += 1
-            ctx.notify(oracle, gen, None, None)
+            if ctx.callback is not None:
+                ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
             if self.converged(state):
                 return Outcome(
                     StopReason.CONVERGED, f"population converged after {gen} generations"
