@@ -73,7 +73,7 @@ def test_module_parameter_objects_and_errors() -> None:
         oa.Objective.from_module(
             net, nn.functional.mse_loss, args=(x,), params=[nn.Parameter(torch.zeros(1))]
         )
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match=r"nn\.Module"):
         oa.Objective.from_module(lambda z: z, nn.functional.mse_loss)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="needs a loss"):
         oa.minimize(net, method="adam")
