@@ -15,6 +15,7 @@ import torch
 from ..oracle import Oracle
 from ._base import GradientMethod, RunContext
 from ._registry import register
+from .torch_optim import warm_up_torch_optim
 
 __all__ = ["LBFGS"]
 
@@ -60,6 +61,9 @@ class LBFGS(GradientMethod):
             raise ValueError(
                 f"line_search must be None or 'strong_wolfe', got {self.line_search!r}"
             )
+
+    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+        warm_up_torch_optim()
 
     def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> LBFGSState:
         x = x0.detach().clone().requires_grad_(True)
