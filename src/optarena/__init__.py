@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from . import problems
 from .budget import Budget, StopReason
-from .constraints import Constraint, Eq, Ineq
+from .constraints import Constraint, Eq, Ineq, linear
 from .methods import IterationInfo, Method, MethodInfo, method_infos
+from .methods.constrained import AugmentedLagrangian, Penalty
 from .minimize import minimize
 from .objective import Objective, ObjectiveDefinitionError
 from .oracle import ObjectiveError
@@ -24,6 +25,7 @@ def methods() -> list[MethodInfo]:
 
 
 __all__ = [
+    "AugmentedLagrangian",
     "Budget",
     "Constraint",
     "Eq",
@@ -35,9 +37,11 @@ __all__ = [
     "Objective",
     "ObjectiveDefinitionError",
     "ObjectiveError",
+    "Penalty",
     "Result",
     "StopReason",
     "__version__",
+    "linear",
     "methods",
     "minimize",
     "problems",

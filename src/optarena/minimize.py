@@ -255,7 +255,7 @@ def minimize(
         isinstance(resume, Checkpoint) and isinstance(meth, PopulationMethod)
     ):
         raise TypeError("resume= takes a Checkpoint of a population method's run")
-    oracle = Oracle(obj, x0_t, bud, record_x=record_x)
+    oracle = Oracle(obj, x0_t, bud, record_x=record_x, constraints=cons)
     ctx = RunContext(
         x0=x0_t,
         lower=None if box is None else box[0],
@@ -312,4 +312,7 @@ def _result(
         message=message,
         best_eval=oracle.best_eval,
         info=info,
+        ncev=oracle.ncev,
+        max_violation=oracle.best_violation,
+        feasible=not oracle.constraints or oracle.best_feasible,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .budget import Budget, StopReason
+from .constraints import Constraint, ConstraintSet
 from .objective import Objective, ObjectiveDefinitionError, RowError
 from .result import History
 
@@ -65,6 +66,7 @@ class Oracle:
         *,
         record_x: bool | None = None,
         stop_on_nonfinite: bool = True,
+        constraints: tuple[Constraint, ...] = (),
     ) -> None:
         self.objective = objective
         self.dtype = x0.dtype
@@ -74,12 +76,19 @@ class Oracle:
         self.stop_on_nonfinite = stop_on_nonfinite
         if record_x is None:
             record_x = self.dim <= 64
-        self.history = History(self.dim, record_x)
+        self.constraints = ConstraintSet(constraints)
+        self.history = History(self.dim, record_x, constrained=bool(self.constraints))
         self.nfev = 0
         self.ngev = 0
+        self.ncev = 0
+        self.njev = 0
         self.best_x: torch.Tensor | None = None
         self.best_f = math.inf
         self.best_eval: int | None = None
+        self.best_violation = 0.0
+        self._best_key: tuple[int, float] = (2, math.inf)
+        self._last_c: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+        self._last_batch_c: tuple[torch.Tensor, list[torch.Tensor]] | None = None
         self.last_f = math.nan
         self.batch_mode = "none"
         self._t0 = time.perf_counter()
@@ -109,8 +118,14 @@ class Oracle:
             raise StopRun(StopReason.MAX_SECONDS)
         return n if b.evals is None else min(n, b.evals - self.nfev)
 
+    @property
+    def best_feasible(self) -> bool:
+        """Whether the best point satisfies every constraint within its tolerance."""
+        return self._best_key[0] == 0
+
     def _check_after(self, finite: bool = True) -> None:
-        if self.budget.target is not None and self.best_f <= self.budget.target:
+        t = self.budget.target
+        if t is not None and self.best_feasible and self.best_f <= t:
             raise StopRun(StopReason.TARGET_REACHED)
         if not finite:
             raise StopRun(
@@ -128,18 +143,62 @@ class Oracle:
         return t
 
     # -- recording -------------------------------------------------------------------------
+    def _key(self, ranked: float, beyond: float) -> tuple[int, float]:
+        """Ranking: feasible points by value, then infeasible ones by violation."""
+        if beyond > 0:
+            return (1, beyond)
+        return (0, ranked)
+
     def _record(self, x: torch.Tensor, f: float) -> float:
         self.nfev += 1
         finite = math.isfinite(f)
         ranked = f if finite else math.inf
-        if ranked < self.best_f:
+        raw = beyond = 0.0
+        if self.constraints:
+            vals = self.constraints.values(x)
+            self.ncev += 1
+            self._last_c = (x.detach().clone(), vals)
+            raw, beyond = self.constraints.excess(vals)
+        key = self._key(ranked, beyond)
+        if finite and key < self._best_key:
+            self._best_key = key
             self.best_f = ranked
             self.best_x = x.detach().clone()
             self.best_eval = self.nfev
+            self.best_violation = raw
         self.last_f = ranked
         xs = x.detach().cpu().double().numpy() if self.history.has_x else None
-        self.history._append_one(f, self.ngev, self.elapsed, xs)
+        self.history._append_one(f, self.ngev, self.elapsed, xs, raw, beyond == 0)
         return ranked
+
+    # -- constraints -----------------------------------------------------------------------
+    def constraint_values(self, x: torch.Tensor | np.ndarray) -> list[torch.Tensor]:
+        """Values of each constraint at ``x``; reuses those computed with the objective there."""
+        xt = self.as_tensor(x)
+        if self._last_c is not None and torch.equal(self._last_c[0], xt):
+            return self._last_c[1]
+        vals = self.constraints.values(xt)
+        self.ncev += 1
+        self._last_c = (xt, vals)
+        return vals
+
+    def constraint_batch_values(self, X: torch.Tensor) -> list[torch.Tensor]:
+        """Constraint values for the rows of ``X`` (shapes (n, m_i)); reuses those of the last
+        evaluated batch when ``X`` is that batch."""
+        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
+        last = self._last_batch_c
+        if last is not None and last[0].shape == Xt.shape and torch.equal(last[0], Xt):
+            return last[1]
+        vals = self.constraints.batch_values(Xt)
+        self.ncev += Xt.shape[0]
+        return vals
+
+    def constraint_jacobians(
+        self, x: torch.Tensor | np.ndarray
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Values and exact autograd Jacobians of each constraint (one counted evaluation)."""
+        self.njev += 1
+        return self.constraints.values_and_jacobians(self.as_tensor(x))
 
     def _fail(self, e: BaseException, index: int) -> ObjectiveError:
         if isinstance(e, ObjectiveDefinitionError):
@@ -238,15 +297,32 @@ class Oracle:
         if n == 0:
             return
         ranked = np.where(np.isfinite(f), f, np.inf)
-        i = int(np.argmin(ranked))
-        if ranked[i] < self.best_f:
+        if self.constraints:
+            cvals = self.constraints.batch_values(X)
+            self.ncev += n
+            self._last_batch_c = (X.detach().clone(), cvals)
+            raw, beyond = self.constraints.batch_excess(cvals)
+            feasible = beyond <= 0
+            keys = np.where(feasible, ranked, np.inf)
+            i = int(np.argmin(keys)) if feasible.any() else int(np.argmin(beyond))
+            key = self._key(float(ranked[i]), float(beyond[i]))
+        else:
+            raw = np.zeros(n)
+            feasible = np.ones(n, dtype=bool)
+            i = int(np.argmin(ranked))
+            key = (0, float(ranked[i]))
+        if math.isfinite(ranked[i]) and key < self._best_key:
+            self._best_key = key
             self.best_f = float(ranked[i])
             self.best_x = X[i].detach().clone()
             self.best_eval = self.nfev + i + 1
+            self.best_violation = float(raw[i])
         self.last_f = float(ranked[-1])
         self.nfev += n
         xs = X.detach().cpu().double().numpy() if self.history.has_x else None
-        self.history._append_block(f, np.full(n, self.ngev), np.full(n, self.elapsed), xs)
+        self.history._append_block(
+            f, np.full(n, self.ngev), np.full(n, self.elapsed), xs, raw, feasible
+        )
 
     # -- outcome ---------------------------------------------------------------------------
     def best(self) -> tuple[torch.Tensor, float]:

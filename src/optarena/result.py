@@ -21,8 +21,9 @@ class History:
 
     Columns: ``evals`` (1-based evaluation index), ``grad_evals`` (gradient evaluations done so
     far), ``seconds`` (since the run started), ``f`` (the value as returned, NaN kept),
-    ``best_f`` (best finite value so far, ``inf`` before the first) and, when recorded, ``x``
-    (the evaluated points, shape ``(n, d)``). Rows are appended in evaluation order only, so
+    ``best_f`` (best finite value so far among feasible points, ``inf`` before the first),
+    ``violation`` (largest constraint violation, 0 without constraints) and, when recorded,
+    ``x`` (the evaluated points, shape ``(n, d)``). Rows are appended in evaluation order only, so
     the x-axis of every plot is a count of evaluations, never an "iteration".
     """
 
@@ -30,6 +31,7 @@ class History:
         "_best",
         "_blocks",
         "_cache",
+        "_constrained",
         "_dim",
         "_n",
         "_pending",
@@ -38,27 +40,44 @@ class History:
         "_stored",
     )
 
-    def __init__(self, dim: int, record_x: bool) -> None:
+    _NAMES = ("evals", "grad_evals", "seconds", "f", "best_f", "violation")
+
+    def __init__(self, dim: int, record_x: bool, constrained: bool = False) -> None:
         self._dim = dim
         self._record_x = record_x
-        self._blocks: list[tuple[np.ndarray, ...]] = []
+        self._constrained = constrained
+        self._blocks: list[tuple[np.ndarray | None, ...]] = []
         self._cache: dict[str, np.ndarray] | None = None
         self._n = 0
         self._stored = 0
         self._best = math.inf
-        self._pending: list[tuple[float, int, float]] = []
+        self._pending: list[tuple[float, int, float, float, bool]] = []
         self._pending_x: list[np.ndarray] = []
 
     # -- writing (the Oracle only) -------------------------------------------------------
-    def _append_one(self, f: float, grad_evals: int, seconds: float, x: np.ndarray | None) -> None:
-        self._pending.append((f, grad_evals, seconds))
+    def _append_one(
+        self,
+        f: float,
+        grad_evals: int,
+        seconds: float,
+        x: np.ndarray | None,
+        violation: float = 0.0,
+        feasible: bool = True,
+    ) -> None:
+        self._pending.append((f, grad_evals, seconds, violation, feasible))
         if self._record_x:
             self._pending_x.append(np.asarray(x, dtype=np.float64).reshape(self._dim))
         self._n += 1
         self._cache = None
 
     def _append_block(
-        self, f: np.ndarray, grad_evals: np.ndarray, seconds: np.ndarray, x: np.ndarray | None
+        self,
+        f: np.ndarray,
+        grad_evals: np.ndarray,
+        seconds: np.ndarray,
+        x: np.ndarray | None,
+        violation: np.ndarray | None = None,
+        feasible: np.ndarray | None = None,
     ) -> None:
         self._flush()
         n = int(np.asarray(f).shape[0])
@@ -68,6 +87,8 @@ class History:
             np.asarray(grad_evals, np.int64),
             np.asarray(seconds, np.float64),
             xs,
+            np.zeros(n) if violation is None else np.asarray(violation, np.float64),
+            np.ones(n, bool) if feasible is None else np.asarray(feasible, bool),
         )
         self._n += n
         self._cache = None
@@ -75,39 +96,63 @@ class History:
     def _flush(self) -> None:
         if not self._pending:
             return
-        cols = np.array(self._pending, dtype=np.float64).reshape(-1, 3)
+        cols = np.array(self._pending, dtype=np.float64).reshape(-1, 5)
         xs = np.stack(self._pending_x) if self._record_x else None
         self._pending.clear()
         self._pending_x.clear()
-        self._add(cols[:, 0], cols[:, 1].astype(np.int64), cols[:, 2], xs)
+        self._add(
+            cols[:, 0],
+            cols[:, 1].astype(np.int64),
+            cols[:, 2],
+            xs,
+            cols[:, 3],
+            cols[:, 4].astype(bool),
+        )
 
-    def _add(self, f: np.ndarray, g: np.ndarray, sec: np.ndarray, xs: np.ndarray | None) -> None:
-        ranked = np.where(np.isfinite(f), f, np.inf)
+    def _add(
+        self,
+        f: np.ndarray,
+        g: np.ndarray,
+        sec: np.ndarray,
+        xs: np.ndarray | None,
+        viol: np.ndarray,
+        feasible: np.ndarray,
+    ) -> None:
+        ranked = np.where(np.isfinite(f) & feasible, f, np.inf)
         best = np.minimum.accumulate(np.concatenate(([self._best], ranked)))[1:]
         if best.size:
             self._best = float(best[-1])
         start = self._stored + 1
         idx = np.arange(start, start + f.shape[0], dtype=np.int64)
-        self._blocks.append((idx, g, sec, f, best, xs))
+        self._blocks.append((idx, g, sec, f, best, viol, xs))
         self._stored += f.shape[0]
 
     # -- reading ------------------------------------------------------------------------
     def _columns(self) -> dict[str, np.ndarray]:
         if self._cache is None:
             self._flush()
-            names = ("evals", "grad_evals", "seconds", "f", "best_f")
-            empty = (np.int64, np.int64, np.float64, np.float64, np.float64)
+            empty = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64)
             cols: dict[str, np.ndarray] = {}
-            for i, (name, dt) in enumerate(zip(names, empty, strict=True)):
+            for i, (name, dt) in enumerate(zip(self._NAMES, empty, strict=True)):
                 parts = [b[i] for b in self._blocks]
                 cols[name] = np.concatenate(parts) if parts else np.empty(0, dtype=dt)
             if self._record_x:
-                parts = [b[5] for b in self._blocks]
+                parts = [b[6] for b in self._blocks]
                 cols["x"] = np.concatenate(parts) if parts else np.empty((0, self._dim))
             for arr in cols.values():
                 arr.setflags(write=False)
             self._cache = cols
         return self._cache
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the run had constraints (then ``violation`` is meaningful)."""
+        return self._constrained
+
+    @property
+    def violation(self) -> np.ndarray:
+        """Largest constraint violation at each evaluation (all 0 without constraints)."""
+        return self._columns()["violation"]
 
     def __len__(self) -> int:
         return self._n
@@ -152,9 +197,11 @@ class History:
         return self._columns()["x"]
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        """The scalar columns as a dict of 1-D arrays (points excluded)."""
+        """The scalar columns as a dict of 1-D arrays (points excluded; ``violation`` only
+        for constrained runs)."""
         c = self._columns()
-        return {k: c[k] for k in ("evals", "grad_evals", "seconds", "f", "best_f")}
+        names = self._NAMES if self._constrained else self._NAMES[:-1]
+        return {k: c[k] for k in names}
 
     def to_pandas(self) -> Any:
         """The scalar columns as a ``pandas.DataFrame`` (needs pandas installed)."""
@@ -180,7 +227,10 @@ class Result:
     ``x`` is the best point that was actually evaluated and ``fun`` its value (``inf`` when no
     finite value was ever seen, in which case ``x`` is the start). ``nfev`` and ``ngev`` are
     the exact numbers of objective and gradient evaluations; ``elapsed`` is wall time in
-    seconds; ``stop_reason`` says why the run ended.
+    seconds; ``stop_reason`` says why the run ended. With constraints, ``x`` is the best
+    feasible point (within each constraint's tolerance) or, if none was found, the least
+    violating one; ``ncev`` counts constraint evaluations, ``max_violation`` is the largest
+    violation at ``x`` and ``feasible`` says whether it is within tolerance.
     """
 
     x: torch.Tensor
@@ -195,6 +245,9 @@ class Result:
     message: str = ""
     best_eval: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    ncev: int = 0
+    max_violation: float = 0.0
+    feasible: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
@@ -202,11 +255,16 @@ class Result:
     @property
     def success(self) -> bool:
         """True when a finite value was found and the run ended normally (not by an error)."""
-        return math.isfinite(self.fun) and self.stop_reason not in (
-            StopReason.ERROR,
-            StopReason.NO_FINITE_VALUE,
-            StopReason.NON_FINITE,
-            StopReason.METHOD_FAILED,
+        return (
+            math.isfinite(self.fun)
+            and self.feasible
+            and self.stop_reason
+            not in (
+                StopReason.ERROR,
+                StopReason.NO_FINITE_VALUE,
+                StopReason.NON_FINITE,
+                StopReason.METHOD_FAILED,
+            )
         )
 
     def x_numpy(self) -> np.ndarray:
