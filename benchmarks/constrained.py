@@ -20,11 +20,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
-import optarena as oa  # noqa: E402
-from optarena import problems as P  # noqa: E402
-from optarena.methods import get_method_class  # noqa: E402
+import optarena as oa
+from optarena import problems as P
+from optarena.methods import get_method_class
 
 PROBLEMS = ["flower_constrained", "rosenbrock_disk", "hs07", "rosen_suzuki"]
 

@@ -20,10 +20,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
-import optarena as oa  # noqa: E402
-from optarena import problems as P  # noqa: E402
+import optarena as oa
+from optarena import problems as P
 
 SEED_PROBLEMS = [
     "mlp_identity",
