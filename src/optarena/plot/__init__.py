@@ -1,0 +1,72 @@
+"""Pictures of runs: convergence curves, landscapes with paths, 1-D curves, animations, ECDFs.
+
+Every x-axis counts objective evaluations (or gradient evaluations, or seconds), never
+"iterations". Renderers take Results (a list, a mapping ``label -> [results]``, or an
+object with such a mapping as ``.results``) and return a matplotlib Figure, or write the
+picture and return its path when ``path=`` is given::
+
+    import optarena as oa
+    from optarena import plot
+
+    problem = oa.problems.get("rosenbrock")
+    runs = [oa.minimize(problem, method=m, seed=s) for m in ("adam", "lbfgs") for s in (0, 1)]
+    plot.convergence(runs, problem=problem, path="optarena-demo/optimizers.png")
+    plot.animate(problem, runs[2], path="optarena-demo/lbfgs.gif")   # or .html
+
+The arrays behind each picture come from the data functions (``convergence_data``,
+``grid_2d``, ``run_path``, ``ecdf_data``, ...), which import no matplotlib and can be tested
+or drawn with another library. ``write_report`` turns a results store into an HTML page.
+"""
+
+from __future__ import annotations
+
+from .animate import animate
+from .data import (
+    DEFAULT_DELTAS,
+    ConvergenceCurve,
+    EcdfCurve,
+    Grid,
+    Recorder,
+    RunPath,
+    Trace,
+    YScale,
+    as_trace,
+    convergence_data,
+    ecdf_data,
+    evaluate_points,
+    frame_indices,
+    grid_1d,
+    grid_2d,
+    group_runs,
+    quantiles,
+    run_path,
+    y_scale,
+)
+from .render import convergence, curve_1d, ecdf, landscape
+
+__all__ = [
+    "DEFAULT_DELTAS",
+    "ConvergenceCurve",
+    "EcdfCurve",
+    "Grid",
+    "Recorder",
+    "RunPath",
+    "Trace",
+    "YScale",
+    "animate",
+    "as_trace",
+    "convergence",
+    "convergence_data",
+    "curve_1d",
+    "ecdf",
+    "ecdf_data",
+    "evaluate_points",
+    "frame_indices",
+    "grid_1d",
+    "grid_2d",
+    "group_runs",
+    "landscape",
+    "quantiles",
+    "run_path",
+    "y_scale",
+]
