@@ -1,0 +1,77 @@
+"""Pure random search: points drawn uniformly in the box, a batch per generation.
+
+The baseline of every benchmark: a method that cannot beat it on a problem has learned nothing
+about that problem. Draws come from the run's seeded torch generator, so runs repeat exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..oracle import Oracle
+from ._base import PopulationMethod, RunContext
+from ._registry import register
+from .pso import require_finite_box
+
+__all__ = ["RandomSearch", "RandomSearchState"]
+
+
+@dataclass
+class RandomSearchState:
+    """Run state: how many batches were drawn (the generator itself lives in the run)."""
+
+    generation: int = 0
+
+
+@register(
+    "random_search",
+    family="population",
+    needs_grad=False,
+    supports_bounds=True,
+    stochastic=True,
+    is_global=True,
+    requires_bounds=True,
+)
+@dataclass(frozen=True)
+class RandomSearch(PopulationMethod):
+    """Uniform random sampling in the box, evaluated in batches (the benchmark baseline).
+
+    Args:
+        batch_size: points drawn and evaluated per generation; the results do not depend on
+            it (the draws form one stream), only how often the callback runs.
+        include_x0: evaluate the start point first, so the result is never worse than it.
+    """
+
+    batch_size: int = 100
+    include_x0: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not isinstance(self.include_x0, bool):
+            raise ValueError(f"include_x0 must be True or False, got {self.include_x0!r}")
+
+    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+        require_finite_box(ctx, self.info.name)
+
+    def init(self, x0: torch.Tensor, ctx: RunContext) -> RandomSearchState:
+        require_finite_box(ctx, self.info.name)
+        return RandomSearchState()
+
+    def ask(self, state: RandomSearchState, ctx: RunContext) -> torch.Tensor:
+        lo, hi = require_finite_box(ctx, self.info.name)
+        x0 = ctx.x0
+        first = self.include_x0 and state.generation == 0
+        n = self.batch_size - 1 if first else self.batch_size
+        u = torch.rand((n, x0.numel()), generator=ctx.generator, dtype=x0.dtype).to(x0.device)
+        X = torch.clamp(lo + u * (hi - lo), lo, hi)  # the clamp absorbs rounding at hi
+        return torch.cat([x0.unsqueeze(0), X]) if first else X
+
+    def tell(
+        self, state: RandomSearchState, X: torch.Tensor, f: torch.Tensor, ctx: RunContext
+    ) -> RandomSearchState:
+        return RandomSearchState(generation=state.generation + 1)
