@@ -287,3 +287,22 @@ def test_scheduler_steps_learning_rate() -> None:
     assert res_decay.fun > res_const.fun  # the step size halves each step
     with pytest.raises(ValueError, match="unknown scheduler"):
         oa.minimize(sphere, X0, "sgd", scheduler="bogus")
+
+
+def test_device_option() -> None:
+    res = oa.minimize(sphere, X0, "lbfgs", device="cpu")
+    assert res.x.device.type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        oa.minimize(sphere, X0, "lbfgs", device="not-a-device")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            oa.minimize(sphere, X0, "lbfgs", device="cuda")
+
+
+def test_public_evaluate_batch_is_uncounted_and_checked() -> None:
+    obj = oa.Objective(sphere)
+    vals = obj.evaluate_batch(torch.zeros(3, 4))
+    np.testing.assert_allclose(vals, 4.0)
+    assert obj.evaluate(torch.ones(4)) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        obj.evaluate_batch(torch.zeros(4))

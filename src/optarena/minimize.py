@@ -190,6 +190,18 @@ def _check_capabilities(
         )
 
 
+def _as_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be like 'cpu' or 'cuda:0', got {device!r}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device here")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no MPS device here")
+    return dev
+
+
 def _seed(seed: Any) -> int:
     if seed is None:
         return secrets.randbits(63)
@@ -212,6 +224,7 @@ def minimize(
     callback: Callable[[IterationInfo], Any] | None = None,
     record_x: bool | None = None,
     resume: Checkpoint | None = None,
+    device: str | torch.device | None = None,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -229,6 +242,8 @@ def minimize(
         callback: called after every iteration with an :class:`IterationInfo`; returning a
             truthy value stops the run.
         record_x: keep every evaluated point in the History (default: when d <= 64).
+        device: where points live and the objective runs (``"cuda"`` when present); the
+            default is x0's device. Data the objective closes over must be on it too.
         resume: a :class:`Checkpoint` from ``IterationInfo.checkpoint`` of an earlier run of a
             population method, to continue it exactly (same objective, method and seed).
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
@@ -240,6 +255,8 @@ def minimize(
     obj, problem = as_objective(objective)
     meth = resolve_method(method, options)
     x0_t = _as_x0(x0, obj, problem)
+    if device is not None:
+        x0_t = x0_t.to(_as_device(device))
     cons = _as_constraints(constraints)
     if not cons and problem is not None:
         cons = tuple(problem.constraints)

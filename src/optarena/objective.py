@@ -219,6 +219,22 @@ class Objective:
         """True when a gradient can be computed (autograd, or finite differences on request)."""
         return self.gradient != "none"
 
+    # -- public, uncounted evaluation (inside a run the Oracle counts) ---------------------
+    def evaluate(self, x: torch.Tensor | np.ndarray) -> float:
+        """f(x) for one point, uncounted (runs evaluate through their Oracle)."""
+        return self._value(torch.as_tensor(x).detach().clone())
+
+    def evaluate_batch(self, X: torch.Tensor | np.ndarray) -> np.ndarray:
+        """f of each row of ``X`` (shape ``(n, d)``) in as few calls as possible, uncounted.
+
+        Uses the declared ``batched`` function, else ``torch.func.vmap`` in cache-sized chunks,
+        else (with one warning) a loop.
+        """
+        Xt = torch.as_tensor(X).detach()
+        if Xt.ndim != 2:
+            raise ValueError(f"evaluate_batch needs X of shape (n, d), got {tuple(Xt.shape)}")
+        return self._values(Xt.clone())[0]
+
     # -- computing (no counting here; the Oracle counts) ------------------------------------
     def _value(self, x: torch.Tensor) -> float:
         """f(x) for one point; ``x`` is already a private copy."""
