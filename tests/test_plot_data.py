@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -111,6 +112,14 @@ def test_median_and_quartiles_on_the_common_grid_of_change_points():
     np.testing.assert_allclose(g.median, [3.5, 2.5, 2.5, 0.5, 0.5])
     np.testing.assert_allclose(g.lower, [3.0, 1.0, 1.0, 0.0, 0.0])
     np.testing.assert_allclose(g.upper, [4.0, 4.0, 4.0, 1.0, 1.0])
+
+
+def test_a_run_without_a_finite_value_yet_is_inf_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (c,) = convergence_data(tr([math.nan, INF, 2.0, 3.0]))
+    np.testing.assert_array_equal(c.x, [1, 3, 4])
+    np.testing.assert_array_equal(c.median, [INF, 2.0, 2.0])
 
 
 def test_seconds_axis_counts_runs_not_started_as_inf():

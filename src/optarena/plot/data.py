@@ -261,7 +261,7 @@ def convergence_data(
                     f"a run of {label!r} has no gradient evaluations; use axis='evals'"
                 )
             cols.append((xs, t.best_f))
-        pts = [xs[np.r_[0, np.flatnonzero(np.diff(b) != 0) + 1, len(b) - 1]] for xs, b in cols]
+        pts = [xs[np.r_[0, np.flatnonzero(b[1:] != b[:-1]) + 1, len(b) - 1]] for xs, b in cols]
         grid = np.unique(np.concatenate(pts))
         vals = np.stack([step_values(xs, b, grid) for xs, b in cols])
         if f_opt is not None:
