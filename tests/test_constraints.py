@@ -163,3 +163,20 @@ def test_problem_constraints_are_applied_not_dropped() -> None:
     with pytest.raises(ValueError, match="never drops"):
         oa.minimize(P.get("hs07"), method="lbfgs")
     assert math.isfinite(oa.minimize(P.get("hs07"), method="slsqp").fun)
+
+
+@pytest.mark.parametrize("inner", ["pso"])
+def test_augmented_lagrangian_gradient_free(inner: str) -> None:
+    p = flower64()
+    for seed in range(3):
+        res = oa.minimize(
+            p,
+            method=oa.AugmentedLagrangian(inner, tol=1e-6),
+            budget=5000,
+            seed=seed,
+            bounds=p.bounds,
+        )
+        assert res.ngev == 0
+        assert abs(res.fun - p.f_opt) <= 1e-4
+        assert res.max_violation <= 1e-6
+        assert res.nfev <= 5000
