@@ -324,7 +324,7 @@ def _result(
         elapsed=oracle.elapsed,
         stop_reason=reason,
         history=oracle.history,
-        method=meth.info.name,
+        method=meth.label,
         seed=ctx.seed,
         message=message,
         best_eval=oracle.best_eval,

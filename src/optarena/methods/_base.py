@@ -139,6 +139,11 @@ class Method:
         """The registered name."""
         return self.info.name
 
+    @property
+    def label(self) -> str:
+        """How results name this method (the registered name; composites say more)."""
+        return self.info.name
+
     def check(self, ctx: RunContext, oracle: Oracle) -> None:
         """Method-specific validation before the first evaluation (raise ValueError)."""
 

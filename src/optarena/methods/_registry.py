@@ -120,6 +120,12 @@ def resolve_method(method: str | Method, options: dict[str, Any]) -> Method:
         raise TypeError(
             f"method must be a registered name or a Method instance, got {type(method).__name__}"
         )
+    if ">" in method:
+        # "cmaes>lbfgs": a chain of phases, built by the registered "chain" method
+        phases = tuple(part.strip() for part in method.split(">"))
+        if not all(phases):
+            raise ValueError(f"empty phase in method chain {method!r}")
+        return get_method_class("chain")(*phases, **options)  # type: ignore[call-arg]
     cls = get_method_class(method)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(options) - fields)
