@@ -70,6 +70,7 @@ class Objective:
         chunk_size: rows per batched call; ``None`` picks a cache-friendly size.
         fd_step: relative step of finite differences (absolute ``fd_step * max(1, |x_i|)``).
         name: label used in results and tables.
+        noisy: declares that repeated evaluations at one point differ (method choice uses it).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class Objective:
         fd_step: float = 1.4901161193847656e-08,
         name: str | None = None,
         default_x0: torch.Tensor | None = None,
+        noisy: bool = False,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"the objective must be callable, got {type(fn).__name__}")
@@ -112,6 +114,7 @@ class Objective:
         self.chunk_size = chunk_size
         self.fd_step = float(fd_step)
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.noisy = bool(noisy)
         self._default_x0 = default_x0
         self._vmap_failed = False
         self._module: nn.Module | None = None

@@ -35,6 +35,7 @@ class Problem:
     constraints: tuple[Any, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    noisy: bool = False
 
     @property
     def dim(self) -> int:
@@ -50,6 +51,7 @@ class Problem:
         """The problem as an :class:`Objective` (options are passed to its constructor)."""
         options.setdefault("name", self.name)
         options.setdefault("gradient", "autograd" if self.differentiable else "none")
+        options.setdefault("noisy", self.noisy)
         if self.batched is not None:
             options.setdefault("batched", self.batched)
         return Objective(self.fn, default_x0=self.x0.clone(), **options)
