@@ -1,0 +1,393 @@
+"""Summaries of many runs: final-value statistics and evaluations/seconds to reach targets.
+
+The same numbers come from in-process Results (:func:`optarena.compare`) and from a store
+(:func:`summarize_store`). Targets default to ``f_opt + 10^k`` for k in 0, -3, -6 when the
+problem's optimum is known. Success is reaching the tightest target (or, without targets,
+ending without error at a finite value).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .store import Store
+
+__all__ = [
+    "DEFAULT_TARGET_EXPONENTS",
+    "RunOutcome",
+    "Summary",
+    "SummaryRow",
+    "Target",
+    "TargetStat",
+    "as_targets",
+    "default_targets",
+    "hits_from_history",
+    "summarize",
+    "summarize_store",
+]
+
+DEFAULT_TARGET_EXPONENTS = (0, -3, -6)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A value to reach (``best_f <= value``), with a short label for table headers."""
+
+    value: float
+    label: str
+
+
+def default_targets(f_opt: float | None) -> tuple[Target, ...]:
+    """``f_opt + 10^k`` for k in :data:`DEFAULT_TARGET_EXPONENTS`; none when f_opt is unknown."""
+    if f_opt is None or not math.isfinite(f_opt):
+        return ()
+    return tuple(Target(f_opt + 10.0**k, f"f*+1e{k}") for k in DEFAULT_TARGET_EXPONENTS)
+
+
+def as_targets(targets: Iterable[float | Target] | None, f_opt: float | None) -> tuple[Target, ...]:
+    """Targets from explicit values (or Target objects), or the defaults from ``f_opt``."""
+    if targets is None:
+        return default_targets(f_opt)
+    out = []
+    for t in targets:
+        if isinstance(t, Target):
+            out.append(t)
+        elif isinstance(t, int | float) and not isinstance(t, bool) and not math.isnan(t):
+            out.append(Target(float(t), f"{float(t):.6g}"))
+        else:
+            raise TypeError(f"targets must be numbers, got {t!r}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the summary needs from one run."""
+
+    group: str
+    label: str
+    method: str
+    status: str
+    fun: float | None
+    nfev: int
+    elapsed: float
+    hits: tuple[tuple[int, float] | None, ...]  # (evaluations, seconds) per target, or None
+
+
+def hits_from_history(
+    best_f: np.ndarray, evals: np.ndarray, seconds: np.ndarray, targets: Sequence[Target]
+) -> tuple[tuple[int, float] | None, ...]:
+    """Evaluations and seconds at which ``best_f`` first reached each target."""
+    out: list[tuple[int, float] | None] = []
+    for t in targets:
+        idx = np.flatnonzero(best_f <= t.value)
+        out.append((int(evals[idx[0]]), float(seconds[idx[0]])) if idx.size else None)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TargetStat:
+    """How the runs of one method did against one target."""
+
+    target: Target
+    hits: int
+    median_evals: float | None
+    median_seconds: float | None
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Statistics of one method (label) on one problem over its runs."""
+
+    problem: str
+    label: str
+    method: str
+    runs: int
+    errors: int
+    median: float
+    q1: float
+    q3: float
+    best: float
+    success: float
+    median_evals: float
+    median_seconds: float
+    targets: tuple[TargetStat, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat columns (one group of three per target) for CSV and pandas."""
+        d: dict[str, Any] = {
+            "problem": self.problem,
+            "method": self.label,
+            "registered_method": self.method,
+            "runs": self.runs,
+            "errors": self.errors,
+            "median": self.median,
+            "q1": self.q1,
+            "q3": self.q3,
+            "best": self.best,
+            "success_rate": self.success,
+            "median_evals_used": self.median_evals,
+            "median_seconds_used": self.median_seconds,
+        }
+        for ts in self.targets:
+            d[f"target {ts.target.label}"] = ts.target.value
+            d[f"hits {ts.target.label}"] = ts.hits
+            d[f"evals to {ts.target.label}"] = ts.median_evals
+            d[f"seconds to {ts.target.label}"] = ts.median_seconds
+        return d
+
+
+def _quantile(sorted_vals: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile that keeps ``inf`` meaningful (inf - inf is not NaN)."""
+    if not sorted_vals:
+        return math.nan
+    pos = q * (len(sorted_vals) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    a, b = sorted_vals[lo], sorted_vals[hi]
+    if a == b or math.isinf(b):
+        return a if a == b else b
+    return a + (b - a) * (pos - lo)
+
+
+def _median(vals: Sequence[float]) -> float | None:
+    return _quantile(sorted(vals), 0.5) if vals else None
+
+
+def summarize(
+    outcomes: Iterable[RunOutcome], targets: Mapping[str, Sequence[Target]]
+) -> list[SummaryRow]:
+    """One row per (problem, method label), ranked within each problem by median value."""
+    groups: dict[tuple[str, str], list[RunOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.group, o.label), []).append(o)
+    rows: list[SummaryRow] = []
+    for (group, label), runs in groups.items():
+        tg = tuple(targets.get(group, ()))
+        ok = [r for r in runs if r.status == "ok"]
+        vals = sorted(r.fun if r.fun is not None else math.inf for r in ok)
+        stats = []
+        for i, t in enumerate(tg):
+            hit = [r.hits[i] for r in runs if r.hits[i] is not None]
+            stats.append(
+                TargetStat(
+                    t,
+                    len(hit),
+                    _median([h[0] for h in hit if h is not None]),
+                    _median([h[1] for h in hit if h is not None]),
+                )
+            )
+        if tg:
+            tightest = min(range(len(tg)), key=lambda i: tg[i].value)
+            success = stats[tightest].hits / len(runs)
+        else:
+            success = sum(math.isfinite(v) for v in vals) / len(runs)
+        rows.append(
+            SummaryRow(
+                problem=group,
+                label=label,
+                method=runs[0].method,
+                runs=len(runs),
+                errors=len(runs) - len(ok),
+                median=_quantile(vals, 0.5),
+                q1=_quantile(vals, 0.25),
+                q3=_quantile(vals, 0.75),
+                best=vals[0] if vals else math.nan,
+                success=success,
+                median_evals=_median([r.nfev for r in runs]) or 0.0,
+                median_seconds=_median([r.elapsed for r in runs]) or 0.0,
+                targets=tuple(stats),
+            )
+        )
+    order = {g: i for i, g in enumerate(dict.fromkeys(o[0] for o in groups))}
+
+    def rank(r: SummaryRow) -> tuple[Any, ...]:
+        m = r.median if not math.isnan(r.median) else math.inf
+        return (order[r.problem], math.isnan(r.median), m, -r.success, r.best, r.label)
+
+    return sorted(rows, key=rank)
+
+
+# -- formatting --------------------------------------------------------------------------------
+def _fmt_value(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.7g}"
+
+
+def _fmt_count(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
+
+
+def _fmt_seconds(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Summary rows with the targets they were measured against, ready to print or export."""
+
+    rows: tuple[SummaryRow, ...]
+    targets: Mapping[str, tuple[Target, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat dict per row (the CSV columns)."""
+        return [r.as_dict() for r in self.rows]
+
+    def markdown(self) -> str:
+        """A GitHub-flavoured markdown table, best median first within each problem."""
+        labels = list(dict.fromkeys(ts.target.label for r in self.rows for ts in r.targets))
+        header = ["problem", "method", "runs", "median", "q1", "q3", "best", "success"]
+        for lab in labels:
+            header += [f"evals to {lab}", f"s to {lab}"]
+        header += ["evals used", "s used"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in self.rows:
+            runs = f"{r.runs}" + (f" ({r.errors} err)" if r.errors else "")
+            cells = [
+                r.problem,
+                r.label,
+                runs,
+                _fmt_value(r.median),
+                _fmt_value(r.q1),
+                _fmt_value(r.q3),
+                _fmt_value(r.best),
+                f"{r.success:.0%}",
+            ]
+            by_label = {ts.target.label: ts for ts in r.targets}
+            for lab in labels:
+                ts = by_label.get(lab)
+                if ts is None:
+                    cells += ["", ""]
+                else:
+                    ev = _fmt_count(ts.median_evals)
+                    cells += [f"{ev} ({ts.hits}/{r.runs})", _fmt_seconds(ts.median_seconds)]
+            cells += [_fmt_count(r.median_evals), _fmt_seconds(r.median_seconds)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        """The rows as CSV (one column per statistic, three per target)."""
+        recs = self.records()
+        fields = list(dict.fromkeys(k for rec in recs for k in rec))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for rec in recs:
+            w.writerow({k: ("" if v is None else v) for k, v in rec.items()})
+        return buf.getvalue()
+
+    def table(self, fmt: str = "markdown") -> str:
+        """The table as ``"markdown"`` or ``"csv"``."""
+        if fmt == "markdown":
+            return self.markdown()
+        if fmt == "csv":
+            return self.csv()
+        raise ValueError(f"format must be 'markdown' or 'csv', got {fmt!r}")
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.records())
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+
+# -- from a store ------------------------------------------------------------------------------
+def _group_names(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Display names of (problem, params JSON) pairs: the name, plus params that differ."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    pairs = list(dict.fromkeys(pairs))
+    for name, pj in pairs:
+        by_name.setdefault(name, []).append(json.loads(pj))
+    out = {}
+    for name, pj in pairs:
+        variants = by_name[name]
+        if len(variants) == 1:
+            out[(name, pj)] = name
+            continue
+        params = json.loads(pj)
+        differ = sorted(k for k in params if len({json.dumps(v.get(k)) for v in variants}) > 1)
+        inner = ",".join(f"{k}={params[k]}" for k in differ)
+        out[(name, pj)] = f"{name}({inner})"
+    return out
+
+
+def summarize_store(
+    store: Store,
+    *,
+    keys: Iterable[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    targets: Iterable[float | Target] | None = None,
+) -> Summary:
+    """Summary of the runs in ``store`` (only ``keys`` if given), computed with SQL.
+
+    ``labels`` maps keys to method labels (a spec's labels); stored labels are used otherwise.
+    ``targets`` are absolute values for every problem; by default each problem's f_opt gives
+    its own.
+    """
+    conn = store.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _sel (run_id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM _sel")
+    if keys is None:
+        conn.execute("INSERT INTO _sel SELECT run_id FROM runs")
+    else:
+        conn.executemany(
+            "INSERT OR IGNORE INTO _sel SELECT run_id FROM runs WHERE key = ?",
+            [(k,) for k in keys],
+        )
+    rows = conn.execute(
+        "SELECT r.run_id, r.key, r.problem, r.problem_params, r.label, r.method, r.status, "
+        "r.fun, r.nfev, r.elapsed, r.f_opt FROM runs r JOIN _sel USING (run_id) "
+        "ORDER BY r.run_id"
+    ).fetchall()
+    names = _group_names((r["problem"], r["problem_params"]) for r in rows)
+    explicit = None if targets is None else as_targets(targets, None)
+    tmap: dict[str, tuple[Target, ...]] = {}
+    members: dict[str, list[int]] = {}
+    for r in rows:
+        g = names[(r["problem"], r["problem_params"])]
+        if g not in tmap:
+            tmap[g] = explicit if explicit is not None else default_targets(r["f_opt"])
+        members.setdefault(g, []).append(r["run_id"])
+    hits: dict[int, list[tuple[int, float] | None]] = {
+        r["run_id"]: [None] * len(tmap[names[(r["problem"], r["problem_params"])]]) for r in rows
+    }
+    for g, tg in tmap.items():
+        ids = members[g]
+        conn.execute("DELETE FROM _sel")
+        conn.executemany("INSERT INTO _sel VALUES (?)", [(i,) for i in ids])
+        for i, t in enumerate(tg):
+            for run_id, ev, sec in conn.execute(
+                "SELECT h.run_id, min(h.eval), min(h.seconds) FROM history h "
+                "JOIN _sel USING (run_id) WHERE h.best_f <= ? GROUP BY h.run_id",
+                (t.value,),
+            ):
+                hits[run_id][i] = (int(ev), float(sec))
+    conn.execute("DELETE FROM _sel")
+    outcomes = [
+        RunOutcome(
+            group=names[(r["problem"], r["problem_params"])],
+            label=(labels or {}).get(r["key"], r["label"]),
+            method=r["method"],
+            status=r["status"],
+            fun=r["fun"],
+            nfev=r["nfev"],
+            elapsed=r["elapsed"],
+            hits=tuple(hits[r["run_id"]]),
+        )
+        for r in rows
+    ]
+    return Summary(tuple(summarize(outcomes, tmap)), tmap)
