@@ -8,13 +8,18 @@ sizes (20, 100, 1000):
 - ``optarena nox``: the same with ``record_x=False`` (History without points);
 - ``ask/tell``: optarena's PSO ``ask``/``tell`` driven by a bare loop (no Oracle, no History),
   which splits the time between the method and the run machinery;
-- ``floor``: a minimal vectorized PSO loop in torch written below, the least a swarm costs;
-- ``pyswarms``: ``pyswarms.single.GlobalBestPSO`` (when installed);
+- ``floor``: a minimal vectorized PSO loop in torch written below, the least a swarm costs
+  (it clips to the box, the cheapest wall);
+- ``pyswarms``: ``pyswarms.single.GlobalBestPSO`` (when installed), with the same wall;
 - ``nevergrad``: nevergrad's ``ConfPSO`` through ask/tell (when installed; fewer evaluations,
   its cost per evaluation does not depend on the run length).
 
 Prints a markdown table of microseconds per evaluation and the ratios optarena/floor and
-optarena/pyswarms. Usage: ``python benchmarks/pso_overhead.py [--repeats 7] [--gens 100]``.
+optarena/pyswarms. Every swarm uses the constriction coefficients and a velocity limit of one
+box width. ``--boundary`` picks the wall of optarena and pyswarms: ``reflect`` (optarena's
+default) or ``clip`` (the floor's, for an exact like-for-like ratio).
+
+Usage: ``python benchmarks/pso_overhead.py [--repeats 7] [--gens 100] [--boundary clip]``.
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ def sphere_numpy(X: np.ndarray) -> np.ndarray:
     return (X * X).sum(axis=1)
 
 
-def run_optarena(d: int, n: int, gens: int, seed: int, record_x: bool | None = None) -> int:
+def run_optarena(
+    d: int, n: int, gens: int, seed: int, boundary: str = "reflect", record_x: bool | None = None
+) -> int:
     """One optarena run; returns the evaluations done."""
     obj = oa.Objective(lambda x: (x * x).sum(), batched=sphere_torch, name="sphere")
     x0 = torch.full((d,), 1.0, dtype=torch.float64)
@@ -70,14 +77,15 @@ def run_optarena(d: int, n: int, gens: int, seed: int, record_x: bool | None = N
         seed=seed,
         record_x=record_x,
         popsize=n,
+        boundary=boundary,
         xtol=0.0,
     )
     return res.nfev
 
 
-def run_ask_tell(d: int, n: int, gens: int, seed: int) -> int:
+def run_ask_tell(d: int, n: int, gens: int, seed: int, boundary: str = "reflect") -> int:
     """optarena's PSO update alone: ask, evaluate, tell, with no Oracle around it."""
-    method = get_method_class("pso")(popsize=n, xtol=0.0)
+    method = get_method_class("pso")(popsize=n, boundary=boundary, xtol=0.0)
     x0 = torch.full((d,), 1.0, dtype=torch.float64)
     lower = torch.full((d,), LO, dtype=torch.float64)
     upper = torch.full((d,), HI, dtype=torch.float64)
@@ -113,7 +121,7 @@ def run_floor(d: int, n: int, gens: int, seed: int) -> int:
     return n * gens
 
 
-def run_pyswarms(d: int, n: int, gens: int, seed: int) -> int:
+def run_pyswarms(d: int, n: int, gens: int, seed: int, boundary: str = "reflect") -> int:
     """pyswarms' GlobalBestPSO with the same coefficients, box and generation count."""
     from pyswarms.single import GlobalBestPSO
 
@@ -124,6 +132,7 @@ def run_pyswarms(d: int, n: int, gens: int, seed: int) -> int:
         dimensions=d,
         options={"c1": C1, "c2": C2, "w": W},
         bounds=(lo, hi),
+        bh_strategy="reflective" if boundary == "reflect" else "nearest",
         velocity_clamp=(-(HI - LO), HI - LO),
     )
     opt.optimize(sphere_numpy, iters=gens, verbose=False)
@@ -163,22 +172,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="runs per cell (median reported)")
     ap.add_argument("--gens", type=int, default=100, help="generations per run")
+    ap.add_argument("--boundary", choices=("reflect", "clip"), default="reflect")
     args = ap.parse_args()
     logging.getLogger("pyswarms").setLevel(logging.WARNING)
+    wall = args.boundary
     impls: dict[str, Callable[[int, int, int, int], int]] = {
-        "optarena": run_optarena,
-        "optarena nox": lambda d, n, g, s: run_optarena(d, n, g, s, record_x=False),
-        "ask/tell": run_ask_tell,
+        "optarena": functools.partial(run_optarena, boundary=wall),
+        "optarena nox": functools.partial(run_optarena, boundary=wall, record_x=False),
+        "ask/tell": functools.partial(run_ask_tell, boundary=wall),
         "floor": run_floor,
     }
     if available("pyswarms"):
-        impls["pyswarms"] = run_pyswarms
+        impls["pyswarms"] = functools.partial(run_pyswarms, boundary=wall)
     if available("nevergrad"):
         impls["nevergrad"] = run_nevergrad
     names = list(impls)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread, {args.gens} generations, "
-        f"median of {args.repeats} runs; microseconds per evaluation\n"
+        f"median of {args.repeats} runs, boundary={args.boundary}; microseconds per evaluation\n"
     )
     head = ["d", "pop", *names, "optarena/floor"]
     if "pyswarms" in impls:

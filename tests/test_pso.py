@@ -237,9 +237,14 @@ def test_infinite_bounds_are_refused_before_evaluating(name: str) -> None:
 # -- SEEDS.md section 1 ----------------------------------------------------------------------
 def test_mlp_identity_median_over_ten_seeds_beats_the_tutorial() -> None:
     problem = oa.problems.get("mlp_identity")
-    best = [oa.minimize(problem, method="pso", budget=10_100, seed=s).fun for s in range(10)]
+    assert problem.f_opt is not None
+    runs = [oa.minimize(problem, method="pso", budget=10_100, seed=s) for s in range(10)]
+    best = np.array([r.fun for r in runs])
+    assert all(r.nfev == 10_100 for r in runs)
     assert float(np.median(best)) <= 1.0  # the tutorial's pyswarm printed 1.0195
-    assert min(best) >= problem.f_opt - 1e-9
+    # measured: every seed within 5e-7 of the certified optimum 0.783054161501
+    assert float(np.median(best)) <= problem.f_opt + 1e-3
+    assert best.min() >= problem.f_opt - 1e-9
 
 
 # -- the random-search baseline ------------------------------------------------------------

