@@ -319,7 +319,7 @@ class Objective:
         for i in range(n):
             try:
                 out[i] = self._value(X[i].clone())
-            except Exception as e:
+            except BaseException as e:  # Ctrl-C too: the rows already done must be kept
                 raise RowError(i, out[:i].copy()) from e
         return out, "loop"
 

@@ -282,6 +282,8 @@ class Oracle:
         except RowError as e:
             self._record_batch(Xk[: e.index], e.done)
             cause = e.__cause__ if e.__cause__ is not None else e
+            if not isinstance(cause, Exception):  # KeyboardInterrupt: end with what we have
+                raise cause from None
             raise self._fail(cause, self.nfev + 1) from cause
         except Exception as e:
             raise self._fail(e, self.nfev + 1) from e
