@@ -19,8 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider tests
 
+# Performance and reference benchmarks; results go into BENCHMARKS.md with date and command.
+# Peer libraries (pycma, cmaes, pyswarms, evotorch, nevergrad) come from the [bench] extra.
 bench: $(STAMP)
-	$(PY) benchmarks/seed_problems.py
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	set -e; for f in benchmarks/*.py; do echo "== $$f"; OMP_NUM_THREADS=1 $(PY) $$f; done
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
