@@ -9,13 +9,16 @@ picture and return its path when ``path=`` is given::
     from optarena import plot
 
     problem = oa.problems.get("rosenbrock")
-    runs = [oa.minimize(problem, method=m, seed=s) for m in ("adam", "lbfgs") for s in (0, 1)]
+    runs = [oa.minimize(problem, method=m, seed=s, budget=500)
+            for m in ("adam", "pso") for s in (0, 1)]
     plot.convergence(runs, problem=problem, path="optarena-demo/optimizers.png")
-    plot.animate(problem, runs[2], path="optarena-demo/lbfgs.gif")   # or .html
+    plot.animate(problem, runs[2], path="optarena-demo/pso.gif")  # or .html
 
 The arrays behind each picture come from the data functions (``convergence_data``,
 ``grid_2d``, ``run_path``, ``ecdf_data``, ...), which import no matplotlib and can be tested
-or drawn with another library. ``write_report`` turns a results store into an HTML page.
+or drawn with another library. ``write_report(store_path, out_dir)`` turns a results store
+(:mod:`optarena.bench`) into one self-contained HTML page: a table of every run and the
+convergence, landscape and ECDF pictures.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .data import (
     y_scale,
 )
 from .render import convergence, curve_1d, ecdf, landscape
+from .report import write_report
 
 __all__ = [
     "DEFAULT_DELTAS",
@@ -68,5 +72,6 @@ __all__ = [
     "landscape",
     "quantiles",
     "run_path",
+    "write_report",
     "y_scale",
 ]
