@@ -1,0 +1,196 @@
+"""Differential evolution (scipy), each generation evaluated as one batch through the Oracle.
+
+scipy's ``differential_evolution`` runs with ``vectorized=True`` and ``updating="deferred"``:
+it hands over a whole generation at once, which becomes one ``oracle.values`` call (one
+``batched``/``vmap`` evaluation of the population). The start point is evaluated first on its
+own, as every non-population method does, so a start that already meets the target, or that
+makes the objective fail, costs one evaluation rather than a population.
+
+scipy's polishing is off: it would spend finite-difference evaluations outside the
+population loop. ``polish=True`` instead runs L-BFGS-B with the exact gradient from the best
+point after convergence, every call counted like all others.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.optimize as so
+import torch
+
+from ..budget import StopReason
+from ..oracle import Oracle
+from ._base import ExternalMethod, Outcome, RunContext
+from ._registry import register
+from .annealing import box_arrays, local_lbfgsb, local_search_maxiter
+
+__all__ = ["DifferentialEvolution"]
+
+_NO_LIMIT = 10**18
+
+STRATEGIES = (
+    "best1bin",
+    "best1exp",
+    "best2bin",
+    "best2exp",
+    "currenttobest1bin",
+    "currenttobest1exp",
+    "rand1bin",
+    "rand1exp",
+    "rand2bin",
+    "rand2exp",
+    "randtobest1bin",
+    "randtobest1exp",
+)
+INITS = ("latinhypercube", "sobol", "halton", "random")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@register(
+    "differential_evolution",
+    family="external",
+    needs_grad=False,
+    supports_bounds=True,
+    requires_bounds=True,
+    stochastic=True,
+    is_global=True,
+)
+@dataclass(frozen=True)
+class DifferentialEvolution(ExternalMethod):
+    """Differential evolution (scipy), one batched objective call per generation.
+
+    Attributes:
+        strategy: how trial vectors are built, e.g. ``"best1bin"`` or ``"rand1exp"``.
+        popsize: population size as a multiple of the number of varying parameters
+            (at least 5 members; ``init="sobol"`` rounds up to a power of two).
+        mutation: differential weight in [0, 2), or ``(low, high)`` for dithering, where a
+            new weight is drawn uniformly from that range each generation.
+        recombination: crossover probability in [0, 1].
+        init: initial population: ``"latinhypercube"``, ``"sobol"``, ``"halton"`` or
+            ``"random"``.
+        tol, atol: converged when std(values) <= atol + tol * |mean(values)|.
+        polish: after convergence, L-BFGS-B from the best point with the exact gradient
+            (needs an objective with a gradient; every call counted).
+    """
+
+    strategy: str = "best1bin"
+    popsize: int = 15
+    mutation: float | tuple[float, float] = (0.5, 1.0)
+    recombination: float = 0.7
+    init: str = "latinhypercube"
+    tol: float = 0.01
+    atol: float = 0.0
+    polish: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}"
+            )
+        if isinstance(self.popsize, bool) or not isinstance(self.popsize, int) or self.popsize < 1:
+            raise ValueError(f"popsize must be an int >= 1, got {self.popsize!r}")
+        self._check_mutation()
+        if not (_is_number(self.recombination) and 0 <= self.recombination <= 1):
+            raise ValueError(f"recombination must be in [0, 1], got {self.recombination!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
+        for name in ("tol", "atol"):
+            v = getattr(self, name)
+            if not (_is_number(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not isinstance(self.polish, bool):
+            raise ValueError(f"polish must be True or False, got {self.polish!r}")
+
+    def _check_mutation(self) -> None:
+        m = self.mutation
+        if isinstance(m, list | tuple):
+            if not (len(m) == 2 and all(_is_number(v) and 0 <= v < 2 for v in m) and m[0] <= m[1]):
+                raise ValueError(
+                    f"mutation as a range must be (low, high) with 0 <= low <= high < 2, got {m!r}"
+                )
+            object.__setattr__(self, "mutation", (float(m[0]), float(m[1])))
+        elif not (_is_number(m) and 0 <= m < 2):
+            raise ValueError(
+                f"mutation must be a number in [0, 2) or a (low, high) range, got {m!r}"
+            )
+
+    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+        box_arrays(ctx, self.name)
+        if self.polish and not oracle.objective.has_gradient:
+            raise ValueError(
+                f"polish=True needs an objective with a gradient, but {oracle.objective.name!r} "
+                "has none; use polish=False (the default)"
+            )
+
+    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        lo, hi = box_arrays(ctx, self.name)
+        x0 = ctx.x0.detach().cpu().double().numpy()
+        first = True
+        generation = 0
+
+        def rows(a: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
+            return ctx.project(t.to(dtype=oracle.dtype, device=oracle.device))
+
+        def population_values(x: np.ndarray) -> np.ndarray:
+            # scipy passes the population as shape (d, S); the Oracle wants (S, d).
+            nonlocal first
+            X = rows(np.asarray(x).T)
+            if not first:
+                return oracle.values(X).cpu().double().numpy()
+            first = False
+            # Member 0 is x0, which scipy stores rescaled to [0, 1] (its last bits may
+            # differ): evaluate the start point itself, alone, then the rest as one batch.
+            f0 = oracle.values(ctx.x0[None, :])
+            rest = oracle.values(X[1:])
+            return torch.cat([f0, rest]).cpu().double().numpy()
+
+        def callback(intermediate_result: so.OptimizeResult) -> None:
+            nonlocal generation
+            generation += 1
+            x = torch.as_tensor(np.array(intermediate_result.x))
+            ctx.notify(oracle, generation, x, float(intermediate_result.fun))
+
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", over="ignore"):
+            # +inf values (non-finite objective) make scipy's convergence statistics inf/nan.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = so.differential_evolution(
+                population_values,
+                so.Bounds(lo, hi),
+                strategy=self.strategy,
+                maxiter=_NO_LIMIT,
+                popsize=self.popsize,
+                tol=self.tol,
+                mutation=self.mutation,
+                recombination=self.recombination,
+                rng=ctx.rng,
+                callback=callback if ctx.callback is not None else None,
+                polish=False,
+                init=self.init,
+                atol=self.atol,
+                updating="deferred",
+                vectorized=True,
+                x0=x0,
+            )
+        info = {"generations": int(res.nit)}
+        if not res.success:
+            return Outcome(StopReason.METHOD_FAILED, str(res.message), info)
+        if self.polish:
+            local_lbfgsb(
+                oracle,
+                ctx,
+                np.asarray(res.x, dtype=np.float64),
+                lo,
+                hi,
+                maxiter=local_search_maxiter(lo.size) * (lo.size + 1),
+                ftol=1e-12,
+                gtol=1e-8,
+            )
+        return Outcome(StopReason.CONVERGED, str(res.message), info)
