@@ -72,6 +72,9 @@ def test_group_runs_by_method_mapping_and_results_attribute():
 
     assert len(group_runs(Holder())["only"]) == 2
     assert list(group_runs(a1)) == ["a"]
+    hist = {"f": np.array([2.0, 1.0]), "best_f": np.array([2.0, 1.0])}
+    assert list(group_runs({"f": [hist], "g": [a1]})) == ["f", "g"]  # labels, not columns
+    assert group_runs({"lab": [hist, hist]})["lab"][1].best_f.tolist() == [2.0, 1.0]
     with pytest.raises(ValueError, match="no runs"):
         group_runs([])
     with pytest.raises(ValueError, match="for y"):

@@ -94,6 +94,15 @@ def test_convergence_raw_values_symlog_target_and_other_axes(tmp_path, rosen_run
         plot.convergence(r, gap=True)
 
 
+def test_many_labels_put_the_legend_beside_the_axes(tmp_path):
+    runs = {f"m{i}": plot.Trace.from_values([5.0, 4.0 - 0.3 * i]) for i in range(12)}
+    fig = plot.convergence(runs)
+    assert fig.get_size_inches()[0] > 7.0
+    styles = {line.get_linestyle() for line in fig.axes[0].lines}
+    assert len(styles) >= 3  # dashes tell neighbouring colours apart
+    assert_picture(plot.convergence(runs, path=tmp_path / "many.png"))
+
+
 def test_convergence_draws_into_given_axes(rosen_runs):
     fig = Figure()
     ax = fig.add_subplot()

@@ -113,7 +113,7 @@ def as_trace(run: Any) -> Trace:
         return _relabel(t, str(getattr(run, "method", "")), getattr(run, "seed", None))
     if hasattr(run, "best_f") and hasattr(run, "evals"):
         return _from_columns(run, getattr(run, "has_x", False))
-    if isinstance(run, Mapping) and "f" in run:
+    if _is_columns(run):
         cols = {k: np.asarray(v) for k, v in run.items() if k in ("f", "grad_evals", "seconds")}
         t = Trace.from_values(
             cols["f"], grad_evals=cols.get("grad_evals"), seconds=cols.get("seconds")
@@ -151,14 +151,29 @@ def _relabel(t: Trace, method: str, seed: int | None) -> Trace:
     return Trace(t.evals, t.grad_evals, t.seconds, t.f, t.best_f, t.x, method, seed)
 
 
+def _is_columns(obj: Any) -> bool:
+    """A mapping of History columns (not a mapping of labels that happens to hold "f")."""
+    if not (isinstance(obj, Mapping) and "f" in obj):
+        return False
+    try:
+        return np.asarray(obj["f"]).dtype.kind in "fiub"
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_run(obj: Any) -> bool:
-    return isinstance(obj, Trace) or hasattr(obj, "history") or hasattr(obj, "best_f")
+    return (
+        isinstance(obj, Trace)
+        or hasattr(obj, "history")
+        or hasattr(obj, "best_f")
+        or _is_columns(obj)
+    )
 
 
 def group_runs(runs: Any) -> dict[str, list[Trace]]:
     """Runs grouped by label: one run, a list of runs (grouped by method name), a mapping
     label -> run(s), or an object holding such a mapping as ``.results`` or ``.runs``."""
-    if _is_run(runs) or (isinstance(runs, Mapping) and "f" in runs):
+    if _is_run(runs):
         t = as_trace(runs)
         return {t.method or "run": [t]}
     for attr in ("results", "runs"):

@@ -59,6 +59,26 @@ def _colors(n: int) -> list[Any]:
     return [colormaps["turbo"](i / max(n - 1, 1)) for i in range(n)]
 
 
+#: With more labels than this the legend moves beside the axes and line styles alternate.
+_MANY = 8
+_DASHES = ("-", "--", "-.", ":")
+
+
+def _line_style(i: int, n: int) -> str:
+    return _DASHES[i % len(_DASHES)] if n > _MANY else "-"
+
+
+def _legend(ax: Axes, n: int, own_figure: bool, loc: str = "best") -> None:
+    """A legend inside the axes, or beside them (the figure widened) for many labels."""
+    if n <= _MANY:
+        ax.legend(fontsize=8, loc=loc)
+        return
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    if own_figure:
+        w, h = ax.figure.get_size_inches()
+        ax.figure.set_size_inches(w + 3.2, max(h, 0.2 * n + 1.0))
+
+
 def _f_opt(f_opt: float | None, problem: Any, runs: Any) -> float | None:
     if f_opt is not None:
         return float(f_opt)
@@ -102,8 +122,9 @@ def convergence(
         raise ValueError("gap=True needs the optimum: pass f_opt= or problem=")
     curves = convergence_data(runs, axis=axis, f_opt=fopt if gap else None, band=band)
     ys = y_scale(curves, gap=gap, kind=yscale)
+    own = ax is None
     fig, ax = _axes(ax, figsize, dpi)
-    for c, color in zip(curves, _colors(len(curves)), strict=True):
+    for i, (c, color) in enumerate(zip(curves, _colors(len(curves)), strict=True)):
         med, lo, hi = c.median, c.lower, c.upper
         if ys.floor is not None:
             med, lo, hi = (np.maximum(v, ys.floor) for v in (med, lo, hi))
@@ -115,6 +136,7 @@ def convergence(
             color=color,
             label=name,
             lw=1.6,
+            ls=_line_style(i, len(curves)),
             marker="o" if c.x.size == 1 else None,
         )
         if c.n_runs > 1:
@@ -144,7 +166,7 @@ def convergence(
             fontsize=8,
         )
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, len(curves), own)
     if title:
         ax.set_title(title)
     return _finish(fig, path)
@@ -341,17 +363,19 @@ def ecdf(
     See :func:`optarena.plot.ecdf_data` for the targets and weights.
     """
     curves = ecdf_data(runs_by_problem, f_opt=f_opt, targets=targets, deltas=deltas)
+    own = ax is None
     fig, ax = _axes(ax, figsize, dpi)
-    for c, color in zip(curves, _colors(len(curves)), strict=True):
+    for i, (c, color) in enumerate(zip(curves, _colors(len(curves)), strict=True)):
         x = np.r_[1, c.evals, max(c.max_evals, int(c.evals[-1]) if c.evals.size else 1)]
         y = np.r_[0.0, c.fraction, c.fraction[-1] if c.fraction.size else 0.0]
-        ax.plot(x, y, drawstyle="steps-post", color=color, lw=1.6, label=c.label)
+        ls = _line_style(i, len(curves))
+        ax.plot(x, y, drawstyle="steps-post", color=color, lw=1.6, ls=ls, label=c.label)
         ax.plot(x[-1], y[-1], "x", color=color, ms=8)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("objective evaluations")
     ax.set_ylabel("fraction of (problem, target) pairs")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    _legend(ax, len(curves), own, loc="upper left")
     ax.set_title(title or f"runtime ECDF over {len(runs_by_problem)} problem(s); x: budget used")
     return _finish(fig, path)
