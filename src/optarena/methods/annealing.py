@@ -7,8 +7,8 @@ spent (scipy's own ``maxiter``/``maxfun`` are lifted so the Budget alone limits 
 The local search (L-BFGS-B) uses the objective's exact gradient when it has one
 (``local_search_gradient=None``, the default): each probe is one forward+backward evaluation
 instead of the ``d + 1`` finite-difference probes scipy would otherwise spend. On the
-tutorial's ``mlp_identity`` this reaches the certified minimum in a few hundred evaluations
-instead of several thousand.
+tutorial's ``mlp_identity`` this reaches the certified minimum (to 1e-6) within 1,000
+evaluations in 8 of 10 seeded runs, where finite differences need several thousand.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ __all__ = ["DualAnnealing", "box_arrays", "local_lbfgsb", "local_search_maxiter"
 
 _NO_LIMIT = 10**18
 # L-BFGS-B tolerances of the local search: scipy's defaults with finite differences, tighter
-# with the exact gradient (the defaults stop early in ill-conditioned valleys such as
-# mlp_identity's, at 1e-5 relative error instead of 1e-9).
+# with the exact gradient. The defaults stop early in ill-conditioned valleys: on mlp_identity
+# at 1e-5 to 1e-4 above the minimum; with these, 1e-7 to 1e-13 within 3,000 evaluations.
 _FD_FTOL, _FD_GTOL = 2.220446049250313e-09, 1e-05
 _GRAD_FTOL, _GRAD_GTOL = 1e-12, 1e-08
 
