@@ -231,6 +231,16 @@ def test_de_accepts_equal_bounds() -> None:
 
 
 @pytest.mark.parametrize("method", ["dual_annealing", "differential_evolution"])
+def test_start_on_the_bounds(method: str) -> None:
+    """x0 on a bound (scipy's [0, 1] rescaling can push it just outside) is accepted as is."""
+    lo, hi = np.array([-0.3, 0.1, -7.1]), np.array([0.9, 0.7, 3.3])
+    for x0 in (lo, hi):
+        res = oa.minimize(lambda x: (x**2).sum(), x0, method, bounds=(lo, hi), budget=30, seed=0)
+        np.testing.assert_array_equal(res.history.x[0], x0)
+        assert res.nfev == 30
+
+
+@pytest.mark.parametrize("method", ["dual_annealing", "differential_evolution"])
 def test_callback_can_stop_the_run(method: str) -> None:
     seen = []
 

@@ -131,7 +131,12 @@ class DifferentialEvolution(ExternalMethod):
 
     def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
         lo, hi = box_arrays(ctx, self.name)
+        # scipy stores member 0 (x0) rescaled to [0, 1] and rejects it when rounding puts a
+        # coordinate on a bound just outside; it gets x0 nudged 1e-12 of the width inside. The
+        # start point evaluated (first call below) is x0 itself.
         x0 = ctx.x0.detach().cpu().double().numpy()
+        margin = 1e-12 * (hi - lo)
+        x0_inside = np.clip(x0, lo + margin, hi - margin)
         first = True
         generation = 0
 
@@ -177,7 +182,7 @@ class DifferentialEvolution(ExternalMethod):
                 atol=self.atol,
                 updating="deferred",
                 vectorized=True,
-                x0=x0,
+                x0=x0_inside,
             )
         info = {"generations": int(res.nit)}
         if not res.success:
