@@ -78,22 +78,23 @@ def run_optarena(
         record_x=record_x,
         popsize=n,
         boundary=boundary,
-        xtol=0.0,
     )
     return res.nfev
 
 
 def run_ask_tell(d: int, n: int, gens: int, seed: int, boundary: str = "reflect") -> int:
-    """optarena's PSO update alone: ask, evaluate, tell, with no Oracle around it."""
-    method = get_method_class("pso")(popsize=n, boundary=boundary, xtol=0.0)
+    """optarena's PSO alone: ask, evaluate, tell, converged, with no Oracle around it."""
+    method = get_method_class("pso")(popsize=n, boundary=boundary)
     x0 = torch.full((d,), 1.0, dtype=torch.float64)
     lower = torch.full((d,), LO, dtype=torch.float64)
     upper = torch.full((d,), HI, dtype=torch.float64)
     ctx = RunContext(x0=x0, lower=lower, upper=upper, constraints=(), seed=seed)
     state = method.init(x0, ctx)
-    for _ in range(gens):
+    for g in range(gens):
         X = method.ask(state, ctx)
         state = method.tell(state, X, sphere_torch(X), ctx)
+        if method.converged(state):
+            return n * (g + 1)
     return n * gens
 
 

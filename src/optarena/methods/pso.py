@@ -212,6 +212,9 @@ class PSO(PopulationMethod):
     def converged(self, state: PSOState) -> bool:
         if self.xtol <= 0:
             return False
+        vlo, vhi = torch.aminmax(state.v)  # one pass rules out a moving swarm cheaply
+        if max(-float(vlo), float(vhi)) > self.xtol * float(state.width.max()):
+            return False
         limit = self.xtol * state.width
         spread = state.x.amax(dim=0) - state.x.amin(dim=0)
         return bool((spread <= limit).all() and (state.v.abs().amax(dim=0) <= limit).all())

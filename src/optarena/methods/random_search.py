@@ -63,7 +63,9 @@ class RandomSearch(PopulationMethod):
         return RandomSearchState()
 
     def ask(self, state: RandomSearchState, ctx: RunContext) -> torch.Tensor:
-        lo, hi = require_finite_box(ctx, self.info.name)
+        lo, hi = ctx.lower, ctx.upper
+        if lo is None or hi is None:  # init() checked the box; this guards direct use
+            lo, hi = require_finite_box(ctx, self.info.name)
         x0 = ctx.x0
         first = self.include_x0 and state.generation == 0
         n = self.batch_size - 1 if first else self.batch_size
