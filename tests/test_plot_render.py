@@ -111,6 +111,12 @@ def test_convergence_draws_into_given_axes(rosen_runs):
 
 
 def test_landscape_with_paths_populations_and_negative_function(tmp_path, rosen_runs):
+    fig = plot.landscape(ROSEN, rosen_runs, resolution=30)
+    title = fig.axes[0].get_legend().get_title().get_text()
+    outside = sum(
+        int((np.abs(plot.run_path(r).points) > 2.0).any(axis=1).sum()) for r in rosen_runs
+    )
+    assert outside > 0 and title == f"{outside} path point(s) outside the plotted region"
     out = plot.landscape(ROSEN, rosen_runs, resolution=60, path=tmp_path / "rosen.png")
     px = assert_picture(out)
     assert len(np.unique(px.reshape(-1, 3), axis=0)) > 50  # filled contours, not flat

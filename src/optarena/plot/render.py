@@ -231,18 +231,10 @@ def _paths(runs: Any, kind: str, generations: Any) -> list[RunPath]:
     return out
 
 
-def _outside_note(ax: Axes, paths: Sequence[RunPath], lo: np.ndarray, hi: np.ndarray) -> None:
+def _outside_note(paths: Sequence[RunPath], lo: np.ndarray, hi: np.ndarray) -> str | None:
+    """A legend title saying how many path points lie outside the plotted region, if any."""
     n = sum(int((~((p.points >= lo) & (p.points <= hi)).all(axis=1)).sum()) for p in paths)
-    if n:
-        ax.text(
-            0.01,
-            0.01,
-            f"{n} path point(s) outside the plotted region",
-            fontsize=8,
-            transform=ax.transAxes,
-            va="bottom",
-            color="crimson",
-        )
+    return f"{n} path point(s) outside the plotted region" if n else None
 
 
 def landscape(
@@ -293,8 +285,8 @@ def landscape(
         ax.plot(*bx, "X", color=color, mec="k", ms=9)
     lo = np.array([grid.x[0], grid.y[0]])  # type: ignore[index]
     hi = np.array([grid.x[-1], grid.y[-1]])  # type: ignore[index]
-    _outside_note(ax, paths, lo, hi)
-    ax.legend(fontsize=8, loc="best")
+    note = _outside_note(paths, lo, hi)
+    ax.legend(fontsize=8, loc="best", title=note, title_fontsize=8)
     ax.set_title(title or f"{getattr(problem, 'name', 'f')}: o start, X best evaluated")
     return _finish(fig, path)
 
@@ -332,7 +324,7 @@ def curve_1d(
         )
         bx, bf = p.best
         ax.plot(bx[0], bf, "X", color=color, mec="k", ms=10)
-    _outside_note(ax, paths, grid.x[:1], grid.x[-1:])
+    note = _outside_note(paths, grid.x[:1], grid.x[-1:])
     ax.set_xlim(grid.x[0], grid.x[-1])
     finite = grid.z[np.isfinite(grid.z)]
     if finite.size:
@@ -341,7 +333,7 @@ def curve_1d(
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=note, title_fontsize=8)
     ax.set_title(title or f"{getattr(problem, 'name', 'f')}: X best evaluated")
     return _finish(fig, path)
 
