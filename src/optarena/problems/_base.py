@@ -100,4 +100,4 @@ def get(name: str, **params: Any) -> Problem:
 
 
 def _load() -> None:
-    from . import classic, constrained, seeds  # noqa: F401  (registration side effect)
+    from . import classic, constrained, seeds, variants  # noqa: F401  (registration side effect)

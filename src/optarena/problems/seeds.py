@@ -191,8 +191,13 @@ def flower_constrained(dtype: torch.dtype = torch.float32) -> Problem:
 WAVY_X_OPT = -1.280459446797556
 WAVY_F_OPT = -0.661470591797071
 
-# A certified minimizer of mlp_identity (data seed 42), found by SLSQP with the exact gradient.
+# A certified minimizer of mlp_identity (data seed 42), found by SLSQP with the exact gradient
+# and rescaled per hidden unit (ReLU is positively homogeneous) so that it lies in [-1, 1]^10.
 _MLP_X_OPT: list[float] = [
+    0.00018697095246222325, -1.0, 0.0002861587956371476, 1.0,
+    0.000186725377796298, 0.0002862156728722421, -0.9999999802505993, 0.9999999145939997,
+    -0.019444234317669923, 9.50331198005738e-06,
+] = [
     0.0005329394591720943,
     -2.850386395072639,
     7.617686071627322e-05,
