@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import optarena as oa
-import optarena.problems.variants  # registers step, quantized_mlp_identity, noisy
 from optarena.problems import Problem, get, names
 from optarena.problems._base import _PROBLEMS
 
@@ -83,20 +82,7 @@ def test_gradient_is_finite_at_x0(name: str) -> None:
     assert torch.isfinite(g).all()
 
 
-# mlp_identity's x_opt has weights -2.85 and 3.76, outside its box [-1, 1]^10; an equivalent
-# minimizer inside the box exists (ReLU rescaling), to be stored in problems/seeds.py.
-X_OPT_OUTSIDE_BOX = {"mlp_identity"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="x_opt outside the box"))
-        if n in X_OPT_OUTSIDE_BOX
-        else n
-        for n in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_bounds_contain_x0_and_x_opt(name: str) -> None:
     p = get(name)
     if p.bounds is None:
