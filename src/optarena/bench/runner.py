@@ -137,7 +137,7 @@ class BenchReport:
         parts = [
             f"{self.spec}: {self.planned} runs planned",
             f"{self.already_done} already in {self.store}",
-            f"{self.ran} run now",
+            f"{self.ran} ran now",
         ]
         if self.errors:
             parts.append(f"{self.errors} with errors (status 'error' in the store)")
@@ -183,8 +183,14 @@ def _init_worker() -> None:
 
 def _context() -> mp.context.BaseContext:
     if "forkserver" in mp.get_all_start_methods():
+        from ..methods import method_modules
+
+        # The fork server imports torch, optarena, every method module and what torch.optim's
+        # first step imports lazily, once; each worker is forked from it with all of that done.
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])  # import torch and optarena once, fork workers
+        ctx.set_forkserver_preload(
+            [__name__, "torch._dynamo", *(f"optarena.methods.{m}" for m in method_modules())]
+        )
         return ctx
     return mp.get_context("spawn")
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from ..budget import Budget
-from ..methods import MethodInfo, get_method_class, method_infos, resolve_method
+from ..methods import MethodInfo, method_infos, resolve_method
 from ..problems import Problem
 from ..problems import get as get_problem
 
@@ -41,6 +41,7 @@ __all__ = [
     "method_label",
     "parse_budget",
     "parse_seeds",
+    "resolve_entry",
     "uses_bounds",
 ]
 
@@ -357,9 +358,8 @@ class Spec:
             raise SpecError("the spec lists no methods")
         seeds = parse_seeds(self.seeds)
         default_budget = None if self.budget is None else parse_budget(self.budget)
-        methods = self._expand_methods()
+        methods, skipped = self._expand_methods()
         tasks: list[Task] = []
-        skipped: list[Skipped] = []
         seen: dict[str, str] = {}
         for i, pe in enumerate(self.problems):
             where = f"problems[{i}] ({pe.name})"
@@ -370,28 +370,31 @@ class Spec:
                 budget = default_budget
             else:
                 raise SpecError(f"{where} has no budget and the spec sets none")
-            for label, entry, info, options, options_json in methods:
+            for c in methods:
+                info = c.info
                 reason = inapplicable_reason(
                     info,
                     differentiable=problem.differentiable,
                     has_box=problem.bounds is not None,
                     constrained=bool(problem.constraints),
                     problem=pe.name,
-                    policy=entry.bounds,
+                    policy=c.bounds,
                 )
                 if reason is not None:
-                    skipped.append(Skipped(pe.name, label, reason))
+                    skipped.append(Skipped(pe.name, c.label, reason))
                     continue
                 run_seeds = seeds[:1] if self.deterministic_once and not info.stochastic else seeds
-                bounds = uses_bounds(info, entry.bounds)
+                bounds = uses_bounds(info, c.bounds)
                 for seed in run_seeds:
-                    key = run_key(pe.name, full_json, info.name, options_json, bounds, seed, budget)
+                    key = run_key(
+                        pe.name, full_json, c.method, c.options_json, bounds, seed, budget
+                    )
                     if key in seen:
                         raise SpecError(
-                            f"{label!r} and {seen[key]!r} on {pe.name} are the same runs "
+                            f"{c.label!r} and {seen[key]!r} on {pe.name} are the same runs "
                             "(same method, options and problem); remove one"
                         )
-                    seen[key] = label
+                    seen[key] = c.label
                     tasks.append(
                         Task(
                             key=key,
@@ -399,10 +402,10 @@ class Spec:
                             problem=pe.name,
                             params=given,
                             problem_params=full_json,
-                            method=info.name,
-                            label=label,
-                            options=options,
-                            options_json=options_json,
+                            method=c.method,
+                            label=c.label,
+                            options=c.options,
+                            options_json=c.options_json,
                             bounds=bounds,
                             seed=seed,
                             budget=budget,
@@ -411,9 +414,10 @@ class Spec:
                     )
         return Plan(self.name, tuple(tasks), tuple(skipped))
 
-    def _expand_methods(self) -> list[tuple[str, MethodEntry, MethodInfo, dict[str, Any], str]]:
-        named = {e.name for e in self.methods if e.name != ALL_METHODS}
-        out: list[tuple[str, MethodEntry, MethodInfo, dict[str, Any], str]] = []
+    def _expand_methods(self) -> tuple[list[_Choice], list[Skipped]]:
+        named = {_canonical(e.name) for e in self.methods if e.name != ALL_METHODS}
+        out: list[_Choice] = []
+        unusable: list[Skipped] = []
         labels: set[str] = set()
         for i, entry in enumerate(self.methods):
             where = f"methods[{i}] ({entry.name})"
@@ -425,20 +429,26 @@ class Spec:
                         f"{where}: the '*' entry (every other method) takes no options or "
                         "label; list a method by name to give it options"
                     )
-                expanded = [
-                    MethodEntry(i.name, {}, None, entry.bounds)
-                    for i in method_infos()
-                    if i.name not in named
-                    and not (entry.bounds == "always" and not i.supports_bounds)
-                ]
+                choices = []
+                for info in method_infos():
+                    if info.name in named or (
+                        entry.bounds == "always" and not info.supports_bounds
+                    ):
+                        continue
+                    try:
+                        choices.append(
+                            _check_method(MethodEntry(info.name, {}, None, entry.bounds), where)
+                        )
+                    except SpecError as e:  # e.g. a composite that needs its parts named
+                        unusable.append(Skipped("*", info.name, f"not run with defaults: {e}"))
             else:
-                expanded = [entry]
-            for e in expanded:
-                out.append(_check_method(e, where))
-                if out[-1][0] in labels:
-                    raise SpecError(f"{where}: label {out[-1][0]!r} is used twice; set label=")
-                labels.add(out[-1][0])
-        return out
+                choices = [_check_method(entry, where)]
+            for c in choices:
+                if c.label in labels:
+                    raise SpecError(f"{where}: label {c.label!r} is used twice; set label=")
+                labels.add(c.label)
+                out.append(c)
+        return out, unusable
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -507,22 +517,46 @@ def _build_problem(pe: ProblemEntry, where: str) -> tuple[Problem, dict[str, Any
     return problem, given, canonical_json(full, f"{where}: params")
 
 
-def _check_method(
-    entry: MethodEntry, where: str
-) -> tuple[str, MethodEntry, MethodInfo, dict[str, Any], str]:
+@dataclass(frozen=True)
+class _Choice:
+    """A validated method entry: label, method string, capabilities, options."""
+
+    label: str
+    method: str
+    info: MethodInfo
+    options: dict[str, Any]
+    options_json: str
+    bounds: str
+
+
+def _canonical(name: str) -> str:
+    return name.strip() if ">" in name else name.strip().lower().replace("-", "_")
+
+
+def resolve_entry(name: str, options: Mapping[str, Any]) -> tuple[str, MethodInfo]:
+    """The method string to run and its capabilities, for a name (or ``"a>b"``) and options.
+
+    Raises TypeError / ValueError for an unknown method or options it does not take.
+    """
+    inst = resolve_method(name, dict(options))
+    info: MethodInfo = inst.info
+    return (_canonical(name) if ">" in name else info.name), info
+
+
+def _check_method(entry: MethodEntry, where: str) -> _Choice:
+    if not isinstance(entry.name, str):
+        raise SpecError(f"{where}: the method name must be a string, got {entry.name!r}")
     if not isinstance(entry.options, Mapping):
         raise SpecError(f"{where}: options must be a mapping")
     options_json = canonical_json(dict(entry.options), f"{where}: options")
     options = json.loads(options_json)
     try:
-        cls = get_method_class(entry.name)
-        resolve_method(entry.name, dict(options))
+        method, info = resolve_entry(entry.name, options)
     except (TypeError, ValueError) as e:
         raise SpecError(f"{where}: {e}") from e
-    info: MethodInfo = cls.info  # type: ignore[attr-defined]
     if entry.bounds == "always" and not info.supports_bounds:
-        raise SpecError(f"{where}: method {info.name!r} does not support bounds; drop bounds")
+        raise SpecError(f"{where}: method {method!r} does not support bounds; drop bounds")
     if entry.bounds == "never" and info.requires_bounds:
-        raise SpecError(f"{where}: method {info.name!r} needs bounds; drop bounds = 'never'")
-    label = entry.label or method_label(info.name, options)
-    return label, entry, info, options, options_json
+        raise SpecError(f"{where}: method {method!r} needs bounds; drop bounds = 'never'")
+    label = entry.label or method_label(method, options)
+    return _Choice(label, method, info, options, options_json, entry.bounds)
