@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from .budget import Budget, StopReason
 from .constraints import Constraint
+from .distributed import Parallel
 from .methods import IterationInfo, Method, RunContext, method_infos, resolve_method
 from .methods._base import Checkpoint, PopulationMethod
 from .objective import Objective
@@ -225,6 +227,7 @@ def minimize(
     record_x: bool | None = None,
     resume: Checkpoint | None = None,
     device: str | torch.device | None = None,
+    executor: Any = None,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -246,11 +249,18 @@ def minimize(
             default is x0's device. Data the objective closes over must be on it too.
         resume: a :class:`Checkpoint` from ``IterationInfo.checkpoint`` of an earlier run of a
             population method, to continue it exactly (same objective, method and seed).
+        executor: evaluate batches (population generations, finite-difference probes) in
+            chunks on workers: a ``concurrent.futures.Executor``, a ``distributed.Client``,
+            or :class:`optarena.distributed.Parallel` to set chunks, retries and timeout. The
+            objective must pickle (cloudpickle: lambdas are fine). Same seed, same History as
+            without it; ``result.info["worker_retries"]`` counts chunk attempts lost with a
+            dead worker. A gradient method with an autograd gradient is refused (ValueError).
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
 
     Raises:
         ValueError / TypeError: bad input, before any evaluation.
         ObjectiveError: the objective raised; ``err.result`` holds the best-so-far Result.
+        ExecutorError: (an ObjectiveError) the workers could not deliver some values.
     """
     obj, problem = as_objective(objective)
     meth = resolve_method(method, options)
@@ -272,6 +282,9 @@ def minimize(
         isinstance(resume, Checkpoint) and isinstance(meth, PopulationMethod)
     ):
         raise TypeError("resume= takes a Checkpoint of a population method's run")
+    parallel = None if executor is None else Parallel.coerce(executor)
+    if parallel is not None:
+        parallel.check(meth, obj)
     oracle = Oracle(obj, x0_t, bud, record_x=record_x, constraints=cons)
     ctx = RunContext(
         x0=x0_t,
@@ -283,7 +296,21 @@ def minimize(
         resume=resume,
     )
     meth.check(ctx, oracle)
-    return run_method(meth, oracle, ctx)
+    if parallel is None:
+        return run_method(meth, oracle, ctx)
+    oracle.parallel = parallel.open(obj)  # ships the objective: the last check, then runs
+    try:
+        result = run_method(meth, oracle, ctx)
+    finally:
+        oracle.parallel.close()
+    if oracle.parallel.batches == 0:
+        warnings.warn(
+            f"executor= was not used: method {meth.label!r} evaluated one point at a time, "
+            "in this process",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return result
 
 
 def run_method(meth: Method, oracle: Oracle, ctx: RunContext) -> Result:
@@ -316,6 +343,9 @@ def _result(
     info: dict[str, Any],
 ) -> Result:
     x, fun = oracle.best()
+    if oracle.parallel is not None:
+        run = oracle.parallel
+        info = {**info, "worker_retries": run.lost_attempts, "lost_evals": run.lost_evals}
     return Result(
         x=x,
         fun=fun if math.isfinite(fun) else math.inf,

@@ -33,6 +33,10 @@ class RowError(Exception):
         self.index = index
         self.done = done
 
+    def __reduce__(self) -> tuple[type[RowError], tuple[int, np.ndarray]]:
+        # rebuilt from index and done (the default passes the message alone to __init__)
+        return (type(self), (self.index, self.done))
+
 
 class ObjectiveDefinitionError(TypeError):
     """The objective cannot do what was asked of it (e.g. a gradient of a numpy function)."""

@@ -21,6 +21,7 @@ from .objective import Objective, ObjectiveDefinitionError, RowError
 from .result import History
 
 if TYPE_CHECKING:
+    from .distributed import ParallelRun
     from .result import Result
 
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]
@@ -56,6 +57,9 @@ class Oracle:
     ends the run with :attr:`StopReason.NON_FINITE` after it is recorded (when
     ``stop_on_nonfinite``, the default): no gradient method can take a meaningful step from
     there, and some (scipy's trust-constr) would loop forever on NaN.
+
+    ``parallel`` (set by ``minimize(..., executor=...)``) evaluates batches in chunks on
+    workers; their values are counted and recorded here exactly as local ones.
     """
 
     def __init__(
@@ -67,8 +71,10 @@ class Oracle:
         record_x: bool | None = None,
         stop_on_nonfinite: bool = True,
         constraints: tuple[Constraint, ...] = (),
+        parallel: ParallelRun | None = None,
     ) -> None:
         self.objective = objective
+        self.parallel = parallel
         self.dtype = x0.dtype
         self.device = x0.device
         self.dim = int(x0.numel())
@@ -277,6 +283,8 @@ class Oracle:
             return torch.empty(0, dtype=self.dtype, device=self.device)
         k = self._check_before(n)
         Xk = Xt[:k].clone()
+        if self.parallel is not None:
+            return self._values_on_workers(Xk, n)
         try:
             f, self.batch_mode = self.objective._values(Xk.clone())
         except RowError as e:
@@ -292,6 +300,23 @@ class Oracle:
             raise StopRun(StopReason.MAX_EVALS)
         self._check_after()
         ranked = np.where(np.isfinite(f), f, np.inf)
+        return torch.as_tensor(ranked, device=self.device).to(self.dtype)
+
+    def _values_on_workers(self, Xk: torch.Tensor, n: int) -> torch.Tensor:
+        """values() through the run's executor: chunks evaluated on workers, recorded here."""
+        assert self.parallel is not None
+        out = self.parallel.evaluate(Xk, self.nfev + 1, self.remaining_evals())
+        self.batch_mode = out.mode or self.batch_mode
+        self._record_batch(out.X, out.f)  # lost attempts are NaN rows: they were spent
+        err = out.error
+        if err is not None:
+            if isinstance(err, Exception) and not isinstance(err, ObjectiveError):
+                raise self._fail(err, self.nfev + 1) from err
+            raise err  # the executor's own ExecutorError, or Ctrl-C
+        if out.values.shape[0] < n:
+            raise StopRun(StopReason.MAX_EVALS)
+        self._check_after()
+        ranked = np.where(np.isfinite(out.values), out.values, np.inf)
         return torch.as_tensor(ranked, device=self.device).to(self.dtype)
 
     def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> None:
