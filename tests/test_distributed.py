@@ -80,6 +80,8 @@ def client():
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # its HTTP routes (health, metrics) on a free loopback port, never a fixed one
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
     c = distributed.Client(cluster)
     yield c
@@ -284,6 +286,13 @@ def test_sweep_on_the_cluster_stores_every_run_once(client, tmp_path: Path) -> N
         run_plan(plan, st, progress=False)
         local = {r["key"]: (r["fun"], r["nfev"], r["best_eval"]) for r in st.runs()}
     assert remote == local
+
+
+def test_local_cluster_from_its_address() -> None:
+    with connect("local:1") as c:
+        assert c.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert len(c.scheduler_info()["workers"]) == 1
+    assert c.status == "closed"
 
 
 def test_cluster_argument_is_checked() -> None:
