@@ -19,7 +19,6 @@ from optarena.methods import Checkpoint, get_method_class
 POPULATION = [i.name for i in oa.methods() if i.family == "population"]
 POP_BOUNDED = [i.name for i in oa.methods() if i.family == "population" and i.supports_bounds]
 POP_STOCHASTIC = [i.name for i in oa.methods() if i.family == "population" and i.stochastic]
-DIM = 4
 BOX = (-3.0, 3.0)
 
 
@@ -143,6 +142,24 @@ def far_objective(points: list[np.ndarray], target: np.ndarray) -> oa.Objective:
         return ((X - t) ** 2).sum(dim=1)
 
     return oa.Objective(lambda x: batched(x.unsqueeze(0))[0], batched=batched)
+
+
+@pytest.mark.parametrize("name", POP_BOUNDED)
+def test_bounds_hold_over_a_long_run_against_a_wall(name: str) -> None:
+    lo = np.array([-1.0, 0.0, 2.0, -5.0])
+    hi = np.array([1.0, 1e-3, 2.5, 5.0])
+    points: list[np.ndarray] = []
+    res = oa.minimize(
+        far_objective(points, np.array([3.0, -1.0, 2.6, 50.0])),
+        torch.tensor([0.0, 5e-4, 2.2, 0.0], dtype=torch.float64),
+        name,
+        bounds=(lo, hi),
+        budget=1500,
+        seed=4,
+    )
+    pts = np.concatenate(points)
+    assert pts.shape[0] == res.nfev
+    assert (pts >= lo).all() and (pts <= hi).all()
 
 
 @pytest.mark.parametrize("name", POP_BOUNDED)
