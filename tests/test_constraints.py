@@ -165,7 +165,7 @@ def test_problem_constraints_are_applied_not_dropped() -> None:
     assert math.isfinite(oa.minimize(P.get("hs07"), method="slsqp").fun)
 
 
-@pytest.mark.parametrize("inner", ["pso"])
+@pytest.mark.parametrize("inner", ["pso", "cmaes"])
 def test_augmented_lagrangian_gradient_free(inner: str) -> None:
     p = flower64()
     for seed in range(3):
