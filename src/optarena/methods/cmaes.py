@@ -97,7 +97,7 @@ def _strategy(n: int, lam: int, active: bool, device: torch.device) -> _Strategy
         cmu=cmu,
         damps=damps,
         chin=math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n)),
-        eigen_gap=max(1, math.floor(1 / (10 * n * (c1 + cmu)))),  # tutorial, appendix C
+        eigen_gap=max(1, math.floor(1 / (10 * n * (c1 + cmu)))),  # lazy, O(n^2) per sample
         hist_len=10 + math.ceil(30 * n / lam),
         pick=torch.tensor(pick, device=device),
     )
@@ -229,7 +229,8 @@ class CMAES(PopulationMethod):
             if self.sigma0 is None:
                 std0 = torch.where(torch.isfinite(width) & (width > 0), 0.3 * width, std0)
             max_var = torch.where(width > 0, (width / 3) ** 2, torch.inf)
-        lam = self.popsize if self.popsize is not None else 4 + math.floor(3 * math.log(n))
+        default_lam = 4 + math.floor(3 * math.log(n))  # (eq. 48)
+        lam = self.popsize if self.popsize is not None else default_lam
         eye = torch.eye(n, dtype=_F64, device=dev)
         state = CMAState(
             mean=x0.detach().to(_F64).clone(),
@@ -316,7 +317,7 @@ class CMAES(PopulationMethod):
         hsig = (
             norm_ps / math.sqrt(1 - (1 - st.cs) ** (2 * s.generation))
             < (1.4 + 2 / (n + 1)) * st.chin
-        )  # h_sigma (tutorial, p. 31)
+        )  # h_sigma: stall p_c while ||p_sigma|| is large (tutorial, with eq. 45)
         cc_norm = math.sqrt(st.cc * (2 - st.cc) * st.mueff) if hsig else 0.0
         s.pc = torch.add(s.pc * (1 - st.cc), yw, alpha=cc_norm)  # (eq. 45)
         if self.active:  # (eq. 46): negative weights times n / ||C^(-1/2) y||^2 = n / ||z||^2
@@ -330,7 +331,7 @@ class CMAES(PopulationMethod):
         C = torch.addr(s.C, s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
         s.C = torch.addmm(C, y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
         s.sigma *= math.exp((st.cs / st.damps) * (norm_ps / st.chin - 1))  # (eq. 44)
-        if r_best == f_probe:  # flat fitness: widen the search, as pycma does
+        if r_best == f_probe:  # flat fitness: widen the search (as Hansen's purecma does)
             s.sigma *= math.exp(0.2 + st.cs / st.damps)
         s.sigma = min(s.sigma, _SIGMA_MAX)
         if s.max_var is not None:  # no coordinate's std above a third of the box width
@@ -381,12 +382,12 @@ class CMAES(PopulationMethod):
 
     # -- numerics --------------------------------------------------------------------------
     def _decompose(self, s: CMAState) -> None:
-        """Eigendecomposition C = B diag(D^2) B^T, done lazily (tutorial, appendix C)."""
+        """Eigendecomposition C = B diag(D^2) B^T, every ``eigen_gap`` generations."""
         s.eigen_generation = s.generation
         C = torch.add(s.C, s.C.T).mul_(0.5)  # exact symmetry
         try:
             ev, B = torch.linalg.eigh(C)
-        except RuntimeError:  # NaN or no convergence: ends this run through `condition`
+        except RuntimeError:  # NaN or no convergence: ends this run as `non_finite`
             s.dmin, s.dmax = 0.0, math.inf
             return
         emin, emax = float(ev[0]), float(ev[-1])

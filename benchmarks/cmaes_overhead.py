@@ -1,0 +1,225 @@
+"""Optimizer overhead per evaluation of CMA-ES implementations on a nearly free batched sphere.
+
+Every library runs whole generations of ``f(X) = sum(X**2, axis=1)`` in float64 on one thread
+(about ``--evals`` evaluations; runs of slow libraries are cut to about ``--seconds``), and the
+wall time of the whole run (set-up included) is divided by the number of evaluations; the table
+shows medians over repeats, in microseconds per evaluation, and ratios to pycma and to the
+fastest library of the same row.
+Measured: optarena's ``cmaes`` through ``minimize`` (what users get: Oracle, History, budget)
+and its bare ask/tell loop, pycma's ask/tell loop, CyberAgent ``cmaes``, evotorch's CMAES and
+nevergrad's ParametrizedCMA; libraries that are not installed are skipped with a note.
+
+Run: ``.venv/bin/python benchmarks/cmaes_overhead.py [--evals 20000] [--repeats 5] [--quick]``
+(``--dims`` and ``--popsizes`` pick the rows.)
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+import optarena as oa  # noqa: E402
+from optarena.methods import RunContext  # noqa: E402
+from optarena.methods.cmaes import CMAES  # noqa: E402
+
+Runner = Callable[[int, int, int, int], int]  # (d, popsize, generations, seed) -> evaluations
+SIGMA0 = 1.0
+
+
+def sphere_np(X: np.ndarray) -> np.ndarray:
+    """The nearly free objective, numpy rows."""
+    return np.einsum("ij,ij->i", X, X)
+
+
+def sphere_torch(X: torch.Tensor) -> torch.Tensor:
+    """The nearly free objective, torch rows."""
+    return (X * X).sum(dim=1)
+
+
+def x0_of(d: int) -> np.ndarray:
+    """The common start point."""
+    return np.full(d, 3.0)
+
+
+def run_optarena(d: int, lam: int, gens: int, seed: int) -> int:
+    """optarena's cmaes through minimize (Oracle, History and budget included)."""
+    obj = oa.Objective(sphere_torch, batched=sphere_torch)
+    res = oa.minimize(
+        obj,
+        torch.from_numpy(x0_of(d)),
+        "cmaes",
+        budget=gens * lam,
+        seed=seed,
+        sigma0=SIGMA0,
+        popsize=lam,
+        tolx=0.0,
+        tolfun=0.0,
+    )
+    return res.nfev
+
+
+def run_optarena_bare(d: int, lam: int, gens: int, seed: int) -> int:
+    """optarena's cmaes ask/tell alone, without the Oracle (the method's own cost)."""
+    method = CMAES(sigma0=SIGMA0, popsize=lam, tolx=0.0, tolfun=0.0)
+    x0 = torch.from_numpy(x0_of(d))
+    ctx = RunContext(x0=x0, lower=None, upper=None, constraints=(), seed=seed)
+    state = method.init(x0.clone(), ctx)
+    for _ in range(gens):
+        X = method.ask(state, ctx)
+        state = method.tell(state, X, sphere_torch(X), ctx)
+    return gens * lam
+
+
+def run_pycma(d: int, lam: int, gens: int, seed: int) -> int:
+    """pycma's CMAEvolutionStrategy ask/tell loop (numpy)."""
+    import cma
+
+    es = cma.CMAEvolutionStrategy(
+        x0_of(d), SIGMA0, {"popsize": lam, "seed": seed + 1, "verbose": -9}
+    )
+    for _ in range(gens):
+        X = es.ask()
+        es.tell(X, sphere_np(np.asarray(X)).tolist())
+    return gens * lam
+
+
+def run_cyberagent(d: int, lam: int, gens: int, seed: int) -> int:
+    """CyberAgent cmaes.CMA: one ask() per candidate, one tell() per generation (numpy)."""
+    from cmaes import CMA
+
+    opt = CMA(mean=x0_of(d), sigma=SIGMA0, population_size=lam, seed=seed)
+    for _ in range(gens):
+        xs = [opt.ask() for _ in range(lam)]
+        f = sphere_np(np.asarray(xs))
+        opt.tell(list(zip(xs, f.tolist(), strict=True)))
+    return gens * lam
+
+
+def run_evotorch(d: int, lam: int, gens: int, seed: int) -> int:
+    """evotorch's CMAES (torch, float64, vectorized problem), one step() per generation."""
+    from evotorch import Problem
+    from evotorch.algorithms import CMAES as EvoCMAES
+
+    problem = Problem(
+        "min",
+        sphere_torch,
+        solution_length=d,
+        initial_bounds=(-1.0, 1.0),
+        vectorized=True,
+        dtype=torch.float64,
+        seed=seed,
+    )
+    searcher = EvoCMAES(
+        problem, stdev_init=SIGMA0, popsize=lam, center_init=torch.from_numpy(x0_of(d))
+    )
+    for _ in range(gens):
+        searcher.step()
+    return gens * lam
+
+
+def run_nevergrad(d: int, lam: int, gens: int, seed: int) -> int:
+    """nevergrad's ParametrizedCMA: one ask()/tell() per candidate (uses pycma inside)."""
+    import nevergrad as ng
+
+    param = ng.p.Array(init=x0_of(d))
+    param.random_state = np.random.RandomState(seed)
+    opt = ng.families.ParametrizedCMA(popsize=lam, scale=SIGMA0)(
+        parametrization=param, budget=gens * lam, num_workers=lam
+    )
+    for _ in range(gens):
+        cands = [opt.ask() for _ in range(lam)]
+        f = sphere_np(np.stack([c.value for c in cands]))
+        for c, v in zip(cands, f.tolist(), strict=True):
+            opt.tell(c, v)
+    return gens * lam
+
+
+LIBRARIES: list[tuple[str, str | None, Runner]] = [
+    ("optarena cmaes (minimize)", None, run_optarena),
+    ("optarena cmaes (ask/tell only)", None, run_optarena_bare),
+    ("pycma", "cma", run_pycma),
+    ("CyberAgent cmaes", "cmaes", run_cyberagent),
+    ("evotorch CMAES", "evotorch", run_evotorch),
+    ("nevergrad ParametrizedCMA", "nevergrad", run_nevergrad),
+]
+
+
+def measure(run: Runner, d: int, lam: int, gens: int, repeats: int, seconds: float) -> float:
+    """Median microseconds per evaluation over ``repeats`` runs, after a warm-up run.
+
+    Runs of slow libraries are shortened to about ``seconds`` each (at least 5 generations):
+    the cost per evaluation of a steady run does not depend on its length.
+    """
+    warm = max(2, gens // 10)
+    t0 = time.perf_counter()
+    run(d, lam, warm, 0)
+    per_gen = (time.perf_counter() - t0) / warm
+    gens = max(5, min(gens, int(seconds / per_gen)))
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        n = run(d, lam, gens, r + 1)
+        times.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure every installed library on every (d, popsize) and print a markdown table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--evals", type=int, default=20000, help="evaluations per run (about)")
+    ap.add_argument("--repeats", type=int, default=5, help="runs per cell (median)")
+    ap.add_argument("--seconds", type=float, default=2.0, help="longest run of a slow library")
+    ap.add_argument("--quick", action="store_true", help="2,000 evaluations, 3 repeats")
+    ap.add_argument("--dims", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--popsizes", type=int, nargs="+", default=[20, 100, 1000])
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.evals, args.repeats = 2000, 3
+    libs = []
+    for name, module, run in LIBRARIES:
+        if module is not None and importlib.util.find_spec(module) is None:
+            print(f"note: {name} skipped ({module!r} is not installed)")
+            continue
+        libs.append((name, run))
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.INFO)  # evotorch logs every Problem it creates
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, python "
+        f"{sys.version.split()[0]}; about {args.evals} evaluations per run, median of "
+        f"{args.repeats}\n"
+    )
+    print("| d | popsize | library | us / evaluation | vs pycma | vs fastest |")
+    print("|---|---|---|---|---|---|")
+    for d in args.dims:
+        for lam in args.popsizes:
+            gens = max(5, round(args.evals / lam))
+            cells = {
+                name: measure(run, d, lam, gens, args.repeats, args.seconds) for name, run in libs
+            }
+            peers = {k: v for k, v in cells.items() if "ask/tell only" not in k}
+            fastest = min(peers.values())
+            ref = cells.get("pycma")
+            for name, us in cells.items():
+                vs_ref = f"{us / ref:.2f}" if ref else "-"
+                print(f"| {d} | {lam} | {name} | {us:.2f} | {vs_ref} | {us / fastest:.2f} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
