@@ -82,6 +82,22 @@ _register("bench_test_raises", _raising_problem)
 _register("bench_test_ctrl_c", _ctrl_c_problem)
 
 
+_HOOK: dict = {"fn": None}
+
+
+def _hook_problem() -> Problem:
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        hook, _HOOK["fn"] = _HOOK["fn"], None
+        if hook is not None:
+            hook()
+        return (x**2).sum()
+
+    return Problem(name="bench_test_hook", fn=fn, x0=torch.ones(2, dtype=torch.float64))
+
+
+_register("bench_test_hook", _hook_problem)
+
+
 def small_spec(**kw) -> Spec:
     base = dict(
         problems=(ProblemEntry("sphere", {"dim": 3}), ProblemEntry("rosenbrock")),
@@ -255,6 +271,42 @@ def test_resume_skips_finished_runs(tmp_path) -> None:
         assert {r.label for r in summary.rows} == {"nelder_mead", "pso", "adam(lr=0.1)"}
 
 
+def test_a_run_stored_meanwhile_by_another_writer_is_kept(tmp_path) -> None:
+    from optarena.bench.runner import record_from_result
+
+    spec = small_spec(
+        problems=(ProblemEntry("bench_test_hook"),), methods=(MethodEntry("nelder_mead"),)
+    )
+    (task,) = spec.plan().tasks
+    path = tmp_path / "r.sqlite"
+
+    def other_writer() -> None:  # another process finishes the same run while this one runs
+        with Store(path) as other:
+            other.write(record_from_result(task, None, "error", "written by the other"))
+
+    _HOOK["fn"] = other_writer
+    try:
+        report = run_spec(spec, path, progress=False)
+    finally:
+        _HOOK["fn"] = None
+    assert report.ran == 0 and report.already_done == 1
+    with Store(path) as st:
+        (row,) = st.runs()
+        assert row["message"] == "written by the other"
+
+
+def test_problem_variants_are_told_apart_in_summaries(tmp_path) -> None:
+    spec = small_spec(
+        problems=(ProblemEntry("rosenbrock"), ProblemEntry("rosenbrock", {"b": 100.0})),
+        methods=(MethodEntry("nelder_mead"),),
+    )
+    path = tmp_path / "r.sqlite"
+    run_spec(spec, path, progress=False)
+    with Store(path) as st:
+        groups = {r.problem for r in summarize_store(st).rows}
+    assert groups == {"rosenbrock(b=5.0)", "rosenbrock(b=100.0)"}
+
+
 def test_an_objective_error_is_that_runs_failure_only(tmp_path) -> None:
     spec = small_spec(
         problems=(ProblemEntry("bench_test_raises"), ProblemEntry("sphere", {"dim": 3})),
@@ -321,14 +373,18 @@ methods = [
 
 
 def _count_runs(path: Path) -> int:
+    """Stored runs, read as any SQLite client would (a read-write connection can recover the
+    WAL index a killed writer left behind; a read-only one may not)."""
+    if not path.exists():
+        return 0
     try:
-        c = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        c = sqlite3.connect(path, timeout=5.0)
         try:
             return int(c.execute("SELECT count(*) FROM runs").fetchone()[0])
         finally:
             c.close()
-    except sqlite3.Error:
-        return 0  # not created yet
+    except sqlite3.OperationalError:
+        return 0  # the schema is not created yet
 
 
 def _bench(spec: Path, store: Path) -> subprocess.Popen:

@@ -191,7 +191,7 @@ def _run_run(args: argparse.Namespace) -> int:
     options = _pairs(args.option, "--option")
     params = _pairs(args.param, "--param")
     problem = optarena.problems.get(args.problem, **decode_params(params))
-    method, info = resolve_entry(args.method, options)
+    method, info, _ = resolve_entry(args.method, options)
     reason = inapplicable_reason(
         info,
         differentiable=problem.differentiable,

@@ -19,7 +19,6 @@ from .bench.spec import (
     MethodEntry,
     SpecError,
     inapplicable_reason,
-    method_label,
     parse_budget,
     parse_seeds,
     resolve_entry,
@@ -126,14 +125,14 @@ def _expand(
                 if i.name in named:
                     continue
                 try:
-                    resolve_entry(i.name, {})
+                    _, _, label = resolve_entry(i.name, {})
                 except (TypeError, ValueError) as err:  # e.g. a composite needing its parts
                     skipped[i.name] = f"not run with defaults: {err}"
                     continue
-                out.append((i.name, i.name, MethodEntry(i.name, {}, None, e.bounds), i))
+                out.append((label, i.name, MethodEntry(i.name, {}, None, e.bounds), i))
             continue
-        method, info = resolve_entry(e.name, e.options)
-        out.append((e.label or method_label(method, e.options), method, e, info))
+        method, info, label = resolve_entry(e.name, e.options)
+        out.append((e.label or label, method, e, info))
     labels = [o[0] for o in out]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dup:

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import platform
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -235,10 +236,16 @@ def run_plan(
     with _progress(len(todo), plan.spec, progress) as bar:
 
         def save(rec: RunRecord) -> None:
-            store.write(rec, replace=rec.key in status)
+            bar.update(1)
+            try:
+                store.write(rec, replace=rec.key in status)
+            except sqlite3.IntegrityError as e:
+                if "runs.key" not in str(e):
+                    raise
+                report.already_done += 1  # another process stored this run meanwhile
+                return
             report.ran += 1
             report.errors += rec.status == "error"
-            bar.update(1)
 
         if workers == 1 or len(todo) == 1:
             with torch_threads(1):

@@ -533,14 +533,16 @@ def _canonical(name: str) -> str:
     return name.strip() if ">" in name else name.strip().lower().replace("-", "_")
 
 
-def resolve_entry(name: str, options: Mapping[str, Any]) -> tuple[str, MethodInfo]:
-    """The method string to run and its capabilities, for a name (or ``"a>b"``) and options.
-
-    Raises TypeError / ValueError for an unknown method or options it does not take.
+def resolve_entry(name: str, options: Mapping[str, Any]) -> tuple[str, MethodInfo, str]:
+    """The method string to run, its capabilities and its default label, for a name (or a
+    chain ``"a>b"``) and options. Raises TypeError / ValueError for an unknown method or
+    options it does not take.
     """
     inst = resolve_method(name, dict(options))
     info: MethodInfo = inst.info
-    return (_canonical(name) if ">" in name else info.name), info
+    method = _canonical(name) if ">" in name else info.name
+    base = str(getattr(inst, "label", method))  # composites name their parts
+    return method, info, method_label(base, {} if ">" in base else options)
 
 
 def _check_method(entry: MethodEntry, where: str) -> _Choice:
@@ -551,12 +553,12 @@ def _check_method(entry: MethodEntry, where: str) -> _Choice:
     options_json = canonical_json(dict(entry.options), f"{where}: options")
     options = json.loads(options_json)
     try:
-        method, info = resolve_entry(entry.name, options)
+        method, info, default_label = resolve_entry(entry.name, options)
     except (TypeError, ValueError) as e:
         raise SpecError(f"{where}: {e}") from e
     if entry.bounds == "always" and not info.supports_bounds:
         raise SpecError(f"{where}: method {method!r} does not support bounds; drop bounds")
     if entry.bounds == "never" and info.requires_bounds:
         raise SpecError(f"{where}: method {method!r} needs bounds; drop bounds = 'never'")
-    label = entry.label or method_label(method, options)
+    label = entry.label or default_label
     return _Choice(label, method, info, options, options_json, entry.bounds)
