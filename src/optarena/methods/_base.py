@@ -189,6 +189,10 @@ class PopulationMethod(Method):
         """True when the population has collapsed and further generations are pointless."""
         return False
 
+    def stop_message(self, state: Any, generation: int) -> str:
+        """Why ``converged`` held, for the Result's message (methods may say more)."""
+        return f"population converged after {generation} generations"
+
     def checkpoint(self, state: Any, generation: int, ctx: RunContext) -> Checkpoint:
         """A deep copy of ``state`` and the run's generators, to resume from later."""
         return Checkpoint(
@@ -220,9 +224,7 @@ class PopulationMethod(Method):
             if ctx.callback is not None:
                 ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
             if self.converged(state):
-                return Outcome(
-                    StopReason.CONVERGED, f"population converged after {gen} generations"
-                )
+                return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))
 
 
 class ExternalMethod(Method):

@@ -478,6 +478,13 @@ class CMAES(PopulationMethod):
         """True once a stopping criterion held and no restart is left."""
         return bool(state.stop)
 
+    def stop_message(self, state: CMAState, generation: int) -> str:
+        """The criterion that ended the run, and those of the runs before restarts."""
+        msg = f"stopped on {state.stop} after {generation} generations"
+        if len(state.stop_reasons) > 1:
+            msg += f"; earlier runs stopped on {', '.join(state.stop_reasons[:-1])}"
+        return msg
+
 
 def _positive_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
