@@ -21,7 +21,8 @@ Faults:
 - A chunk lost with its worker (the process died: ``KilledWorker`` from Dask,
   ``BrokenProcessPool`` from a process pool) is submitted again up to ``retries`` times. Each
   lost attempt counts its points as evaluations with NaN values in the History (they were
-  spent) and in ``result.info["worker_retries"]``; a chunk lost on every attempt, a chunk
+  spent), and ``result.info`` holds ``worker_retries`` (lost attempts) and ``lost_evals``
+  (their evaluations); a chunk lost on every attempt, a chunk
   slower than ``timeout`` or an executor that breaks ends the run with :class:`ExecutorError`,
   which carries the best-so-far Result like any ObjectiveError. Dask's scheduler itself reruns
   a task whose worker died up to ``distributed.scheduler.allowed-failures`` times (default 3)
@@ -32,7 +33,9 @@ Faults:
 The objective travels to the workers pickled once per run (with cloudpickle when it is
 installed, so lambdas and closures travel too; it comes with the ``dask`` extra), is sent to
 every Dask worker once (``scatter``), and is kept by each worker process for the following
-chunks. A ``ThreadPoolExecutor`` shares the objective itself, unpickled.
+chunks. A ``ThreadPoolExecutor`` shares the objective itself, unpickled. Workers keep their
+own torch thread settings: one torch thread per worker thread (``OMP_NUM_THREADS=1`` in their
+environment) keeps chunks from competing for the same cores.
 """
 
 from __future__ import annotations
