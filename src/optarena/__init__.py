@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import problems
 from .budget import Budget, StopReason
 from .constraints import Constraint, Eq, Ineq, linear
+from .distributed import ExecutorError, Parallel
 from .methods import IterationInfo, Method, MethodInfo, method_infos
 from .methods.constrained import AugmentedLagrangian, Penalty
 from .minimize import minimize
@@ -29,6 +30,7 @@ __all__ = [
     "Budget",
     "Constraint",
     "Eq",
+    "ExecutorError",
     "History",
     "Ineq",
     "IterationInfo",
@@ -37,6 +39,7 @@ __all__ = [
     "Objective",
     "ObjectiveDefinitionError",
     "ObjectiveError",
+    "Parallel",
     "Penalty",
     "Result",
     "StopReason",
