@@ -281,8 +281,18 @@ class Objective:
         if n == 0:
             return np.empty(0), "none"
         if self.batched is not None:
-            out = np.empty(n)
             step = self._auto_chunk(X.shape[1])
+            if n <= step and self.backend == "torch":  # one call, no copy into a buffer
+                with torch.no_grad():
+                    y = self.batched(X)
+                yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy().copy()
+                if yv.shape[0] != n:
+                    raise ObjectiveDefinitionError(
+                        f"batched objective {self.name!r} returned {yv.shape[0]} values for "
+                        f"{n} points"
+                    )
+                return yv, "batched"
+            out = np.empty(n)
             for s in range(0, n, step):
                 chunk = X[s : s + step]
                 if self.backend == "numpy":

@@ -295,12 +295,17 @@ class Oracle:
             raise self._fail(cause, self.nfev + 1) from cause
         except Exception as e:
             raise self._fail(e, self.nfev + 1) from e
-        self._record_batch(Xk, f)
+        ranked = self._record_batch(Xk, f)
         if k < n:
             raise StopRun(StopReason.MAX_EVALS)
         self._check_after()
-        ranked = np.where(np.isfinite(f), f, np.inf)
-        return torch.as_tensor(ranked, device=self.device).to(self.dtype)
+        return self._to_tensor(ranked)
+
+    def _to_tensor(self, ranked: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(ranked)
+        if t.dtype != self.dtype or t.device != self.device:
+            t = t.to(device=self.device, dtype=self.dtype)
+        return t
 
     def _values_on_workers(self, Xk: torch.Tensor, n: int) -> torch.Tensor:
         """values() through the run's executor: chunks evaluated on workers, recorded here."""
@@ -317,13 +322,14 @@ class Oracle:
             raise StopRun(StopReason.MAX_EVALS)
         self._check_after()
         ranked = np.where(np.isfinite(out.values), out.values, np.inf)
-        return torch.as_tensor(ranked, device=self.device).to(self.dtype)
+        return self._to_tensor(ranked)
 
-    def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> None:
+    def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> np.ndarray:
+        """Record a batch; returns the values ranked for the method (+inf for non-finite)."""
         n = X.shape[0]
-        if n == 0:
-            return
         ranked = np.where(np.isfinite(f), f, np.inf)
+        if n == 0:
+            return ranked
         if self.constraints:
             cvals = self.constraints.batch_values(X)
             self.ncev += n
@@ -334,8 +340,7 @@ class Oracle:
             i = int(np.argmin(keys)) if feasible.any() else int(np.argmin(beyond))
             key = self._key(float(ranked[i]), float(beyond[i]))
         else:
-            raw = np.zeros(n)
-            feasible = np.ones(n, dtype=bool)
+            raw = feasible = None
             i = int(np.argmin(ranked))
             key = (0, float(ranked[i]))
         if math.isfinite(ranked[i]) and key < self._best_key:
@@ -343,13 +348,12 @@ class Oracle:
             self.best_f = float(ranked[i])
             self.best_x = X[i].detach().clone()
             self.best_eval = self.nfev + i + 1
-            self.best_violation = float(raw[i])
+            self.best_violation = 0.0 if raw is None else float(raw[i])
         self.last_f = float(ranked[-1])
         self.nfev += n
         xs = X.detach().cpu().double().numpy() if self.history.has_x else None
-        self.history._append_block(
-            f, np.full(n, self.ngev), np.full(n, self.elapsed), xs, raw, feasible
-        )
+        self.history._append_block(f, self.ngev, self.elapsed, xs, raw, feasible)
+        return ranked
 
     # -- outcome ---------------------------------------------------------------------------
     def best(self) -> tuple[torch.Tensor, float]:

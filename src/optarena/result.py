@@ -73,23 +73,18 @@ class History:
     def _append_block(
         self,
         f: np.ndarray,
-        grad_evals: np.ndarray,
-        seconds: np.ndarray,
+        grad_evals: int,
+        seconds: float,
         x: np.ndarray | None,
         violation: np.ndarray | None = None,
         feasible: np.ndarray | None = None,
     ) -> None:
+        """A batch of rows sharing one gradient count and one time (a generation)."""
         self._flush()
-        n = int(np.asarray(f).shape[0])
+        f = np.asarray(f, dtype=np.float64)
+        n = int(f.shape[0])
         xs = np.asarray(x, dtype=np.float64).reshape(n, self._dim) if self._record_x else None
-        self._add(
-            np.asarray(f, np.float64),
-            np.asarray(grad_evals, np.int64),
-            np.asarray(seconds, np.float64),
-            xs,
-            np.zeros(n) if violation is None else np.asarray(violation, np.float64),
-            np.ones(n, bool) if feasible is None else np.asarray(feasible, bool),
-        )
+        self._add(f, int(grad_evals), float(seconds), xs, violation, feasible)
         self._n += n
         self._cache = None
 
@@ -105,40 +100,53 @@ class History:
             cols[:, 1].astype(np.int64),
             cols[:, 2],
             xs,
-            cols[:, 3],
-            cols[:, 4].astype(bool),
+            cols[:, 3] if self._constrained else None,
+            cols[:, 4].astype(bool) if self._constrained else None,
         )
 
     def _add(
         self,
         f: np.ndarray,
-        g: np.ndarray,
-        sec: np.ndarray,
+        g: np.ndarray | int,
+        sec: np.ndarray | float,
         xs: np.ndarray | None,
-        viol: np.ndarray,
-        feasible: np.ndarray,
+        viol: np.ndarray | None,
+        feasible: np.ndarray | None,
     ) -> None:
-        ranked = np.where(np.isfinite(f) & feasible, f, np.inf)
-        best = np.minimum.accumulate(np.concatenate(([self._best], ranked)))[1:]
-        if best.size:
+        # Per-block scalars (g, sec) and absent constraint columns are expanded only when the
+        # columns are read: a generation costs a few numpy calls, not one array per column.
+        ok = np.isfinite(f) if feasible is None else np.isfinite(f) & feasible
+        best = np.where(ok, f, np.inf)
+        np.minimum.accumulate(best, out=best)
+        np.minimum(best, self._best, out=best)
+        n = f.shape[0]
+        if n:
             self._best = float(best[-1])
-        start = self._stored + 1
-        idx = np.arange(start, start + f.shape[0], dtype=np.int64)
-        self._blocks.append((idx, g, sec, f, best, viol, xs))
-        self._stored += f.shape[0]
+        self._blocks.append((self._stored + 1, n, g, sec, f, best, viol, xs))
+        self._stored += n
 
     # -- reading ------------------------------------------------------------------------
     def _columns(self) -> dict[str, np.ndarray]:
         if self._cache is None:
             self._flush()
+            parts: dict[str, list[np.ndarray]] = {name: [] for name in self._NAMES}
+            xs = []
+            for start, n, g, sec, f, best, viol, x in self._blocks:
+                parts["evals"].append(np.arange(start, start + n, dtype=np.int64))
+                parts["grad_evals"].append(np.broadcast_to(np.asarray(g, np.int64), (n,)))
+                parts["seconds"].append(np.broadcast_to(np.asarray(sec, np.float64), (n,)))
+                parts["f"].append(f)
+                parts["best_f"].append(best)
+                parts["violation"].append(np.zeros(n) if viol is None else np.asarray(viol))
+                if self._record_x:
+                    xs.append(x)
             empty = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64)
             cols: dict[str, np.ndarray] = {}
-            for i, (name, dt) in enumerate(zip(self._NAMES, empty, strict=True)):
-                parts = [b[i] for b in self._blocks]
-                cols[name] = np.concatenate(parts) if parts else np.empty(0, dtype=dt)
+            for name, dt in zip(self._NAMES, empty, strict=True):
+                p = parts[name]
+                cols[name] = np.concatenate(p).astype(dt) if p else np.empty(0, dtype=dt)
             if self._record_x:
-                parts = [b[6] for b in self._blocks]
-                cols["x"] = np.concatenate(parts) if parts else np.empty((0, self._dim))
+                cols["x"] = np.concatenate(xs) if xs else np.empty((0, self._dim))
             for arr in cols.values():
                 arr.setflags(write=False)
             self._cache = cols
