@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import problems
 from .budget import Budget, StopReason
+from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
 from .distributed import ExecutorError, Parallel
 from .methods import IterationInfo, Method, MethodInfo, method_infos
@@ -28,6 +29,7 @@ def methods() -> list[MethodInfo]:
 __all__ = [
     "AugmentedLagrangian",
     "Budget",
+    "Comparison",
     "Constraint",
     "Eq",
     "ExecutorError",
@@ -44,6 +46,7 @@ __all__ = [
     "Result",
     "StopReason",
     "__version__",
+    "compare",
     "linear",
     "methods",
     "minimize",
