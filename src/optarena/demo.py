@@ -19,6 +19,8 @@ from .bench.runner import run_plan
 from .bench.spec import MethodEntry, Plan, ProblemEntry, Spec
 from .bench.store import Store
 from .bench.summary import Summary, summarize_store
+from .minimize import minimize
+from .problems import _base as problems
 
 __all__ = ["DEMO_PROBLEM", "TUTORIAL_OPTIONS", "demo_spec", "run_demo"]
 
@@ -125,9 +127,18 @@ def _plots(store_path: Path, out: Path, plan: Plan, labels: dict[str, str]) -> l
         f_opt = plan.tasks[0].f_opt if plan.tasks else None
         path = plot.convergence(
             runs, f_opt=f_opt, title=f"{DEMO_PROBLEM}: best value vs evaluations",
-            path=out / "convergence.png",
+            path=out / "optimizers.png",
         )  # fmt: skip
-        return [Path(path)]
+        written = [Path(path)]
+        # One 2-D run animated on its landscape: a particle swarm on the tutorial's Rosenbrock.
+        rosen = problems.get("rosenbrock")
+        recorder = plot.Recorder()
+        run = minimize(rosen, method="pso", budget=600, seed=0, callback=recorder)
+        written.append(
+            Path(plot.animate(rosen, run, generations=recorder, path=out / "rosenbrock_pso.gif"))
+        )
+        written.append(Path(plot.write_report(store_path, out / "report")))
+        return written
     except Exception as e:  # a picture must not cost the user the table they already have
         print(f"optarena demo: no picture ({type(e).__name__}: {e})", file=sys.stderr)
         return []
