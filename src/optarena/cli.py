@@ -259,6 +259,12 @@ def _bench_configure(p: argparse.ArgumentParser) -> None:
         help="SQLite results file (default results.sqlite); reruns resume it",
     )
     p.add_argument("--workers", "-j", type=int, default=1, help="local worker processes")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS|local:N",
+        help="run on a Dask cluster: a scheduler address (tcp://host:8786) or local:N worker "
+        "processes on 127.0.0.1 (dask extra); results are stored here",
+    )
     p.add_argument("--retry-errors", action="store_true", help="rerun runs stored as errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -274,14 +280,21 @@ def _bench_run(args: argparse.Namespace) -> int:
 
     spec = Spec.from_toml(args.spec)
     plan = spec.plan()
+    progress = False if args.no_progress else None
     with Store(args.store) as store:
-        report = run_plan(
-            plan,
-            store,
-            workers=args.workers,
-            progress=False if args.no_progress else None,
-            retry_errors=args.retry_errors,
-        )
+        if args.dask:
+            if args.workers != 1:
+                raise ValueError("--workers and --dask exclude each other: the cluster has its own")
+            from optarena.bench.dask_runner import run_plan_dask
+
+            report = run_plan_dask(
+                plan, store, args.dask, progress=progress, retry_errors=args.retry_errors
+            )
+        else:
+            report = run_plan(
+                plan, store, workers=args.workers, progress=progress,
+                retry_errors=args.retry_errors,
+            )  # fmt: skip
         print(report, file=sys.stderr)
         if args.format != "none":
             labels = {t.key: t.label for t in plan.tasks}
@@ -340,6 +353,85 @@ def _demo_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report / plot ------------------------------------------------------------------------------
+def _report_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", type=Path, help="a results file written by `optarena bench`")
+    p.add_argument("--out", type=Path, default=Path("optarena-report"), help="output directory")
+    p.add_argument("--title", default="optarena results", help="page title")
+
+
+def _report_run(args: argparse.Namespace) -> int:
+    from optarena.plot import write_report
+
+    if not args.store.exists():
+        raise ValueError(f"no results store at {args.store}")
+    print(write_report(args.store, args.out, title=args.title))
+    return 0
+
+
+_PLOT_KINDS = ("convergence", "landscape", "curve", "animation")
+
+
+def _plot_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("problem", help="a problem name (see `optarena problems`)")
+    p.add_argument(
+        "--method", "-m", action="append", required=True,
+        help="method name (repeat for several; options as name:key=value,key=value)",
+    )  # fmt: skip
+    p.add_argument("--kind", choices=_PLOT_KINDS, default="convergence")
+    p.add_argument("--budget", "-b", type=int, default=500, help="evaluations per run")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per method (median and band)")
+    p.add_argument("--out", type=Path, required=True, help="a .png (or .gif/.html for animation)")
+
+
+def _parse_method(text: str) -> tuple[str, dict[str, object]]:
+    name, _, opts = text.partition(":")
+    options: dict[str, object] = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"method option {item!r} must look like key=value")
+        options[key.strip()] = _literal(value.strip())
+    return name.strip(), options
+
+
+def _literal(value: str) -> object:
+    import ast
+
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _plot_run(args: argparse.Namespace) -> int:
+    import optarena as oa
+    from optarena import plot
+
+    problem = oa.problems.get(args.problem)
+    runs: dict[str, list[oa.Result]] = {}
+    recorders: list[plot.Recorder] = []
+    for text in args.method:
+        name, options = _parse_method(text)
+        for seed in range(args.seeds):
+            rec = plot.Recorder()
+            res = oa.minimize(problem, method=name, budget=args.budget, seed=seed,
+                              callback=rec, **options)  # fmt: skip
+            runs.setdefault(res.method, []).append(res)
+            recorders.append(rec)
+    if args.kind == "convergence":
+        path = plot.convergence(runs, problem=problem, path=args.out)
+    elif args.kind == "landscape":
+        path = plot.landscape(problem, runs, path=args.out)
+    elif args.kind == "curve":
+        path = plot.curve_1d(problem, runs, path=args.out)
+    else:
+        first = next(iter(runs.values()))[0]
+        path = plot.animate(problem, first, generations=recorders[0], path=args.out)
+    print(path)
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command(
         "methods",
@@ -363,6 +455,18 @@ COMMANDS: list[Command] = [
         _bench_run,
     ),
     Command("summary", "summary table of a results store", _summary_configure, _summary_run),
+    Command(
+        "report",
+        "a self-contained HTML page (table and pictures) of a results store",
+        _report_configure,
+        _report_run,
+    ),
+    Command(
+        "plot",
+        "one picture: convergence, landscape, 1-D curve or animation of fresh runs",
+        _plot_configure,
+        _plot_run,
+    ),
     Command(
         "demo",
         "the fair mlp_identity comparison: every method, equal budgets, 5 seeds",

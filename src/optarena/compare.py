@@ -44,7 +44,7 @@ from .result import Result
 __all__ = ["Comparison", "compare"]
 
 MethodsArg = str | tuple[str, Mapping[str, Any]] | MethodEntry
-_PASS_THROUGH = {"x0", "constraints", "record_x", "callback"}
+_PASS_THROUGH = {"x0", "constraints", "record_x", "callback", "executor"}
 
 
 @dataclass(frozen=True)
