@@ -1,0 +1,108 @@
+"""method="auto": the choice follows the facts (and says so), and on the SEEDS.md problems it
+finds the optimum cheaply without any tuning."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import optarena as oa
+from optarena import problems
+from optarena.methods.auto import Auto
+
+# Best-known minima of mlp_identity for other data seeds (benchmarks/auto_mlp.py: 300 SLSQP
+# and 300 BFGS starts each agree to 12 digits); data seed 42 is the certified optimum.
+F_MLP = {
+    42: 0.783054161501,
+    1: 0.382911134116,
+    4: 0.587402778754,
+}
+
+
+def evals_to(res: oa.Result, f_opt: float, rel: float = 1e-6) -> int | None:
+    return res.history.evals_to_reach(f_opt + rel * abs(f_opt))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mlp_identity_with_gradient_within_300_evaluations(seed: int) -> None:
+    res = oa.minimize(problems.get("mlp_identity"), method="auto", budget=300, seed=seed)
+    n = evals_to(res, F_MLP[42])
+    assert n is not None and n <= 300
+    assert res.info["auto"]["method"] == "multistart(bfgs, race)"
+    assert "gradient" in res.info["auto"]["reason"]
+
+
+@pytest.mark.parametrize(("data_seed", "seed"), [(1, 0), (1, 5), (4, 3), (4, 8)])
+def test_mlp_identity_other_data_where_slsqp_from_x0_fails(data_seed: int, seed: int) -> None:
+    p = problems.get("mlp_identity", data_seed=data_seed)
+    assert oa.minimize(p, method="slsqp", budget=300).fun > 1e4  # a dead-ReLU basin
+    res = oa.minimize(p, method="auto", budget=300, seed=seed)
+    n = evals_to(res, F_MLP[data_seed])
+    assert n is not None and n <= 300
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_mlp_identity_without_gradient_within_2000_evaluations(seed: int) -> None:
+    p = problems.get("mlp_identity")
+    obj = p.objective(gradient="none")
+    res = oa.minimize(obj, p.x0, method="auto", bounds=p.bounds, budget=2000, seed=seed)
+    n = evals_to(res, F_MLP[42])
+    assert n is not None and n <= 2000
+    assert res.ngev > 0  # forward differences, each probe counted as an evaluation
+    assert "no gradient" in res.info["auto"]["reason"]
+
+
+def test_constraints_go_to_a_method_that_handles_them() -> None:
+    p = problems.get("flower_constrained", dtype=torch.float64)
+    res = oa.minimize(p, method="auto", budget=500, seed=0)
+    assert res.info["auto"]["method"] == "slsqp"
+    assert res.fun == pytest.approx(p.f_opt, abs=1e-9) and res.feasible
+
+
+def test_noisy_values_go_to_a_population_method() -> None:
+    res = oa.minimize(problems.get("noisy", scale=1e-3), method="auto", budget=1500, seed=0)
+    assert res.info["auto"]["method"] == "cmaes"
+    assert "noisy" in res.info["auto"]["reason"]
+    assert res.fun < 0.05
+
+
+def test_non_smooth_function_falls_back_to_cmaes() -> None:
+    p = problems.get("step")
+    res = oa.minimize(p, method="auto", bounds=p.bounds, budget=3000, seed=0)
+    assert "fallback" in res.info["auto"]
+    assert res.fun < 0.1 and res.nfev <= 3000
+
+
+def test_large_dimension_uses_lbfgs_from_x0() -> None:
+    d = 300
+    target = torch.linspace(-1, 1, d, dtype=torch.float64)
+    res = oa.minimize(
+        lambda x: ((x - target) ** 2 * torch.arange(1, d + 1)).sum(),
+        torch.zeros(d, dtype=torch.float64),
+        "auto",
+        budget=400,
+        seed=0,
+    )
+    assert res.info["auto"]["method"].startswith("lbfgs")
+    assert res.fun < 1e-6
+
+
+@pytest.mark.parametrize("name", ["abs_square", "wavy_bowl", "rosenbrock", "flower"])
+def test_seed_problems_need_no_tuning(name: str) -> None:
+    p = problems.get(name)
+    res = oa.minimize(p, method="auto", budget=3000, seed=0)
+    assert math.isfinite(res.fun)
+    assert res.fun == pytest.approx(p.f_opt, abs=1e-5)  # float32 problems
+
+
+def test_auto_is_reproducible_and_validated() -> None:
+    p = problems.get("mlp_identity")
+    a, b = (oa.minimize(p, method="auto", budget=200, seed=4) for _ in range(2))
+    np.testing.assert_array_equal(a.history.f, b.history.f)
+    with pytest.raises(ValueError, match="patience"):
+        Auto(patience=0)
+    with pytest.raises(TypeError, match="unknown option"):
+        oa.minimize(p, method="auto", speed=3)
