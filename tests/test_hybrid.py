@@ -11,6 +11,7 @@ import optarena as oa
 from optarena import problems
 from optarena.methods import resolve_method
 from optarena.methods.hybrid import Chain, choose_local
+from optarena.methods.multistart import MultiStart
 
 F64 = torch.float64
 
@@ -142,3 +143,13 @@ def test_every_phase_stays_in_the_box() -> None:
     pts = np.array(seen)
     assert (pts >= lo.numpy()).all() and (pts <= hi.numpy()).all()
     assert res.x[0] == pytest.approx(0.5) and res.x[2] == pytest.approx(0.4)
+
+
+def test_a_nested_composite_reaching_the_target_ends_the_whole_chain() -> None:
+    fn = Counting()
+    chain = Chain(MultiStart("bfgs", 4), "slsqp")
+    res = oa.minimize(oa.Objective(fn, vectorize=False), torch.ones(3, dtype=F64), chain,
+                      budget=oa.Budget(evals=500, target=1e-3), seed=0)  # fmt: skip
+    assert res.stop_reason is oa.StopReason.TARGET_REACHED
+    assert [p["method"] for p in res.info["phases"]] == ["multistart(bfgs)"]
+    assert res.nfev == fn.calls and res.fun <= 1e-3

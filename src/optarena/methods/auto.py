@@ -34,7 +34,7 @@ from ..budget import StopReason
 from ..oracle import Oracle, StopRun
 from ._base import ExternalMethod, Method, Outcome, RunContext
 from ._registry import MethodInfo, method_infos, register, resolve_method
-from .hybrid import PhaseDone, PhaseOracle, check_phase, sub_context
+from .hybrid import PhaseOracle, check_phase, run_in_view, sub_context
 from .multistart import MultiStart
 
 __all__ = ["Auto", "Plan"]
@@ -183,9 +183,7 @@ class Auto(ExternalMethod):
             return MultiStart("lbfgs", starts=lanes, lanes=lanes, race=self.race)
 
         def run(oracle: Oracle, ctx: RunContext, info: dict[str, Any]) -> Outcome:
-            out = _phase(first, oracle, ctx, 0)
-            if out is not None and out.reason is not StopReason.CONVERGED:
-                return out
+            _phase(first, oracle, ctx, 0)
             return _cohorts(oracle, ctx, cohort, info, None, self.patience, salt=1)
 
         why = (
@@ -210,22 +208,10 @@ class Auto(ExternalMethod):
         return Outcome(out.reason, out.message, {**out.info, "auto": info})
 
 
-def _phase(method: Method, oracle: Oracle, ctx: RunContext, salt: int) -> Outcome | None:
-    """Run ``method`` from the best point so far; None when it ended itself normally."""
+def _phase(method: Method, oracle: Oracle, ctx: RunContext, salt: int) -> None:
+    """Run ``method`` from the best point so far (an end of the run is raised as StopRun)."""
     x = oracle.best()[0] if oracle.best_x is not None else ctx.x0
-    view = PhaseOracle(oracle)
-    try:
-        out = method.run(view, sub_context(ctx, x, method, salt))  # type: ignore[arg-type]
-    except PhaseDone:
-        return None
-    except StopRun as stop:
-        if stop.reason is StopReason.NON_FINITE:
-            return None
-        raise
-    return out if out.reason.is_budget or out.reason in _ENDING else None
-
-
-_ENDING = (StopReason.TARGET_REACHED, StopReason.CALLBACK, StopReason.INTERRUPTED)
+    run_in_view(method, PhaseOracle(oracle), sub_context(ctx, x, method, salt))
 
 
 def _cohorts(

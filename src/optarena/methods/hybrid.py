@@ -24,7 +24,14 @@ from ..oracle import Oracle, StopRun
 from ._base import ExternalMethod, Method, Outcome, RunContext
 from ._registry import method_infos, register, resolve_method
 
-__all__ = ["Chain", "PhaseDone", "PhaseOracle", "choose_local", "sub_context"]
+__all__ = [
+    "Chain",
+    "PhaseDone",
+    "PhaseOracle",
+    "choose_local",
+    "run_in_view",
+    "sub_context",
+]
 
 #: Local methods for the placeholder phase ``"local"``, in order of preference: the
 #: evaluations each needed to reach mlp_identity's optimum from good starts (median: bfgs 27,
@@ -33,11 +40,12 @@ _LOCAL_PREFERENCE = ("bfgs", "slsqp", "lbfgsb", "lbfgs", "powell", "nelder_mead"
 
 
 class PhaseDone(BaseException):
-    """A phase (or one start of a multi-start) was ended by its composite method."""
+    """A phase (or one start of a multi-start) was ended through its view of the Oracle."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, view: PhaseOracle) -> None:
         super().__init__(why)
         self.why = why
+        self.view = view
 
 
 class PhaseOracle:
@@ -98,7 +106,7 @@ class PhaseOracle:
             return n
         left = self.cap - self.used
         if left <= 0:
-            raise PhaseDone("share")
+            raise PhaseDone("share", self)
         return min(n, left)
 
     def _keep(self, x: torch.Tensor, f: float) -> None:
@@ -133,8 +141,34 @@ class PhaseOracle:
             self._keep(Xt[i], float(f[i]))
             self.last_f = float(f[-1])
         if k < Xt.shape[0]:
-            raise PhaseDone("share")
+            raise PhaseDone("share", self)
         return f
+
+
+#: How a method's own Outcome can end a whole composite run, not just its phase.
+_ENDS_RUN = (StopReason.TARGET_REACHED, StopReason.CALLBACK, StopReason.INTERRUPTED)
+
+
+def run_in_view(method: Method, view: PhaseOracle, sub: RunContext) -> str:
+    """Run one phase through its view; returns how the phase ended.
+
+    The phase's own end (its cap, its watch, a non-finite gradient) ends the phase only; an
+    end of the whole run (budget, target, callback), even when a nested composite reported it
+    as an Outcome, is raised again as StopRun so that the composite stops too.
+    """
+    try:
+        out = method.run(view, sub)  # type: ignore[arg-type]
+    except PhaseDone as done:
+        if done.view is not view:
+            raise  # an enclosing phase ended
+        return done.why
+    except StopRun as stop:
+        if stop.reason is not StopReason.NON_FINITE:
+            raise
+        return stop.reason.value
+    if out.reason.is_budget or out.reason in _ENDS_RUN:
+        raise StopRun(out.reason, out.message)
+    return out.reason.value
 
 
 def sub_context(ctx: RunContext, x0: torch.Tensor, method: Method, salt: int) -> RunContext:
@@ -302,14 +336,14 @@ class Chain(ExternalMethod):
 
         def watch(view: PhaseOracle) -> None:
             if seconds is not None and oracle.elapsed - mark["t0"] >= share * seconds:
-                raise PhaseDone("share")
+                raise PhaseDone("share", view)
             if self.switch is not None:
                 return
             f, old = view.best_f, mark["f"]
             if f < old and (old == math.inf or f < old - self.rtol * abs(old)):
                 mark["f"], mark["at"] = f, view.used
             elif view.used - mark["at"] >= window:
-                raise PhaseDone("stagnated")
+                raise PhaseDone("stagnated", view)
 
         return watch
 
@@ -347,16 +381,7 @@ class Chain(ExternalMethod):
         self, m: Method, view: PhaseOracle, sub: RunContext, record: list[dict[str, Any]]
     ) -> None:
         record.append({"method": m.label, "first_eval": view.nfev + 1, "last_eval": None})
-        try:
-            outcome = m.run(view, sub)  # type: ignore[arg-type]
-            ended = outcome.reason.value
-        except PhaseDone as done:
-            ended = done.why
-        except StopRun as stop:
-            if stop.reason is not StopReason.NON_FINITE:
-                raise
-            ended = stop.reason.value  # a non-finite gradient ends the phase, not the chain
-        _close(record, view.main, ended)
+        _close(record, view.main, run_in_view(m, view, sub))
 
     def _polish_starts(self, oracle: Oracle) -> list[torch.Tensor]:
         best = oracle.best()[0]

@@ -31,7 +31,7 @@ from ..budget import StopReason
 from ..oracle import Oracle, StopRun
 from ._base import ExternalMethod, Method, Outcome, RunContext
 from ._registry import register, resolve_method
-from .hybrid import PhaseDone, PhaseOracle, check_phase, sub_context
+from .hybrid import PhaseDone, PhaseOracle, check_phase, run_in_view, sub_context
 
 __all__ = ["BatchedQuasiNewton", "MultiStart", "batch_value_and_grad", "draw_starts", "fd_batch"]
 
@@ -766,14 +766,7 @@ class MultiStart(ExternalMethod):
                 cap = max(1, left // (len(cands) - i))
             view = PhaseOracle(oracle, cap, self._dedup_watch(found))
             first = oracle.nfev + 1
-            try:
-                ended = local.run(view, sub_context(ctx, x, local, i)).reason.value  # type: ignore[arg-type]
-            except PhaseDone as done:
-                ended = done.why
-            except StopRun as stop:
-                if stop.reason is not StopReason.NON_FINITE:
-                    raise
-                ended = stop.reason.value
+            ended = run_in_view(local, view, sub_context(ctx, x, local, i))
             found.append(
                 {
                     "x": view.best_x,
@@ -793,7 +786,7 @@ class MultiStart(ExternalMethod):
                 if m["x"] is not None and m["f"] <= view.best_f:
                     scale = 1.0 + float(m["x"].abs().max())
                     if float((x - m["x"]).abs().max()) <= self.dedup * scale:
-                        raise PhaseDone("duplicate")
+                        raise PhaseDone("duplicate", view)
 
         return watch
 
