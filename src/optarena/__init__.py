@@ -12,7 +12,10 @@ from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
 from .distributed import ExecutorError, Parallel
 from .methods import IterationInfo, Method, MethodInfo, method_infos
+from .methods.auto import Auto
 from .methods.constrained import AugmentedLagrangian, Penalty
+from .methods.hybrid import Chain
+from .methods.multistart import MultiStart
 from .minimize import minimize
 from .objective import Objective, ObjectiveDefinitionError
 from .oracle import ObjectiveError
@@ -28,7 +31,9 @@ def methods() -> list[MethodInfo]:
 
 __all__ = [
     "AugmentedLagrangian",
+    "Auto",
     "Budget",
+    "Chain",
     "Comparison",
     "Constraint",
     "Eq",
@@ -38,6 +43,7 @@ __all__ = [
     "IterationInfo",
     "Method",
     "MethodInfo",
+    "MultiStart",
     "Objective",
     "ObjectiveDefinitionError",
     "ObjectiveError",
