@@ -52,3 +52,22 @@ def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     page = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
     assert "pso" in page and "lbfgs" in page
     assert main(["report", str(tmp_path / "missing.sqlite"), "--out", str(tmp_path)]) == 1
+
+
+def test_bench_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        'name = "tiny"\nbudget = 40\nseeds = [0, 1]\n'
+        '[[problems]]\nname = "sphere"\nparams = {dim = 3}\n'
+        '[[methods]]\nname = "random_search"\n',
+        encoding="utf-8",
+    )
+    store = tmp_path / "r.sqlite"
+    args = ["bench", str(spec), "--store", str(store), "--no-progress", "--format", "none"]
+    assert main([*args, "--dask", "local:1"]) == 0
+    import sqlite3
+
+    with sqlite3.connect(store) as con:
+        assert con.execute("select count(*) from runs").fetchone()[0] == 2
+    assert main([*args, "--dask", "local:1", "--workers", "2"]) == 1  # exclusive options
