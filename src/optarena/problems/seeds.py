@@ -51,13 +51,17 @@ def mlp_identity(data_seed: int = 42, x0_seed: int = 42) -> Problem:
     def fn(x: torch.Tensor) -> torch.Tensor:
         return torch.mean((_mlp_forward(x, inputs) - target) ** 2)
 
+    u0, u1 = inputs[:, 0], inputs[:, 1]
+
     def batched(X: torch.Tensor) -> torch.Tensor:
-        w1 = X[:, 0:4].reshape(-1, 2, 2)
-        w2 = X[:, 4:8].reshape(-1, 2, 2)
-        b2 = X[:, 8:10]
-        h = torch.relu(torch.einsum("bi,nji->nbj", inputs, w1))
-        out = torch.einsum("nbj,nkj->nbk", h, w2) + b2[:, None, :]
-        return ((out - target) ** 2).mean(dim=(1, 2))
+        # The 2-2-2 network written out unit by unit: broadcasting over (n, 32) beats batched
+        # 2x2 matrix products by 3x at populations of 1,000 (benchmarks/throughput.py).
+        w = X.T.unsqueeze(-1)  # (10, n, 1)
+        h0 = torch.relu(w[0] * u0 + w[1] * u1)
+        h1 = torch.relu(w[2] * u0 + w[3] * u1)
+        r0 = w[4] * h0 + w[5] * h1 + w[8] - target[:, 0]
+        r1 = w[6] * h0 + w[7] * h1 + w[9] - target[:, 1]
+        return (r0.square().sum(dim=1) + r1.square().sum(dim=1)) / (2 * inputs.shape[0])
 
     x0 = torch.from_numpy(0.1 * np.random.RandomState(x0_seed).randn(10))
     known = data_seed == 42
