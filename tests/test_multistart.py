@@ -11,16 +11,11 @@ import torch
 
 import optarena as oa
 from optarena import problems
+from optarena._batch_grad import fd_batch
 from optarena.budget import Budget, StopReason
 from optarena.methods import RunContext
-from optarena.methods.multistart import (
-    MultiStart,
-    _masked_product,
-    _Pairs,
-    batch_value_and_grad,
-    draw_starts,
-    fd_batch,
-)
+from optarena.methods._batched import _masked_product, _Pairs
+from optarena.methods.multistart import MultiStart, draw_starts
 from optarena.oracle import Oracle, StopRun
 
 F_MLP = 0.783054161501
@@ -35,9 +30,9 @@ def oracle_for(obj: oa.Objective, budget: int = 1000, d: int = 3) -> Oracle:
     return Oracle(obj, torch.zeros(d, dtype=F64), Budget(evals=budget))
 
 
-# -- batched value and gradient -----------------------------------------------------------
+# -- Oracle.values_and_grads -----------------------------------------------------------
 @pytest.mark.parametrize("kind", ["batched", "vmap", "loop"])
-def test_batch_value_and_grad_counts_each_row_once(kind: str) -> None:
+def test_values_and_grads_counts_each_row_once(kind: str) -> None:
     calls = {"n": 0}
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +46,7 @@ def test_batch_value_and_grad_counts_each_row_once(kind: str) -> None:
     obj = oa.Objective(fn, batched=batched if kind == "batched" else None, vectorize=kind != "loop")
     oracle = oracle_for(obj)
     X = torch.randn(5, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
-    f, G = batch_value_and_grad(oracle, X)
+    f, G = oracle.values_and_grads(X)
     assert oracle.nfev == 5 and oracle.ngev == 5 and len(oracle.history) == 5
     assert calls["n"] == (5 if kind == "loop" else 1)
     for i in range(5):
@@ -64,15 +59,15 @@ def test_batch_value_and_grad_counts_each_row_once(kind: str) -> None:
     assert oracle.best_f == float(f.min())
 
 
-def test_batch_value_and_grad_is_trimmed_by_the_budget() -> None:
+def test_values_and_grads_is_trimmed_by_the_budget() -> None:
     oracle = oracle_for(oa.Objective(quartic), budget=3)
     with pytest.raises(StopRun) as stop:
-        batch_value_and_grad(oracle, torch.ones(5, 3, dtype=F64))
+        oracle.values_and_grads(torch.ones(5, 3, dtype=F64))
     assert stop.value.reason is StopReason.MAX_EVALS
     assert oracle.nfev == 3 and oracle.ngev == 3 and len(oracle.history) == 3
 
 
-def test_batch_value_and_grad_failure_names_the_row_and_keeps_the_rows_before() -> None:
+def test_values_and_grads_failure_names_the_row_and_keeps_the_rows_before() -> None:
     def fn(x: torch.Tensor) -> torch.Tensor:
         if float(x.detach()[0]) > 2.5:
             raise ZeroDivisionError("boom")
@@ -81,10 +76,24 @@ def test_batch_value_and_grad_failure_names_the_row_and_keeps_the_rows_before() 
     oracle = oracle_for(oa.Objective(fn, vectorize=False))
     X = torch.arange(5, dtype=F64).unsqueeze(1).repeat(1, 3)
     with pytest.raises(oa.ObjectiveError) as err:
-        batch_value_and_grad(oracle, X)
+        oracle.values_and_grads(X)
     assert err.value.evaluation == 4
     assert isinstance(err.value.__cause__, ZeroDivisionError)
     assert oracle.nfev == 3 and len(oracle.history) == 3
+
+
+def test_values_and_grads_uses_forward_differences_or_refuses_without_gradient() -> None:
+    X = torch.tensor([[0.1, -0.4, 0.9], [1.0, 0.5, -0.2]], dtype=F64)
+    oracle = oracle_for(oa.Objective(quartic, gradient="fd"))
+    f, G = oracle.values_and_grads(X)
+    assert oracle.nfev == 2 * 4 and oracle.ngev == 2
+    torch.testing.assert_close(f, torch.tensor([float(quartic(x)) for x in X], dtype=F64))
+    _, Gx = oracle_for(oa.Objective(quartic)).values_and_grads(X)
+    torch.testing.assert_close(G, Gx, rtol=1e-6, atol=1e-6)
+    with pytest.raises(oa.ObjectiveDefinitionError, match="no gradient"):
+        oracle_for(oa.Objective(quartic, gradient="none")).values_and_grads(X)
+    with pytest.raises(ValueError, match="shape"):
+        oracle_for(oa.Objective(quartic)).values_and_grads(torch.ones(2, 4, dtype=F64))
 
 
 def test_fd_batch_matches_the_gradient_and_counts_every_probe() -> None:
@@ -95,7 +104,7 @@ def test_fd_batch_matches_the_gradient_and_counts_every_probe() -> None:
     f, G = fd_batch(oracle, X, None, upper)
     assert oracle.nfev == 2 * 4
     assert (oracle.history.x <= upper.numpy()).all()
-    _, Gx = batch_value_and_grad(oracle_for(obj), X)
+    _, Gx = oracle_for(obj).values_and_grads(X)
     torch.testing.assert_close(G, Gx, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(f, torch.tensor([float(quartic(x)) for x in X], dtype=F64))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ._batch_grad import RowFailure, exact_rows, fd_batch
 from .budget import Budget, StopReason
 from .constraints import Constraint, ConstraintSet
 from .objective import Objective, ObjectiveDefinitionError, RowError
@@ -323,6 +324,56 @@ class Oracle:
         self._check_after()
         ranked = np.where(np.isfinite(out.values), out.values, np.inf)
         return self._to_tensor(ranked)
+
+    def values_and_grads(self, X: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values (``+inf`` for non-finite ones) and gradients of the rows of ``X``.
+
+        The batched counterpart of :meth:`value_and_grad`, so that many points (the starts of
+        a multi-start search) cost one differentiated call instead of one each: every row is
+        one evaluation and one gradient evaluation, recorded as one block (its rows share the
+        block's clock reading and gradient count). When fewer evaluations or gradient
+        evaluations are left than rows, only the first rows are evaluated and recorded, then
+        the run stops. A non-finite row does not end the run, whatever
+        ``stop_on_nonfinite``: the caller drops that point and goes on with the others.
+        Objectives with ``gradient="fd"`` get forward differences, every probe counted.
+
+        Returns:
+            The ranked values, shape ``(n,)``, and the gradients, shape ``(n, d)``.
+        """
+        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
+        if Xt.ndim != 2 or Xt.shape[1] != self.dim:
+            raise ValueError(f"a batch must have shape (n, {self.dim}), got {tuple(Xt.shape)}")
+        mode = self.objective.gradient
+        if mode == "none":
+            raise ObjectiveDefinitionError(
+                f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
+            )
+        if mode == "fd":
+            return fd_batch(self, Xt)
+        n = Xt.shape[0]
+        if n == 0:
+            return Xt.new_empty(0), Xt.new_empty((0, self.dim))
+        k = self._check_before(n, grad=True)
+        limit = self.budget.grad_evals
+        if limit is not None:
+            k = min(k, limit - self.ngev)
+        Xk = Xt[:k].clone()
+        try:
+            f, G = exact_rows(self.objective, Xk)
+        except RowFailure as e:
+            self.ngev += e.index
+            self._record_batch(Xk[: e.index], e.f)
+            if not isinstance(e.cause, Exception):  # Ctrl-C: end with what was evaluated
+                raise e.cause from None
+            raise self._fail(e.cause, self.nfev + 1) from e.cause
+        self.ngev += k
+        self._record_batch(Xk, f)
+        if k < n:
+            grads_left = limit is not None and self.ngev >= limit
+            raise StopRun(StopReason.MAX_GRAD_EVALS if grads_left else StopReason.MAX_EVALS)
+        self._check_after()
+        ranked = torch.as_tensor(np.where(np.isfinite(f), f, np.inf), device=self.device)
+        return ranked.to(self.dtype), G.to(self.dtype)
 
     def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> np.ndarray:
         """Record a batch; returns the values ranked for the method (+inf for non-finite)."""
