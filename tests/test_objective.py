@@ -118,6 +118,7 @@ def test_finite_differences_count_every_probe() -> None:
     assert res.fun < 1e-8
 
 
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 def test_non_differentiable_output_is_explained() -> None:
     with pytest.raises(oa.ObjectiveError, match="autograd cannot trace"):
         oa.minimize(lambda x: float((x**2).sum()), X0, "adam", budget=5)
@@ -306,3 +307,16 @@ def test_public_evaluate_batch_is_uncounted_and_checked() -> None:
     assert obj.evaluate(torch.ones(4)) == 0.0
     with pytest.raises(ValueError, match="shape"):
         obj.evaluate_batch(torch.zeros(4))
+
+
+def test_finite_difference_probes_stay_in_the_box() -> None:
+    seen: list[np.ndarray] = []
+
+    def f(x: np.ndarray) -> float:
+        seen.append(x.copy())
+        return float(np.sum((x - 5.0) ** 2))  # optimum outside the box, at the upper bound
+
+    obj = oa.Objective.from_numpy(f, gradient="fd")
+    res = oa.minimize(obj, np.zeros(3), "lbfgsb", bounds=(-1.0, 1.0), budget=200)
+    assert np.all(np.array(seen) <= 1.0) and np.all(np.array(seen) >= -1.0)
+    np.testing.assert_allclose(res.x_numpy(), 1.0)

@@ -286,6 +286,8 @@ def minimize(
     if parallel is not None:
         parallel.check(meth, obj)
     oracle = Oracle(obj, x0_t, bud, record_x=record_x, constraints=cons)
+    if box is not None:
+        oracle.lower, oracle.upper = box
     ctx = RunContext(
         x0=x0_t,
         lower=None if box is None else box[0],

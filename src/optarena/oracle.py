@@ -100,6 +100,9 @@ class Oracle:
         self.batch_mode = "none"
         self._t0 = time.perf_counter()
         self._x0 = x0.detach().clone()
+        # The run's box, when it has one: finite-difference probes stay inside it.
+        self.lower: torch.Tensor | None = None
+        self.upper: torch.Tensor | None = None
 
     # -- time and budget -------------------------------------------------------------------
     def restart_clock(self) -> None:
@@ -256,6 +259,8 @@ class Oracle:
     def _fd_value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         self._check_before(grad=True)
         steps = self.objective.fd_step * torch.clamp(x.abs(), min=1.0)
+        if self.upper is not None:  # step backwards where a forward probe would leave the box
+            steps = torch.where(x + steps > self.upper, -steps, steps)
         probes = x.unsqueeze(0).repeat(self.dim + 1, 1)
         idx = torch.arange(self.dim, device=self.device)
         probes[idx + 1, idx] += steps
@@ -349,7 +354,7 @@ class Oracle:
                 f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
             )
         if mode == "fd":
-            return fd_batch(self, Xt)
+            return fd_batch(self, Xt, upper=self.upper)
         n = Xt.shape[0]
         if n == 0:
             return Xt.new_empty(0), Xt.new_empty((0, self.dim))
