@@ -41,6 +41,7 @@ def test_penalty_reproduces_tutorial_path_float32() -> None:
             rho0=1.0,
             factor=2.0,
             tol=0.0,
+            stop_on_feasible=True,
         ),
         budget=2000,
         callback=lambda info: seen.append((info.f, info.nfev)),

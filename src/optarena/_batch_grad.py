@@ -8,11 +8,14 @@ with the Oracle.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from .budget import StopReason
 
 if TYPE_CHECKING:
     from .oracle import Oracle
@@ -71,11 +74,27 @@ def _chunk(obj: Any, X: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
     return torch.as_tensor(y).detach().cpu().double().reshape(-1).numpy(), g.detach()
 
 
+def fd_steps(
+    rel: float, X: torch.Tensor, lower: torch.Tensor | None, upper: torch.Tensor | None
+) -> torch.Tensor:
+    """Forward-difference steps that keep every probe in the box: forward where it fits, else
+    backward, else the wider side's distance (0 for a fixed variable: its derivative is 0)."""
+    h = rel * torch.clamp(X.abs(), min=1.0)
+    if upper is None and lower is None:
+        return h
+    up = torch.full_like(X, math.inf) if upper is None else upper.expand_as(X)
+    lo = torch.full_like(X, -math.inf) if lower is None else lower.expand_as(X)
+    room_up, room_lo = up - X, X - lo
+    wide = torch.where(room_up >= room_lo, room_up, -room_lo)
+    return torch.where(h <= room_up, h, torch.where(h <= room_lo, -h, wide))
+
+
 def fd_batch(
     oracle: Oracle,
     X: torch.Tensor,
     f0: torch.Tensor | None = None,
     upper: torch.Tensor | None = None,
+    lower: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Values and forward-difference gradients of the rows of ``X`` from one batch of values.
 
@@ -83,9 +102,15 @@ def fd_batch(
     would leave the box), every probe one counted evaluation; ``f0`` reuses known values.
     """
     n, d = X.shape
-    h = oracle.objective.fd_step * torch.clamp(X.abs(), min=1.0)
-    if upper is not None:
-        h = torch.where(X + h > upper, -h, h)
+    limit = oracle.budget.grad_evals
+    if limit is not None and oracle.ngev + n > limit:  # gradients left decide the rows done
+        from .oracle import StopRun
+
+        left = limit - oracle.ngev
+        if left > 0:
+            fd_batch(oracle, X[:left], None if f0 is None else f0[:left], upper, lower)
+        raise StopRun(StopReason.MAX_GRAD_EVALS)
+    h = fd_steps(oracle.objective.fd_step, X, lower, upper)
     P = X.unsqueeze(1).repeat(1, d, 1)
     idx = torch.arange(d, device=X.device)
     P[:, idx, idx] += h
@@ -95,5 +120,6 @@ def fd_batch(
         f0, vals = vals[:n], vals[n:]
     taken = P[:, idx, idx] - X  # the steps actually taken in floating point
     G = (vals.reshape(n, d) - f0.unsqueeze(1)) / taken
+    G = torch.where(taken != 0, G, torch.zeros_like(G))
     oracle.ngev += n
     return f0, G

@@ -8,6 +8,7 @@ builds ``A x <= b`` as an Ineq.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -111,7 +112,7 @@ class ConstraintSet:
         raw = 0.0
         beyond = 0.0
         for c, v in zip(self.items, vals, strict=True):
-            viol = c.violation_of(v)
+            viol = torch.nan_to_num(c.violation_of(v), nan=math.inf)  # NaN: not satisfied
             if viol.numel():
                 m = float(viol.max())
                 raw = max(raw, m)
@@ -159,7 +160,7 @@ class ConstraintSet:
         raw = np.zeros(n)
         beyond = np.zeros(n)
         for c, V in zip(self.items, vals, strict=True):
-            viol = c.violation_of(V)
+            viol = torch.nan_to_num(c.violation_of(V), nan=math.inf)  # NaN: not satisfied
             m = viol.max(dim=1).values.double().cpu().numpy() if viol.shape[1] else np.zeros(n)
             raw = np.maximum(raw, m)
             beyond = np.maximum(beyond, np.where(m > c.tol, m - c.tol, 0.0))

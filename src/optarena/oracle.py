@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._batch_grad import RowFailure, exact_rows, fd_batch
+from ._batch_grad import RowFailure, exact_rows, fd_batch, fd_steps
 from .budget import Budget, StopReason
 from .constraints import Constraint, ConstraintSet
 from .objective import Objective, ObjectiveDefinitionError, RowError
@@ -258,9 +258,7 @@ class Oracle:
 
     def _fd_value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         self._check_before(grad=True)
-        steps = self.objective.fd_step * torch.clamp(x.abs(), min=1.0)
-        if self.upper is not None:  # step backwards where a forward probe would leave the box
-            steps = torch.where(x + steps > self.upper, -steps, steps)
+        steps = fd_steps(self.objective.fd_step, x, self.lower, self.upper)
         probes = x.unsqueeze(0).repeat(self.dim + 1, 1)
         idx = torch.arange(self.dim, device=self.device)
         probes[idx + 1, idx] += steps
@@ -268,7 +266,7 @@ class Oracle:
         f = self.values(probes)
         self.ngev += 1
         f0 = float(f[0])
-        g = (f[1:] - f[0]) / steps
+        g = torch.where(steps != 0, (f[1:] - f[0]) / steps, torch.zeros_like(steps))
         self._check_after(
             not self.stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
         )
@@ -302,9 +300,9 @@ class Oracle:
         except Exception as e:
             raise self._fail(e, self.nfev + 1) from e
         ranked = self._record_batch(Xk, f)
+        self._check_after()  # a target reached in a trimmed last batch still says so
         if k < n:
             raise StopRun(StopReason.MAX_EVALS)
-        self._check_after()
         return self._to_tensor(ranked)
 
     def _to_tensor(self, ranked: np.ndarray) -> torch.Tensor:
@@ -354,7 +352,7 @@ class Oracle:
                 f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
             )
         if mode == "fd":
-            return fd_batch(self, Xt, upper=self.upper)
+            return fd_batch(self, Xt, lower=self.lower, upper=self.upper)
         n = Xt.shape[0]
         if n == 0:
             return Xt.new_empty(0), Xt.new_empty((0, self.dim))
@@ -373,10 +371,10 @@ class Oracle:
             raise self._fail(e.cause, self.nfev + 1) from e.cause
         self.ngev += k
         self._record_batch(Xk, f)
+        self._check_after()
         if k < n:
             grads_left = limit is not None and self.ngev >= limit
             raise StopRun(StopReason.MAX_GRAD_EVALS if grads_left else StopReason.MAX_EVALS)
-        self._check_after()
         ranked = torch.as_tensor(np.where(np.isfinite(f), f, np.inf), device=self.device)
         return ranked.to(self.dtype), G.to(self.dtype)
 
@@ -392,8 +390,13 @@ class Oracle:
             self._last_batch_c = (X.detach().clone(), cvals)
             raw, beyond = self.constraints.batch_excess(cvals)
             feasible = beyond <= 0
-            keys = np.where(feasible, ranked, np.inf)
-            i = int(np.argmin(keys)) if feasible.any() else int(np.argmin(beyond))
+            # the same ranking as single evaluations, over the rows with a finite value
+            cands = [
+                (self._key(float(r), float(b)), j)
+                for j, (r, b) in enumerate(zip(ranked, beyond, strict=True))
+                if math.isfinite(r)
+            ]
+            i = min(cands)[1] if cands else 0
             key = self._key(float(ranked[i]), float(beyond[i]))
         else:
             raw = feasible = None

@@ -88,7 +88,7 @@ class BatchedQuasiNewton:
     def _vg(self, X: torch.Tensor) -> Any:
         if self.exact:
             return self.oracle.values_and_grads(X)
-        return fd_batch(self.oracle, X, None, self.ctx.upper)
+        return fd_batch(self.oracle, X, None, self.ctx.upper, self.ctx.lower)
 
     # -- lanes ---------------------------------------------------------------------------
     def run(self, cands: list[Any], found: list[dict[str, Any]]) -> None:

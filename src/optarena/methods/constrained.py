@@ -20,6 +20,7 @@ from ..budget import StopReason
 from ..oracle import Oracle
 from ._base import ExternalMethod, GradientMethod, Method, Outcome, RunContext
 from ._registry import register, resolve_method
+from .lbfgs import BoxState
 
 __all__ = ["AugmentedLagrangian", "Penalty"]
 
@@ -306,6 +307,9 @@ class _Wrapper(ExternalMethod):
                 if state is None:
                     state = inner.init(sub.x0.clone(), view, sub)  # type: ignore[arg-type]
                     kept["state"] = state
+                elif isinstance(state, BoxState):
+                    # its value and gradient belong to the previous merit function
+                    state.f, state.g = view.value_and_grad(state.x)
                 for _ in range(self.inner_steps):
                     if inner.step(state, view, sub):  # type: ignore[arg-type]
                         break
@@ -385,7 +389,9 @@ class Penalty(_Wrapper):
     """Quadratic penalty f + rho * (sum max(0, -g)^2 + sum h^2) around any inner method.
 
     rho starts at ``rho0`` and is multiplied by ``factor`` after every outer iteration until
-    the inner result's violation is at most ``tol`` (default: the constraints' tolerance).
+    the inner result's violation is at most ``tol`` (default: the constraints' tolerance) and
+    the objective changed by at most ``ftol`` (relative) since the previous outer iteration;
+    ``stop_on_feasible=True`` stops at the first feasible inner result, as the tutorial did.
     ``inner_steps`` limits each inner run of a gradient method to that many steps (the
     tutorial's one L-BFGS step per rho); ``inner_evals`` caps each inner run's evaluations
     (default for population methods: a tenth of the budget). Population inner methods search
@@ -394,8 +400,17 @@ class Penalty(_Wrapper):
     pso 1e-4 from f* after 5,000 evaluations, 0.25 and 0.2 about 1e-7).
     """
 
+    stop_on_feasible: bool = False
+    ftol: float = 1e-10
+
     def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle) -> _Quadratic:
         return _Quadratic(kinds, self.rho0)
+
+    def _settled(self, f: float, prev_f: float, outer: int) -> bool:
+        # The tutorial stopped as soon as the penalty vanished (stop_on_feasible=True); by
+        # default the objective must also have stopped moving, so a feasible but unfinished
+        # inner run does not end the search.
+        return self.stop_on_feasible or abs(f - prev_f) <= self.ftol * (1 + abs(f))
 
     def _update(self, merit: _Quadratic, vals: list[torch.Tensor], viol: float) -> _Quadratic:
         return _Quadratic(merit.kinds, merit.rho * self.factor)
