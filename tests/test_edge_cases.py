@@ -116,3 +116,26 @@ def test_penalty_with_kept_box_lbfgs_state_converges() -> None:
     assert res.fun == pytest.approx(2.0, abs=1e-6)
     assert res.feasible
     assert res.nfev < 3000
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError, KeyboardInterrupt])
+def test_chunks_done_before_a_failing_chunk_are_kept(error: type[BaseException]) -> None:
+    calls = {"n": 0}
+
+    def batched(X: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise error
+        return (X**2).sum(dim=1)
+
+    obj = oa.Objective(lambda x: (x**2).sum(), batched=batched, chunk_size=8)
+    kw = {"popsize": 20, "bounds": (-1, 1), "budget": 100, "seed": 0}
+    if error is KeyboardInterrupt:
+        res = oa.minimize(obj, [0.5, 0.5], "pso", **kw)
+        assert res.stop_reason is oa.StopReason.INTERRUPTED
+        assert res.nfev == 8  # the first chunk of the first generation
+    else:
+        with pytest.raises(oa.ObjectiveError) as err:
+            oa.minimize(obj, [0.5, 0.5], "pso", **kw)
+        assert err.value.evaluation == 9
+        assert err.value.result is not None and err.value.result.nfev == 8

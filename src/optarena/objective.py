@@ -295,11 +295,14 @@ class Objective:
             out = np.empty(n)
             for s in range(0, n, step):
                 chunk = X[s : s + step]
-                if self.backend == "numpy":
-                    y = self.batched(chunk.detach().cpu().double().numpy())
-                else:
-                    with torch.no_grad():
-                        y = self.batched(chunk)
+                try:
+                    if self.backend == "numpy":
+                        y = self.batched(chunk.detach().cpu().double().numpy())
+                    else:
+                        with torch.no_grad():
+                            y = self.batched(chunk)
+                except BaseException as e:  # the chunks already done are kept and counted
+                    raise RowError(s, out[:s].copy()) from e
                 yv = np.asarray(torch.as_tensor(y).detach().cpu().double().reshape(-1))
                 if yv.shape[0] != chunk.shape[0]:
                     raise ObjectiveDefinitionError(
@@ -308,11 +311,13 @@ class Objective:
                     )
                 out[s : s + step] = yv
             return out, "batched"
+        out = np.empty(n)
+        start = 0
         if self.vectorize and not self._vmap_failed:
+            step = self._auto_chunk(X.shape[1])
+            vfn = torch.func.vmap(self.fn)
+            s = 0
             try:
-                out = np.empty(n)
-                step = self._auto_chunk(X.shape[1])
-                vfn = torch.func.vmap(self.fn)
                 with torch.no_grad():
                     for s in range(0, n, step):
                         y = vfn(X[s : s + step])
@@ -320,8 +325,9 @@ class Objective:
                             torch.as_tensor(y).detach().cpu().double().reshape(-1)
                         )
                 return out, "vmap"
-            except Exception as e:  # fall back to a loop; a real error re-raises there
+            except Exception as e:  # fall back to a loop from this chunk; real errors re-raise
                 self._vmap_failed = True
+                start = s
                 warnings.warn(
                     f"objective {self.name!r} cannot be vectorized with torch.func.vmap "
                     f"({type(e).__name__}: {e}); populations are evaluated one point at a time. "
@@ -329,8 +335,9 @@ class Objective:
                     RuntimeWarning,
                     stacklevel=4,
                 )
-        out = np.empty(n)
-        for i in range(n):
+            except BaseException as e:  # Ctrl-C: keep the chunks already done
+                raise RowError(s, out[:s].copy()) from e
+        for i in range(start, n):
             try:
                 out[i] = self._value(X[i].clone())
             except BaseException as e:  # Ctrl-C too: the rows already done must be kept
