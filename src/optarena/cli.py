@@ -227,6 +227,8 @@ def _run_run(args: argparse.Namespace) -> int:
         "best_eval": res.best_eval,
         "x": res.x_numpy().tolist(),
     }
+    if problem.constraints:
+        out.update(feasible=res.feasible, max_violation=res.max_violation, ncev=res.ncev)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -240,6 +242,12 @@ def _run_run(args: argparse.Namespace) -> int:
         f"stop         {res.stop_reason.value}" + (f": {res.message}" if res.message else ""),
         "x            " + _fmt_point(out["x"]),
     ]
+    if problem.constraints:
+        lines.insert(
+            3,
+            f"constraints  {'feasible' if res.feasible else 'INFEASIBLE'}, max violation "
+            f"{res.max_violation:.3g}, {res.ncev} constraint evaluations",
+        )
     print("\n".join(lines))
     return 0
 
