@@ -139,3 +139,17 @@ def test_chunks_done_before_a_failing_chunk_are_kept(error: type[BaseException])
             oa.minimize(obj, [0.5, 0.5], "pso", **kw)
         assert err.value.evaluation == 9
         assert err.value.result is not None and err.value.result.nfev == 8
+
+
+def test_wrapper_instances_take_their_inner_flags() -> None:
+    p = oa.Penalty("cmaes")
+    assert p.info.stochastic and p.info.is_global and not p.info.needs_grad
+    assert oa.AugmentedLagrangian("lbfgs").info.needs_grad
+    assert not type(p).info.stochastic  # the registered class keeps its own flags
+
+
+def test_infeasible_runs_rank_last_in_comparisons() -> None:
+    cmp = oa.compare(oa.problems.get("hs07"), ["penalty", "slsqp"], budget=50, seeds=1)
+    rows = {r.label: r for r in cmp.summary.rows}
+    assert rows["slsqp"].median == pytest.approx(-math.sqrt(3), rel=1e-8)
+    assert rows["penalty"].median == math.inf

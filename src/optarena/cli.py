@@ -415,6 +415,7 @@ def _literal(value: str) -> object:
 def _plot_run(args: argparse.Namespace) -> int:
     import optarena as oa
     from optarena import plot
+    from optarena.bench.spec import resolve_entry, uses_bounds
 
     problem = oa.problems.get(args.problem)
     runs: dict[str, list[oa.Result]] = {}
@@ -423,8 +424,11 @@ def _plot_run(args: argparse.Namespace) -> int:
         name, options = _parse_method(text)
         for seed in range(args.seeds):
             rec = plot.Recorder()
+            # the same box as `optarena run` and `bench` give this method
+            _, info, _ = resolve_entry(name, options)
+            bounds = problem.bounds if uses_bounds(info, "auto") else None
             res = oa.minimize(problem, method=name, budget=args.budget, seed=seed,
-                              callback=rec, **options)  # fmt: skip
+                              bounds=bounds, callback=rec, **options)  # fmt: skip
             runs.setdefault(res.method, []).append(res)
             recorders.append(rec)
     if args.kind == "convergence":

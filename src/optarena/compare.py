@@ -9,6 +9,7 @@ For many problems, stored results and resuming, use :mod:`optarena.bench`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -172,7 +173,7 @@ class _Runs:
                 label=self.label,
                 method=self.method,
                 status=status,
-                fun=None if res is None else res.fun,
+                fun=None if res is None else (res.fun if res.feasible else math.inf),
                 nfev=0 if res is None else res.nfev,
                 elapsed=0.0 if res is None else res.elapsed,
                 hits=(None,) * len(self.targets)

@@ -9,6 +9,7 @@ path, and give the same numbers as a serial run.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -81,12 +82,15 @@ def record_from_result(
         seed=task.seed,
         budget=budget_to_dict(task.budget),
         status=status,
-        fun=None if result is None else float(result.fun),
+        # a run that never found a feasible point has no value worth ranking
+        fun=None if result is None else (float(result.fun) if result.feasible else math.inf),
         nfev=0 if result is None else result.nfev,
         ngev=0 if result is None else result.ngev,
         elapsed=0.0 if result is None else result.elapsed,
         stop_reason=StopReason.ERROR.value if result is None else result.stop_reason.value,
-        message=message if result is None or status == "error" else result.message,
+        message=message
+        if result is None or status == "error"
+        else result.message + ("" if result.feasible else " (no feasible point found)"),
         best_eval=None if result is None else result.best_eval,
         x=None if result is None else result.x_numpy().tolist(),
         f_opt=task.f_opt,

@@ -530,7 +530,7 @@ class _Choice:
 
 
 def _canonical(name: str) -> str:
-    return name.strip() if ">" in name else name.strip().lower().replace("-", "_")
+    return ">".join(p.strip().lower().replace("-", "_") for p in name.split(">"))
 
 
 def resolve_entry(name: str, options: Mapping[str, Any]) -> tuple[str, MethodInfo, str]:

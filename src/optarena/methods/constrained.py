@@ -8,6 +8,7 @@ one Budget, and the best point is ranked by feasibility first, then by the true 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -235,6 +236,20 @@ class _Wrapper(ExternalMethod):
         inner = self.inner_method()
         if isinstance(inner, _Wrapper):
             raise ValueError("a constraint wrapper cannot wrap another one")
+        # This instance is as stochastic, global and gradient-hungry as its inner method (so
+        # benchmark runs use every seed and the box, and minimize checks the gradient).
+        own = type(self).info
+        object.__setattr__(
+            self,
+            "info",
+            dataclasses.replace(
+                own,
+                needs_grad=inner.info.needs_grad,
+                stochastic=inner.info.stochastic,
+                is_global=inner.info.is_global,
+                requires_bounds=inner.info.requires_bounds,
+            ),
+        )
 
     def inner_method(self) -> Method:
         """The inner method instance (resolved from its name and inner_options)."""
