@@ -153,3 +153,34 @@ def test_infeasible_runs_rank_last_in_comparisons() -> None:
     rows = {r.label: r for r in cmp.summary.rows}
     assert rows["slsqp"].median == pytest.approx(-math.sqrt(3), rel=1e-8)
     assert rows["penalty"].median == math.inf
+
+
+def test_summary_separates_runs_stored_with_different_budgets(tmp_path) -> None:
+    from optarena.cli import main
+
+    for budget in (100, 300):
+        spec = tmp_path / f"s{budget}.toml"
+        spec.write_text(
+            f'name = "t"\nbudget = {budget}\nseeds = [0]\n[[problems]]\nname = "sphere"\n'
+            '[[methods]]\nname = "pso"\n',
+            encoding="utf-8",
+        )
+        assert (
+            main(
+                [
+                    "bench",
+                    str(spec),
+                    "--store",
+                    str(tmp_path / "r.sqlite"),
+                    "--no-progress",
+                    "--format",
+                    "none",
+                ]
+            )
+            == 0
+        )
+    from optarena.bench import Store, summarize_store
+
+    with Store(tmp_path / "r.sqlite", create=False) as store:
+        labels = sorted(r.label for r in summarize_store(store).rows)
+    assert labels == ["pso [evals=100]", "pso [evals=300]"]

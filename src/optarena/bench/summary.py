@@ -350,7 +350,7 @@ def summarize_store(
         )
     rows = conn.execute(
         "SELECT r.run_id, r.key, r.problem, r.problem_params, r.label, r.method, r.status, "
-        "r.fun, r.nfev, r.elapsed, r.f_opt FROM runs r JOIN _sel USING (run_id) "
+        "r.fun, r.nfev, r.elapsed, r.f_opt, r.budget FROM runs r JOIN _sel USING (run_id) "
         "ORDER BY r.run_id"
     ).fetchall()
     names = _group_names((r["problem"], r["problem_params"]) for r in rows)
@@ -377,10 +377,29 @@ def summarize_store(
             ):
                 hits[run_id][i] = (int(ev), float(sec))
     conn.execute("DELETE FROM _sel")
+
+    def label_of(r: Any) -> str:
+        return str((labels or {}).get(r["key"], r["label"]))
+
+    # Runs of one label stored with different budgets are different experiments: the label
+    # then carries the budget, so a row never pools them.
+    budgets: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        g = names[(r["problem"], r["problem_params"])]
+        budgets.setdefault((g, label_of(r)), set()).add(str(r["budget"]))
+
+    def shown(r: Any) -> str:
+        g = names[(r["problem"], r["problem_params"])]
+        lab = label_of(r)
+        if len(budgets[(g, lab)]) == 1:
+            return lab
+        spent = {k: v for k, v in json.loads(r["budget"]).items() if v is not None}
+        return f"{lab} [{', '.join(f'{k}={v}' for k, v in sorted(spent.items()))}]"
+
     outcomes = [
         RunOutcome(
             group=names[(r["problem"], r["problem_params"])],
-            label=(labels or {}).get(r["key"], r["label"]),
+            label=shown(r),
             method=r["method"],
             status=r["status"],
             fun=r["fun"],
