@@ -205,6 +205,8 @@ class Auto(ExternalMethod):
             out = plan.run(oracle, ctx, info)
         except StopRun as stop:
             out = Outcome(stop.reason, stop.message)
+        if "cohorts" in info:  # raced cohorts: their totals are in info; the last one apart
+            return Outcome(out.reason, out.message, {"auto": {**info, "last_cohort": out.info}})
         return Outcome(out.reason, out.message, {**out.info, "auto": info})
 
 
@@ -233,6 +235,7 @@ def _cohorts(
         out = ms.run(oracle, sub_context(ctx, ctx.x0, ms, salt + k))
         k += 1
         info["cohorts"] = k
+        info["starts"] = info.get("starts", 0) + len(out.info.get("start_values") or [])
         if out.reason is not StopReason.CONVERGED:
             return out
         start = out.info.get("start_best", math.inf)
