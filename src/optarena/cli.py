@@ -190,7 +190,10 @@ def _run_run(args: argparse.Namespace) -> int:
 
     options = _pairs(args.option, "--option")
     params = _pairs(args.param, "--param")
-    problem = optarena.problems.get(args.problem, **decode_params(params))
+    try:
+        problem = optarena.problems.get(args.problem, **decode_params(params))
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise ValueError(f"problem {args.problem!r} with parameters {params}: {e}") from e
     method, info, _ = resolve_entry(args.method, options)
     reason = inapplicable_reason(
         info,

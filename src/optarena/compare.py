@@ -159,8 +159,11 @@ class _Runs:
         except ObjectiveError as e:
             res, status = e.result, "error"
             self.errors.append(str(e))
-        except (TypeError, ValueError):
-            raise
+        except (TypeError, ValueError) as e:
+            if not self.outcomes:  # refused on the first seed: the method does not apply
+                raise
+            res, status = None, "error"  # a later seed failing keeps the finished ones
+            self.errors.append(f"{type(e).__name__}: {e}")
         except Exception as e:  # a failing method must not end the whole comparison
             res, status = None, "error"
             self.errors.append(f"{type(e).__name__}: {e}")
