@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .runner import BenchReport, _progress, execute, record_from_result, torch_threads
+from .runner import (
+    BenchReport,
+    execute,
+    pending,
+    progress_bar,
+    record_from_result,
+    save_record,
+    torch_threads,
+)
 from .spec import Plan, Spec, Task
 from .store import RunRecord, Store
 
@@ -91,23 +98,12 @@ def run_plan_dask(
     ``"local:N"`` or a ``distributed.Client``. Ctrl-C cancels the runs not finished yet;
     those already stored stay, and the next call resumes.
     """
-    status = store.statuses()
-    todo = [
-        t for t in plan.tasks if t.key not in status or (retry_errors and status[t.key] == "error")
-    ]
-    report = BenchReport(
-        spec=plan.spec,
-        store=store.path,
-        planned=len(plan.tasks),
-        already_done=len(plan.tasks) - len(todo),
-        skipped=plan.skipped,
-        keys=plan.keys,
-    )
+    todo, report, status = pending(plan, store, retry_errors)
     if not todo:
         return report
     from distributed import KilledWorker, as_completed
 
-    with connect(cluster) as client, _progress(len(todo), plan.spec, progress) as bar:
+    with connect(cluster) as client, progress_bar(len(todo), plan.spec, progress) as bar:
         # a fresh key per submission: a rerun never meets a cancelled task of an earlier one
         futures = {
             client.submit(_run_task, t, key=f"optarena-run-{t.key[:16]}-{uuid.uuid4().hex[:8]}"): t
@@ -124,16 +120,7 @@ def run_plan_dask(
                     )
                 fut.release()
                 bar.update(1)
-                try:
-                    store.write(rec, replace=rec.key in status)
-                except sqlite3.IntegrityError as e:  # as run_plan: another sweep stored it
-                    if "runs.key" not in str(e):
-                        raise
-                    report.already_done += 1
-                    continue
-                status[rec.key] = rec.status
-                report.ran += 1
-                report.errors += rec.status == "error"
+                save_record(store, rec, report, status)
         except BaseException:
             client.cancel(list(futures))
             raise

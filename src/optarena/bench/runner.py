@@ -37,9 +37,12 @@ from .store import RunRecord, Store
 __all__ = [
     "BenchReport",
     "execute",
+    "pending",
+    "progress_bar",
     "record_from_result",
     "run_plan",
     "run_spec",
+    "save_record",
     "torch_threads",
     "versions",
 ]
@@ -200,12 +203,46 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
-def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+def progress_bar(total: int, desc: str, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
     if enabled is None:
         enabled = sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit="run", disable=not enabled, leave=False)
+
+
+def pending(
+    plan: Plan, store: Store, retry_errors: bool
+) -> tuple[list[Task], BenchReport, dict[str, str]]:
+    """The planned tasks the store lacks (or holds as errors, with ``retry_errors``), the
+    report to fill while running them, and the store's run statuses by key."""
+    status = store.statuses()
+    todo = [
+        t for t in plan.tasks if t.key not in status or (retry_errors and status[t.key] == "error")
+    ]
+    report = BenchReport(
+        spec=plan.spec,
+        store=store.path,
+        planned=len(plan.tasks),
+        already_done=len(plan.tasks) - len(todo),
+        skipped=plan.skipped,
+        keys=plan.keys,
+    )
+    return todo, report, status
+
+
+def save_record(store: Store, rec: RunRecord, report: BenchReport, status: dict[str, str]) -> None:
+    """Write one finished run (this process owns the store) and count it in ``report``."""
+    try:
+        store.write(rec, replace=rec.key in status)
+    except sqlite3.IntegrityError as e:
+        if "runs.key" not in str(e):
+            raise
+        report.already_done += 1  # another process stored this run meanwhile
+        return
+    status[rec.key] = rec.status
+    report.ran += 1
+    report.errors += rec.status == "error"
 
 
 def run_plan(
@@ -223,33 +260,14 @@ def run_plan(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
-    status = store.statuses()
-    todo = [
-        t for t in plan.tasks if t.key not in status or (retry_errors and status[t.key] == "error")
-    ]
-    report = BenchReport(
-        spec=plan.spec,
-        store=store.path,
-        planned=len(plan.tasks),
-        already_done=len(plan.tasks) - len(todo),
-        skipped=plan.skipped,
-        keys=plan.keys,
-    )
+    todo, report, status = pending(plan, store, retry_errors)
     if not todo:
         return report
-    with _progress(len(todo), plan.spec, progress) as bar:
+    with progress_bar(len(todo), plan.spec, progress) as bar:
 
         def save(rec: RunRecord) -> None:
             bar.update(1)
-            try:
-                store.write(rec, replace=rec.key in status)
-            except sqlite3.IntegrityError as e:
-                if "runs.key" not in str(e):
-                    raise
-                report.already_done += 1  # another process stored this run meanwhile
-                return
-            report.ran += 1
-            report.errors += rec.status == "error"
+            save_record(store, rec, report, status)
 
         if workers == 1 or len(todo) == 1:
             with torch_threads(1):
