@@ -26,6 +26,7 @@ from typing import Literal
 import torch
 
 from ._base import PopulationMethod, RunContext
+from ._checks import is_number
 from ._registry import register
 
 __all__ = ["CMAES", "CMAState"]
@@ -487,7 +488,7 @@ class CMAES(PopulationMethod):
 
 
 def _positive_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return is_number(v) and v > 0  # type: ignore[operator]
 
 
 def _int(v: object) -> bool:

@@ -13,10 +13,8 @@ point after convergence, every call counted like all others.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import scipy.optimize as so
@@ -25,6 +23,7 @@ import torch
 from ..budget import StopReason
 from ..oracle import Oracle
 from ._base import ExternalMethod, Outcome, RunContext
+from ._checks import is_number
 from ._registry import register
 from .annealing import box_arrays, local_lbfgsb, local_search_maxiter
 
@@ -47,10 +46,6 @@ STRATEGIES = (
     "randtobest1exp",
 )
 INITS = ("latinhypercube", "sobol", "halton", "random")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @register(
@@ -97,13 +92,13 @@ class DifferentialEvolution(ExternalMethod):
         if isinstance(self.popsize, bool) or not isinstance(self.popsize, int) or self.popsize < 1:
             raise ValueError(f"popsize must be an int >= 1, got {self.popsize!r}")
         self._check_mutation()
-        if not (_is_number(self.recombination) and 0 <= self.recombination <= 1):
+        if not (is_number(self.recombination) and 0 <= self.recombination <= 1):
             raise ValueError(f"recombination must be in [0, 1], got {self.recombination!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
         for name in ("tol", "atol"):
             v = getattr(self, name)
-            if not (_is_number(v) and v >= 0):
+            if not (is_number(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if not isinstance(self.polish, bool):
             raise ValueError(f"polish must be True or False, got {self.polish!r}")
@@ -111,12 +106,12 @@ class DifferentialEvolution(ExternalMethod):
     def _check_mutation(self) -> None:
         m = self.mutation
         if isinstance(m, list | tuple):
-            if not (len(m) == 2 and all(_is_number(v) and 0 <= v < 2 for v in m) and m[0] <= m[1]):
+            if not (len(m) == 2 and all(is_number(v) and 0 <= v < 2 for v in m) and m[0] <= m[1]):
                 raise ValueError(
                     f"mutation as a range must be (low, high) with 0 <= low <= high < 2, got {m!r}"
                 )
             object.__setattr__(self, "mutation", (float(m[0]), float(m[1])))
-        elif not (_is_number(m) and 0 <= m < 2):
+        elif not (is_number(m) and 0 <= m < 2):
             raise ValueError(
                 f"mutation must be a number in [0, 2) or a (low, high) range, got {m!r}"
             )

@@ -22,6 +22,7 @@ import torch
 from ..budget import StopReason
 from ..oracle import Oracle, StopRun
 from ._base import ExternalMethod, Method, Outcome, RunContext
+from ._checks import is_number
 from ._registry import method_infos, register, resolve_method
 
 __all__ = [
@@ -295,13 +296,13 @@ class Chain(ExternalMethod):
                 raise TypeError(f"a phase is a method name or a Method instance, got {p!r}")
             if isinstance(p, str) and p != "local":
                 resolve_method(p, {})  # unknown names fail here, with suggestions
-        if self.switch is not None and not (_number(self.switch) and 0 < self.switch < 1):
+        if self.switch is not None and not (is_number(self.switch) and 0 < self.switch < 1):
             raise ValueError(f"switch must be a fraction in (0, 1) or None, got {self.switch!r}")
         if self.window is not None and not (_int(self.window) and self.window > 0):
             raise ValueError(f"window must be a positive int or None, got {self.window!r}")
-        if not (_number(self.rtol) and self.rtol >= 0):
+        if not (is_number(self.rtol) and self.rtol >= 0):
             raise ValueError(f"rtol must be a number >= 0, got {self.rtol!r}")
-        if not (_number(self.max_global) and 0 < self.max_global < 1):
+        if not (is_number(self.max_global) and 0 < self.max_global < 1):
             raise ValueError(f"max_global must be a fraction in (0, 1), got {self.max_global!r}")
         if not (_int(self.polish) and self.polish >= 1):
             raise ValueError(f"polish must be an int >= 1, got {self.polish!r}")
@@ -421,10 +422,6 @@ def _close(record: list[dict[str, Any]], oracle: Oracle, ended: str) -> None:
     if record and record[-1]["last_eval"] is None:
         record[-1]["last_eval"] = oracle.nfev
         record[-1]["ended"] = ended
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _int(v: Any) -> bool:

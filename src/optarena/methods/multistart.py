@@ -30,6 +30,7 @@ from ..budget import StopReason
 from ..oracle import Oracle, StopRun
 from ._base import ExternalMethod, Method, Outcome, RunContext
 from ._batched import BatchedQuasiNewton
+from ._checks import is_number
 from ._registry import register, resolve_method
 from .hybrid import PhaseDone, PhaseOracle, check_phase, run_in_view, sub_context
 
@@ -142,9 +143,9 @@ class MultiStart(ExternalMethod):
             raise ValueError(f"sample must be an int >= 0, got {self.sample!r}")
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
-        if self.scale is not None and not (_number(self.scale) and self.scale > 0):
+        if self.scale is not None and not (is_number(self.scale) and self.scale > 0):
             raise ValueError(f"scale must be a positive number or None, got {self.scale!r}")
-        if not (_number(self.dedup) and self.dedup >= 0):
+        if not (is_number(self.dedup) and self.dedup >= 0):
             raise ValueError(f"dedup must be a number >= 0, got {self.dedup!r}")
         for k in ("include_x0", "fd_gradient"):
             if not isinstance(getattr(self, k), bool):
@@ -285,10 +286,6 @@ class MultiStart(ExternalMethod):
             "ended": ended,
             "best_start": best,
         }
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _int(v: Any) -> bool:
