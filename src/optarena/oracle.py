@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._batch_grad import RowFailure, exact_rows, fd_batch, fd_steps
+from ._batch_grad import RowFailure, exact_rows, fd_batch
 from .budget import Budget, StopReason
 from .constraints import Constraint, ConstraintSet
 from .objective import Objective, ObjectiveDefinitionError, RowError
@@ -258,15 +258,8 @@ class Oracle:
 
     def _fd_value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         self._check_before(grad=True)
-        steps = fd_steps(self.objective.fd_step, x, self.lower, self.upper)
-        probes = x.unsqueeze(0).repeat(self.dim + 1, 1)
-        idx = torch.arange(self.dim, device=self.device)
-        probes[idx + 1, idx] += steps
-        steps = probes[idx + 1, idx] - x  # the step actually taken in floating point
-        f = self.values(probes)
-        self.ngev += 1
-        f0 = float(f[0])
-        g = torch.where(steps != 0, (f[1:] - f[0]) / steps, torch.zeros_like(steps))
+        f, G = fd_batch(self, x.unsqueeze(0), lower=self.lower, upper=self.upper)
+        f0, g = float(f[0]), G[0]
         self._check_after(
             not self.stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
         )
