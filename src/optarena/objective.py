@@ -275,6 +275,15 @@ class Objective:
         # Keep one chunk's inputs around 256 KiB so intermediate activations stay in cache.
         return max(16, min(4096, 32768 // max(dim, 1)))
 
+    def _batch_result(self, y: Any, n: int) -> np.ndarray:
+        """The declared batched function's output as n float64 values (checked)."""
+        yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy()
+        if yv.shape[0] != n:
+            raise ObjectiveDefinitionError(
+                f"batched objective {self.name!r} returned {yv.shape[0]} values for {n} points"
+            )
+        return yv
+
     def _values(self, X: torch.Tensor) -> tuple[np.ndarray, str]:
         """Values of the rows of ``X`` (a private copy); returns them and how they were computed."""
         n = X.shape[0]
@@ -285,13 +294,7 @@ class Objective:
             if n <= step and self.backend == "torch":  # one call, no copy into a buffer
                 with torch.no_grad():
                     y = self.batched(X)
-                yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy().copy()
-                if yv.shape[0] != n:
-                    raise ObjectiveDefinitionError(
-                        f"batched objective {self.name!r} returned {yv.shape[0]} values for "
-                        f"{n} points"
-                    )
-                return yv, "batched"
+                return self._batch_result(y, n).copy(), "batched"
             out = np.empty(n)
             for s in range(0, n, step):
                 chunk = X[s : s + step]
@@ -303,13 +306,7 @@ class Objective:
                             y = self.batched(chunk)
                 except BaseException as e:  # the chunks already done are kept and counted
                     raise RowError(s, out[:s].copy()) from e
-                yv = np.asarray(torch.as_tensor(y).detach().cpu().double().reshape(-1))
-                if yv.shape[0] != chunk.shape[0]:
-                    raise ObjectiveDefinitionError(
-                        f"batched objective {self.name!r} returned {yv.shape[0]} values for "
-                        f"{chunk.shape[0]} points"
-                    )
-                out[s : s + step] = yv
+                out[s : s + step] = self._batch_result(y, chunk.shape[0])
             return out, "batched"
         out = np.empty(n)
         start = 0
