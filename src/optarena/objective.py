@@ -3,7 +3,8 @@
 An Objective wraps a function of a 1-D tensor (differentiable or not), a numpy function, or an
 ``nn.Module`` with a loss (all parameters or a chosen subset, through
 ``torch.func.functional_call``). It knows how to compute values, batches of values
-(``torch.func.vmap`` in chunks, with a loop fallback) and autograd gradients, but it does not
+(``torch.func.vmap`` in chunks, a direct path for feed-forward Sequentials, a loop fallback)
+and autograd gradients, but it does not
 count: counting, budgets, best-so-far and the History live in :class:`optarena.oracle.Oracle`,
 which one run builds from the Objective, so one Objective can be minimized many times.
 """
@@ -19,6 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
+
+from ._module_batch import SequentialBatch, sequential_batched
 
 __all__ = ["GradientMode", "Objective", "ObjectiveDefinitionError"]
 
@@ -121,6 +124,7 @@ class Objective:
         self.noisy = bool(noisy)
         self._default_x0 = default_x0
         self._vmap_failed = False
+        self._module_batched: SequentialBatch | None = None
         self._module: nn.Module | None = None
         self._param_names: tuple[str, ...] = ()
         self._param_shapes: tuple[torch.Size, ...] = ()
@@ -150,6 +154,8 @@ class Objective:
         a glob pattern on parameter names (``"head.*"``) or a list of names, patterns or
         ``nn.Parameter`` objects. The others keep their current values. The flat vector
         concatenates the selected parameters in ``named_parameters()`` order, each row-major.
+        A Sequential of Linear layers and elementwise activations on one 2-D input evaluates
+        populations directly (see ``optarena._module_batch``); any other module uses vmap.
         Use :meth:`write_back` to copy a result into the module.
         """
         if not isinstance(module, nn.Module):
@@ -187,6 +193,10 @@ class Objective:
         obj._param_names = names
         obj._param_shapes = shapes
         obj._unflatten = unflatten  # type: ignore[attr-defined]
+        if obj.batched is None and obj.vectorize:
+            obj._module_batched = sequential_batched(
+                module, names, shapes, call_args, call_kwargs, loss, target
+            )
         return obj
 
     # -- module helpers --------------------------------------------------------------------
@@ -234,7 +244,8 @@ class Objective:
     def evaluate_batch(self, X: torch.Tensor | np.ndarray) -> np.ndarray:
         """f of each row of ``X`` (shape ``(n, d)``) in as few calls as possible, uncounted.
 
-        Uses the declared ``batched`` function, else ``torch.func.vmap`` in cache-sized chunks,
+        Uses the declared ``batched`` function, else (for a feed-forward ``nn.Sequential``)
+        one GEMM per layer for a whole chunk, else ``torch.func.vmap`` in cache-sized chunks,
         else (with one warning) a loop.
         """
         Xt = torch.as_tensor(X).detach()
@@ -310,30 +321,23 @@ class Objective:
             return out, "batched"
         out = np.empty(n)
         start = 0
-        if self.vectorize and not self._vmap_failed:
-            step = self._auto_chunk(X.shape[1])
-            vfn = torch.func.vmap(self.fn)
-            s = 0
-            try:
-                with torch.no_grad():
-                    for s in range(0, n, step):
-                        y = vfn(X[s : s + step])
-                        out[s : s + step] = np.asarray(
-                            torch.as_tensor(y).detach().cpu().double().reshape(-1)
-                        )
-                return out, "vmap"
-            except Exception as e:  # fall back to a loop from this chunk; real errors re-raise
-                self._vmap_failed = True
-                start = s
-                warnings.warn(
-                    f"objective {self.name!r} cannot be vectorized with torch.func.vmap "
-                    f"({type(e).__name__}: {e}); populations are evaluated one point at a time. "
-                    "Pass batched= to evaluate them in one call.",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-            except BaseException as e:  # Ctrl-C: keep the chunks already done
-                raise RowError(s, out[:s].copy()) from e
+        if self.vectorize:
+            for kind, vfn, step in self._vector_paths(X.shape[1]):
+                step = _balanced(n - start, step)
+                s = start
+                try:
+                    with torch.no_grad():
+                        for s in range(start, n, step):
+                            y = vfn(X[s : s + step])
+                            out[s : s + step] = np.asarray(
+                                torch.as_tensor(y).detach().cpu().double().reshape(-1)
+                            )
+                    return out, kind
+                except Exception as e:  # next path from this chunk; real errors re-raise
+                    start = s
+                    self._vector_failed(kind, e)
+                except BaseException as e:  # Ctrl-C: keep the chunks already done
+                    raise RowError(s, out[:s].copy()) from e
         for i in range(start, n):
             try:
                 out[i] = self._value(X[i].clone())
@@ -341,8 +345,40 @@ class Objective:
                 raise RowError(i, out[:i].copy()) from e
         return out, "loop"
 
+    def _vector_paths(self, dim: int) -> list[tuple[str, Callable[[torch.Tensor], Any], int]]:
+        """The vectorized ways to evaluate chunks (name, function, rows per chunk), fastest
+        first, minus those that failed."""
+        paths: list[tuple[str, Callable[[torch.Tensor], Any], int]] = []
+        if self._module_batched is not None:
+            rows = self.chunk_size or self._module_batched.rows_per_chunk
+            paths.append(("module", self._module_batched, rows))
+        if not self._vmap_failed:
+            paths.append(("vmap", torch.func.vmap(self.fn), self._auto_chunk(dim)))
+        return paths
+
+    def _vector_failed(self, kind: str, error: Exception) -> None:
+        if kind == "module":  # the direct network path is an optimization: vmap takes over
+            self._module_batched = None
+            return
+        self._vmap_failed = True
+        warnings.warn(
+            f"objective {self.name!r} cannot be vectorized with torch.func.vmap "
+            f"({type(error).__name__}: {error}); populations are evaluated one point at a "
+            "time. Pass batched= to evaluate them in one call.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
     def __repr__(self) -> str:
         return f"Objective({self.name!r}, backend={self.backend!r}, gradient={self.gradient!r})"
+
+
+def _balanced(n: int, step: int) -> int:
+    """Rows per chunk for n rows in chunks of at most ``step``, as equal as possible (100 rows
+    at 32 per chunk run as 4 x 25, not 3 x 32 + 4: every chunk pays a fixed cost)."""
+    if n <= step:
+        return max(n, 1)
+    return -(-n // -(-n // step))
 
 
 def _select_parameters(
