@@ -288,7 +288,10 @@ class Objective:
 
     def _batch_result(self, y: Any, n: int) -> np.ndarray:
         """The declared batched function's output as n float64 values (checked)."""
-        yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy()
+        if type(y) is torch.Tensor and y.ndim == 1 and y.dtype == torch.float64 and y.is_cpu:
+            yv = (y.detach() if y.requires_grad else y).numpy()  # the common case, as is
+        else:
+            yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy()
         if yv.shape[0] != n:
             raise ObjectiveDefinitionError(
                 f"batched objective {self.name!r} returned {yv.shape[0]} values for {n} points"
@@ -303,7 +306,10 @@ class Objective:
         if self.batched is not None:
             step = self._auto_chunk(X.shape[1])
             if n <= step and self.backend == "torch":  # one call, no copy into a buffer
-                with torch.no_grad():
+                if torch.is_grad_enabled():
+                    with torch.no_grad():
+                        y = self.batched(X)
+                else:  # population runs are already under no_grad: skip the context's cost
                     y = self.batched(X)
                 return self._batch_result(y, n).copy(), "batched"
             out = np.empty(n)

@@ -78,6 +78,7 @@ class Oracle:
         self.parallel = parallel
         self.dtype = x0.dtype
         self.device = x0.device
+        self._cpu = x0.device.type == "cpu"
         self.dim = int(x0.numel())
         self.budget = budget
         self.stop_on_nonfinite = stop_on_nonfinite
@@ -272,16 +273,19 @@ class Oracle:
         evaluations are left than rows, only the first rows are evaluated and recorded, then
         the run stops.
         """
-        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
+        if type(X) is torch.Tensor and X.dtype == self.dtype and self._on_device(X):
+            Xt = X.detach() if X.requires_grad else X  # the usual case: no conversion
+        else:
+            Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
         if Xt.ndim != 2 or Xt.shape[1] != self.dim:
             raise ValueError(f"a batch must have shape (n, {self.dim}), got {tuple(Xt.shape)}")
         n = Xt.shape[0]
         if n == 0:
             return torch.empty(0, dtype=self.dtype, device=self.device)
         k = self._check_before(n)
-        Xk = Xt[:k].clone()
+        Xk = Xt if k == n else Xt[:k]  # never written to; the objective gets its own copy
         if self.parallel is not None:
-            return self._values_on_workers(Xk, n)
+            return self._values_on_workers(Xk.clone(), n)
         try:
             f, self.batch_mode = self.objective._values(Xk.clone())
         except RowError as e:
@@ -298,9 +302,12 @@ class Oracle:
             raise StopRun(StopReason.MAX_EVALS)
         return self._to_tensor(ranked)
 
+    def _on_device(self, X: torch.Tensor) -> bool:
+        return X.is_cpu if self._cpu else X.device == self.device
+
     def _to_tensor(self, ranked: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(ranked)
-        if t.dtype != self.dtype or t.device != self.device:
+        if t.dtype != self.dtype or not self._cpu:
             t = t.to(device=self.device, dtype=self.dtype)
         return t
 
@@ -374,9 +381,16 @@ class Oracle:
     def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> np.ndarray:
         """Record a batch; returns the values ranked for the method (+inf for non-finite)."""
         n = X.shape[0]
-        ranked = np.where(np.isfinite(f), f, np.inf)
         if n == 0:
-            return ranked
+            return np.where(np.isfinite(f), f, np.inf)
+        # argmin lands on a NaN if there is one (and on -inf before finite values): one cheap
+        # pass tells whether any value must be ranked +inf
+        i = int(f.argmin())
+        if math.isnan(f[i]) or f[i] == -math.inf:
+            ranked = np.where(np.isfinite(f), f, np.inf)
+            i = int(ranked.argmin())
+        else:
+            ranked = f.copy()
         if self.constraints:
             cvals = self.constraints.batch_values(X)
             self.ncev += n
@@ -393,17 +407,16 @@ class Oracle:
             key = self._key(float(ranked[i]), float(beyond[i]))
         else:
             raw = feasible = None
-            i = int(np.argmin(ranked))
             key = (0, float(ranked[i]))
         if math.isfinite(ranked[i]) and key < self._best_key:
             self._best_key = key
             self.best_f = float(ranked[i])
-            self.best_x = X[i].detach().clone()
+            self.best_x = X[i].clone()  # rows come detached from values()/values_and_grads()
             self.best_eval = self.nfev + i + 1
             self.best_violation = 0.0 if raw is None else float(raw[i])
         self.last_f = float(ranked[-1])
         self.nfev += n
-        xs = X.detach().cpu().double().numpy() if self.history.has_x else None
+        xs = _numpy_copy(X) if self.history.has_x else None
         self.history._append_block(f, self.ngev, self.elapsed, xs, raw, feasible)
         return ranked
 
@@ -413,3 +426,10 @@ class Oracle:
         if self.best_x is None:
             return self._x0.clone(), math.inf
         return self.best_x.clone(), self.best_f
+
+
+def _numpy_copy(X: torch.Tensor) -> np.ndarray:
+    """A float64 numpy copy of ``X`` (it may be a method's tensor, free to change later)."""
+    if X.dtype == torch.float64 and X.device.type == "cpu":
+        return np.array(X.detach().numpy())
+    return X.detach().to("cpu", torch.float64).numpy().copy()

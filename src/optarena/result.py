@@ -28,7 +28,6 @@ class History:
     """
 
     __slots__ = (
-        "_best",
         "_blocks",
         "_cache",
         "_constrained",
@@ -50,7 +49,6 @@ class History:
         self._cache: dict[str, np.ndarray] | None = None
         self._n = 0
         self._stored = 0
-        self._best = math.inf
         self._pending: list[tuple[float, int, float, float, bool]] = []
         self._pending_x: list[np.ndarray] = []
 
@@ -80,11 +78,19 @@ class History:
         feasible: np.ndarray | None = None,
     ) -> None:
         """A batch of rows sharing one gradient count and one time (a generation)."""
-        self._flush()
-        f = np.asarray(f, dtype=np.float64)
-        n = int(f.shape[0])
-        xs = np.asarray(x, dtype=np.float64).reshape(n, self._dim) if self._record_x else None
-        self._add(f, int(grad_evals), float(seconds), xs, violation, feasible)
+        if self._pending:
+            self._flush()
+        if type(f) is not np.ndarray or f.dtype != np.float64:
+            f = np.asarray(f, dtype=np.float64)
+        n = f.shape[0]
+        xs = None
+        if self._record_x:
+            ok = type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n, self._dim)
+            xs = x if ok else None
+            if xs is None:
+                xs = np.asarray(x, dtype=np.float64).reshape(n, self._dim)
+        self._blocks.append((self._stored + 1, n, grad_evals, seconds, f, violation, feasible, xs))
+        self._stored += n
         self._n += n
         self._cache = None
 
@@ -113,16 +119,10 @@ class History:
         viol: np.ndarray | None,
         feasible: np.ndarray | None,
     ) -> None:
-        # Per-block scalars (g, sec) and absent constraint columns are expanded only when the
-        # columns are read: a generation costs a few numpy calls, not one array per column.
-        ok = np.isfinite(f) if feasible is None else np.isfinite(f) & feasible
-        best = np.where(ok, f, np.inf)
-        np.minimum.accumulate(best, out=best)
-        np.minimum(best, self._best, out=best)
+        # Per-block scalars (g, sec), absent constraint columns and the best-so-far column are
+        # computed only when the columns are read: a generation costs a tuple, not numpy calls.
         n = f.shape[0]
-        if n:
-            self._best = float(best[-1])
-        self._blocks.append((self._stored + 1, n, g, sec, f, best, viol, xs))
+        self._blocks.append((self._stored + 1, n, g, sec, f, viol, feasible, xs))
         self._stored += n
 
     # -- reading ------------------------------------------------------------------------
@@ -131,15 +131,20 @@ class History:
             self._flush()
             parts: dict[str, list[np.ndarray]] = {name: [] for name in self._NAMES}
             xs = []
-            for start, n, g, sec, f, best, viol, x in self._blocks:
+            ok_parts = []
+            for start, n, g, sec, f, viol, feasible, x in self._blocks:
                 parts["evals"].append(np.arange(start, start + n, dtype=np.int64))
                 parts["grad_evals"].append(np.broadcast_to(np.asarray(g, np.int64), (n,)))
                 parts["seconds"].append(np.broadcast_to(np.asarray(sec, np.float64), (n,)))
                 parts["f"].append(f)
-                parts["best_f"].append(best)
                 parts["violation"].append(np.zeros(n) if viol is None else np.asarray(viol))
+                ok_parts.append(np.ones(n, dtype=bool) if feasible is None else feasible)
                 if self._record_x:
                     xs.append(x)
+            if parts["f"]:  # best finite feasible value so far, over every block at once
+                f_all = np.concatenate(parts["f"]).astype(np.float64)
+                ok = np.isfinite(f_all) & np.concatenate(ok_parts)
+                parts["best_f"] = [np.minimum.accumulate(np.where(ok, f_all, np.inf))]
             empty = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64)
             cols: dict[str, np.ndarray] = {}
             for name, dt in zip(self._NAMES, empty, strict=True):

@@ -212,6 +212,11 @@ class PopulationMethod(Method):
         return copy.deepcopy(cp.state), cp.generation
 
     def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+        # ask/tell never differentiate: one no_grad for the run instead of one per batch
+        with torch.no_grad():
+            return self._loop(oracle, ctx)
+
+    def _loop(self, oracle: Oracle, ctx: RunContext) -> Outcome:
         if ctx.resume is not None:
             state, gen = self.restore(ctx.resume, ctx)
         else:

@@ -47,7 +47,7 @@ class PSOState:
 
     ``x`` holds the positions to be evaluated next, ``v`` the velocities that brought them
     there, ``pbest_x``/``pbest_f`` each particle's best evaluated point and value, ``width``
-    the box width (the scale of the convergence test).
+    the box width (the scale of the convergence test), ``vlim`` the velocity limits.
     """
 
     x: torch.Tensor
@@ -56,6 +56,12 @@ class PSOState:
     pbest_f: torch.Tensor
     width: torch.Tensor
     generation: int = 0
+    vlim: torch.Tensor | None = None  # (2, d): -vmax and vmax, computed once per run
+    scale: float = math.nan  # the largest box width, computed once per run
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.scale):
+            self.scale = float(self.width.max())
 
     @property
     def best_f(self) -> float:
@@ -166,11 +172,15 @@ class PSO(PopulationMethod):
             x[0] = x0
         # SPSO-2007 start velocity: half the way toward another random point of the box.
         v = 0.5 * (lo + u[1] * width - x)
+        vlim = None
         if self.vmax is not None:
             vmax = self.vmax * width
-            v = torch.clamp(v, -vmax, vmax)
+            vlim = torch.stack([-vmax, vmax])
+            v = torch.clamp(v, vlim[0], vlim[1])
         pbest_f = torch.full((n,), math.inf, dtype=x0.dtype, device=x0.device)
-        return PSOState(x=x, v=v, pbest_x=x.clone(), pbest_f=pbest_f, width=width.clone())
+        return PSOState(
+            x=x, v=v, pbest_x=x.clone(), pbest_f=pbest_f, width=width.clone(), vlim=vlim
+        )
 
     def ask(self, state: PSOState, ctx: RunContext) -> torch.Tensor:
         return state.x
@@ -183,14 +193,16 @@ class PSO(PopulationMethod):
         pbest_f = torch.where(better, f, state.pbest_f)
         attractor = self._attractor(pbest_x, pbest_f)
         r = torch.rand((2, *X.shape), generator=ctx.generator, dtype=X.dtype)
-        r1, r2 = (r if r.device == X.device else r.to(X.device)).unbind(0)
+        r1, r2 = (r if X.is_cpu else r.to(X.device)).unbind(0)
         # v <- w v + c1 r1 (p - x) + c2 r2 (g - x)   (Clerc & Kennedy 2002, constriction)
         v = state.v * self.w
         v.addcmul_(r1, pbest_x - X, value=self.c1)
         v.addcmul_(r2, attractor - X, value=self.c2)
         if self.vmax is not None:
-            vmax = state.width * self.vmax
-            v.clamp_(-vmax, vmax)
+            vlim = state.vlim
+            if vlim is None:
+                vlim = torch.stack([-state.width * self.vmax, state.width * self.vmax])
+            v.clamp_(vlim[0], vlim[1])
         x = X + v
         if self.boundary == "clip":
             inside = torch.clamp(x, lo, hi)
@@ -207,13 +219,15 @@ class PSO(PopulationMethod):
             pbest_f=pbest_f,
             width=state.width,
             generation=state.generation + 1,
+            vlim=state.vlim,
+            scale=state.scale,
         )
 
     def converged(self, state: PSOState) -> bool:
         if self.xtol <= 0:
             return False
-        vlo, vhi = torch.aminmax(state.v)  # one pass rules out a moving swarm cheaply
-        if max(-float(vlo), float(vhi)) > self.xtol * float(state.width.max()):
+        # one pass over the velocities rules out a moving swarm cheaply
+        if float(torch.linalg.vector_norm(state.v, math.inf)) > self.xtol * state.scale:
             return False
         limit = self.xtol * state.width
         spread = state.x.amax(dim=0) - state.x.amin(dim=0)
@@ -222,7 +236,7 @@ class PSO(PopulationMethod):
     def _attractor(self, pbest_x: torch.Tensor, pbest_f: torch.Tensor) -> torch.Tensor:
         """Each particle's social attractor: the swarm's best or its ring neighbourhood's."""
         if self.topology == "global":
-            return pbest_x[torch.argmin(pbest_f)]  # (d,), broadcast over the swarm
+            return pbest_x[int(pbest_f.argmin())]  # (d,), broadcast over the swarm
         n = pbest_f.shape[0]
         shifts = torch.arange(-self.neighbors, self.neighbors + 1, device=pbest_f.device)
         idx = (torch.arange(n, device=pbest_f.device).unsqueeze(0) + shifts.unsqueeze(1)) % n
@@ -240,6 +254,8 @@ def _mirror(
     the final clamp only absorbs rounding.
     """
     c = torch.clamp(x, lo, hi)
+    if torch.equal(c, x):  # no particle crossed a wall (most generations): nothing to do
+        return x, v
     v = torch.where(c != x, -v, v)
     return torch.lerp(x, c, 2.0).clamp_(lo, hi), v
 
