@@ -295,3 +295,20 @@ def test_random_search_first_point_is_x0() -> None:
 def test_random_search_bad_settings(kw: dict) -> None:
     with pytest.raises(ValueError):
         RandomSearch(**kw)
+
+
+def test_block_draws_are_the_per_generation_stream() -> None:
+    """Random numbers drawn for several generations at once are the numbers one call per
+    generation would give, in the same order: blocks change the cost, never the run."""
+    from optarena.methods.pso import _draw
+
+    ctx = ctx_for([-1.0] * 3, [1.0] * 3, seed=11)
+    X = torch.zeros(5, 3, dtype=torch.float64)
+    block = _draw(X, ctx)
+    assert len(block) == 16 and all(r.shape == X.shape for r in block)
+    g = torch.Generator().manual_seed(11)
+    for gen in range(8):
+        r1, r2 = torch.rand((2, 5, 3), generator=g, dtype=torch.float64).unbind(0)
+        assert torch.equal(block[2 * gen], r1) and torch.equal(block[2 * gen + 1], r2)
+    big = _draw(torch.zeros(200, 100, dtype=torch.float64), ctx)
+    assert len(big) == 2  # large swarms draw one generation at a time

@@ -136,11 +136,12 @@ def _as_bounds(bounds: BoundsLike, x0: torch.Tensor) -> tuple[torch.Tensor, torc
     upper = torch.as_tensor(hi).to(dtype=x0.dtype, device=x0.device)
     # Round inwards when the problem's dtype cannot hold the bounds exactly (float32 x0 with
     # float64 bounds), so that no evaluated point lies outside the box the user gave.
-    lo_t, hi_t = torch.as_tensor(lo), torch.as_tensor(hi)
-    low_cut = (lower.double().cpu() < lo_t).to(lower.device)
-    high_cut = (upper.double().cpu() > hi_t).to(upper.device)
-    lower = torch.where(low_cut, torch.nextafter(lower, upper), lower)
-    upper = torch.where(high_cut, torch.nextafter(upper, lower), upper)
+    if x0.dtype != torch.float64:
+        lo_t, hi_t = torch.as_tensor(lo), torch.as_tensor(hi)
+        low_cut = (lower.double().cpu() < lo_t).to(lower.device)
+        high_cut = (upper.double().cpu() > hi_t).to(upper.device)
+        lower = torch.where(low_cut, torch.nextafter(lower, upper), lower)
+        upper = torch.where(high_cut, torch.nextafter(upper, lower), upper)
     outside = (x0 < lower) | (x0 > upper)
     if bool(outside.any()):
         i = int(torch.nonzero(outside)[0])

@@ -281,10 +281,8 @@ class Objective:
         return float(y.detach()), g.detach()
 
     def _auto_chunk(self, dim: int) -> int:
-        if self.chunk_size is not None:
-            return self.chunk_size
         # Keep one chunk's inputs around 256 KiB so intermediate activations stay in cache.
-        return max(16, min(4096, 32768 // max(dim, 1)))
+        return self.chunk_size or max(16, min(4096, 32768 // max(dim, 1)))
 
     def _batch_result(self, y: Any, n: int) -> np.ndarray:
         """The declared batched function's output as n float64 values (checked)."""

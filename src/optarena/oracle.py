@@ -430,6 +430,6 @@ class Oracle:
 
 def _numpy_copy(X: torch.Tensor) -> np.ndarray:
     """A float64 numpy copy of ``X`` (it may be a method's tensor, free to change later)."""
-    if X.dtype == torch.float64 and X.device.type == "cpu":
-        return np.array(X.detach().numpy())
+    if X.dtype == torch.float64 and X.is_cpu and not X.requires_grad:
+        return X.numpy().copy()
     return X.detach().to("cpu", torch.float64).numpy().copy()

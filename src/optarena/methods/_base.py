@@ -76,12 +76,19 @@ class RunContext:
     callback: Callable[[IterationInfo], Any] | None = None
     resume: Checkpoint | None = None
     generator: torch.Generator = field(init=False)
-    rng: np.random.Generator = field(init=False)
+    _rng: np.random.Generator | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(self.seed)
-        self.rng = np.random.default_rng(self.seed)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's numpy generator (seeded with ``seed``), made on first use: most methods
+        draw from ``generator`` only, and making one costs more than a short run's step."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
 
     @property
     def bounded(self) -> bool:
