@@ -43,14 +43,15 @@ def test_dual_annealing_gradient_free_matches_tutorial(seed: int) -> None:
     assert res.stop_reason is oa.StopReason.MAX_EVALS
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(10))
 def test_dual_annealing_exact_gradient_reaches_certified_minimum(seed: int) -> None:
+    """SEEDS.md: with the exact gradient in its local search, f* (1e-6) within 1,000
+    evaluations, on every seed (20 of 20 measured, at most 823 evaluations)."""
     res = oa.minimize(
         get("mlp_identity"),
         method="dual_annealing",
         budget=oa.Budget(evals=1000, target=F_STAR * (1 + 1e-6)),
         seed=seed,
-        initial_temp=1.0,
     )
     assert res.stop_reason is oa.StopReason.TARGET_REACHED
     assert res.fun <= F_STAR * (1 + 1e-6)
@@ -301,3 +302,39 @@ def test_mutation_range_is_stored_as_a_tuple() -> None:
     m = get_method_class("differential_evolution")(mutation=[0.4, 0.9])
     assert m.mutation == (0.4, 0.9)
     assert hash(m) == hash(get_method_class("differential_evolution")(mutation=(0.4, 0.9)))
+
+
+def test_local_search_restarts_where_lbfgsb_stalls() -> None:
+    """From this start (dual annealing's first local search at seed 6, initial_temp=1),
+    L-BFGS-B stops on "relative reduction of f" 2.9e-5 above the minimum, at a ReLU kink in
+    an ill-conditioned valley; restarts with a fresh memory go on to within 1e-6 of f*."""
+    import scipy.optimize as so
+
+    from optarena.methods import RunContext
+    from optarena.methods.annealing import local_lbfgsb
+    from optarena.oracle import Oracle
+
+    start = np.array(
+        [0.6108213983060409, -0.42971861441435166, -0.42927922158851217, 0.6693822473740481,
+         0.0012991282823158201, 0.08112703433352131, -0.7107590841660567, 0.5853943338402843,
+         -0.7705655952311146, 0.20558294464319715]
+    )  # fmt: skip
+    lo, hi = -np.ones(10), np.ones(10)
+    obj = get("mlp_identity").objective()
+
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = obj._value_and_grad(torch.tensor(x))
+        return f, g.numpy()
+
+    opts = {"maxiter": 660, "ftol": 1e-12, "gtol": 1e-8}
+    bounds = so.Bounds(lo, hi)
+    plain = so.minimize(fg, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+    assert plain.fun > F_STAR * (1 + 1e-5)
+    x0 = torch.from_numpy(start)
+    oracle = Oracle(obj, x0, oa.Budget(evals=2000))
+    box = torch.from_numpy(lo), torch.from_numpy(hi)
+    ctx = RunContext(x0=x0, lower=box[0], upper=box[1], constraints=(), seed=0)
+    res = local_lbfgsb(oracle, ctx, start, lo, hi, maxiter=660, ftol=1e-12, gtol=1e-8)
+    assert res.fun <= F_STAR * (1 + 1e-6)
+    assert oracle.best_f == res.fun
+    assert oracle.nfev < 400
