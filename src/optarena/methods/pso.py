@@ -56,7 +56,7 @@ class PSOState:
     pbest_f: torch.Tensor
     width: torch.Tensor
     generation: int = 0
-    vlim: torch.Tensor | None = None  # (2, d): -vmax and vmax, computed once per run
+    vlim: tuple[torch.Tensor, torch.Tensor] | None = None  # (-vmax, vmax), made once per run
     scale: float = math.nan  # the largest box width, computed once per run
     rand: list[torch.Tensor] = field(default_factory=list)  # r1, r2 of the next generations
 
@@ -176,8 +176,8 @@ class PSO(PopulationMethod):
         vlim = None
         if self.vmax is not None:
             vmax = self.vmax * width
-            vlim = torch.stack([-vmax, vmax])
-            v = torch.clamp(v, vlim[0], vlim[1])
+            vlim = (-vmax, vmax)
+            v = torch.clamp(v, *vlim)
         pbest_f = torch.full((n,), math.inf, dtype=x0.dtype, device=x0.device)
         return PSOState(
             x=x, v=v, pbest_x=x.clone(), pbest_f=pbest_f, width=width.clone(), vlim=vlim
@@ -202,8 +202,8 @@ class PSO(PopulationMethod):
         if self.vmax is not None:
             vlim = state.vlim
             if vlim is None:
-                vlim = torch.stack([-state.width * self.vmax, state.width * self.vmax])
-            v.clamp_(vlim[0], vlim[1])
+                vlim = (-state.width * self.vmax, state.width * self.vmax)
+            v.clamp_(*vlim)
         x = X + v
         if self.boundary == "clip":
             inside = torch.clamp(x, lo, hi)
