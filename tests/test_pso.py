@@ -312,3 +312,40 @@ def test_block_draws_are_the_per_generation_stream() -> None:
         assert torch.equal(block[2 * gen], r1) and torch.equal(block[2 * gen + 1], r2)
     big = _draw(torch.zeros(200, 100, dtype=torch.float64), ctx)
     assert len(big) == 2  # large swarms draw one generation at a time
+
+
+def test_resuming_with_another_vmax_uses_it() -> None:
+    """Velocity limits are kept in the state for speed, tagged with the vmax they came from."""
+    box = ([-5.0] * 3, [5.0] * 3)
+    ctx = ctx_for(*box, seed=2)
+    fast = PSO(popsize=6, vmax=1.0)
+    state = fast.init(ctx.x0, ctx)
+    slow = PSO(popsize=6, vmax=0.01)
+    f = torch.arange(6, dtype=torch.float64)
+    new = slow.tell(state, slow.ask(state, ctx), f, ctx)
+    assert float(new.v.abs().max()) <= 0.01 * 10 + 1e-12
+
+
+def test_callbacks_of_population_runs_can_differentiate() -> None:
+    """ask/tell run under no_grad; the user's callback does not."""
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return ((x - 0.3) ** 2).sum()
+
+    grads = []
+
+    def cb(info: oa.IterationInfo) -> None:
+        x = info.best_x.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(f(x), x)[0])
+
+    res = oa.minimize(
+        f,
+        torch.zeros(3, dtype=torch.float64),
+        "pso",
+        bounds=(-2, 2),
+        budget=200,
+        seed=0,
+        callback=cb,
+    )
+    assert res.stop_reason is oa.StopReason.MAX_EVALS
+    assert grads and all(torch.isfinite(g).all() for g in grads)

@@ -97,42 +97,105 @@ def _global_hooks() -> bool:
 
 
 def _tanh(h: torch.Tensor) -> torch.Tensor:
-    """tanh as 2 sigmoid(2h) - 1 on CPU: 2.4x (float32) and 4.4x (float64) faster than
-    ``torch.tanh`` there, absolute error under 2e-7 (float32) and 4e-16 (float64)."""
+    """tanh on CPU without ``torch.tanh``, which is slow there (2.1 ns per entry).
+
+    float32: 2 sigmoid(2h) - 1, 5x faster, absolute error under 2e-7 (3 units in the last
+    place at 1; near 0 the error is absolute, not relative). float64: expm1(2h) / (expm1(2h)
+    + 2), 1.9x faster, relative error under 4e-16. Other dtypes and devices use torch.tanh.
+    """
     if h.device.type != "cpu":
         return torch.tanh(h)
-    s = torch.mul(h, 2)  # a new tensor: h may be the caller's input
-    return s.sigmoid_().mul_(2).sub_(1)
+    if h.dtype == torch.float32:
+        s = torch.mul(h, 2)  # a new tensor: h may be the caller's input
+        return s.sigmoid_().mul_(2).sub_(1)
+    if h.dtype == torch.float64:
+        u = torch.clamp(h, -20.0, 20.0).mul_(2).expm1_()  # tanh(20) is 1 in float64
+        return u.div_(u + 2)
+    return torch.tanh(h)
+
+
+_Slot = tuple[int, int, torch.Size]  # (start, stop, shape) of a parameter in the flat vector
+_Plan = list[tuple[nn.Module, _Slot | None, _Slot | None]]
+
+
+class ModuleChanged(RuntimeError):
+    """The module is no longer one the direct path reproduces (layers, hooks, modes)."""
+
+
+def _signature(layers: list[nn.Module]) -> tuple[tuple[int, int, int], ...]:
+    """What the plan depends on: the layers and their parameter objects, by identity."""
+    return tuple(
+        (id(m), id(getattr(m, "weight", None)), id(getattr(m, "bias", None))) for m in layers
+    )
+
+
+def _make_plan(module: nn.Module, layers: list[nn.Module], slots: dict[str, _Slot]) -> _Plan | None:
+    """Each layer with the flat-vector slots of its weight and bias (None: read the module)."""
+    name_of = {id(p): n for n, p in module.named_parameters()}
+    plan: _Plan = []
+    seen: set[str] = set()
+    for layer in layers:
+        if type(layer) is not nn.Linear:
+            plan.append((layer, None, None))
+            continue
+        w_name = name_of.get(id(layer.weight), "")
+        b_name = "" if layer.bias is None else name_of.get(id(layer.bias), "")
+        seen.update(n for n in (w_name, b_name) if n in slots)
+        plan.append((layer, slots.get(w_name), slots.get(b_name)))
+    if seen != set(slots):  # an optimized parameter this path would not vary
+        return None
+    return plan
 
 
 class SequentialBatch:
     """``self(X) -> (n,)``: the loss of every row of ``X`` as the network's parameters.
 
-    Parameters that are not optimized are read from the module at each call, as
-    ``functional_call`` does. ``rows_per_chunk`` keeps the widest activation of one chunk
-    around 512k entries (2 MiB in float32), where the chunk's fixed cost is amortized and the
-    activations still sit in cache.
+    The module is read at each call, as ``functional_call`` does: parameters that are not
+    optimized take their current values, and a changed layer list or parameter object gets a
+    new plan (or :class:`ModuleChanged` when the module is no longer supported, and the
+    Objective falls back to vmap). ``rows_per_chunk`` keeps the widest activation of one
+    chunk around 512k entries (2 MiB in float32), where the chunk's fixed cost is amortized
+    and the activations still sit in cache.
     """
 
     def __init__(
         self,
-        plan: list[tuple[nn.Module, _Slot | None, _Slot | None]],
+        module: nn.Module,
+        layers: list[nn.Module],
+        plan: _Plan,
+        slots: dict[str, _Slot],
         inputs: torch.Tensor,
         per_sample: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
+        self.module = module
         self.plan = plan
+        self.slots = slots
         self.inputs = inputs
         self.per_sample = per_sample
+        self._signature = _signature(layers)
         widest = max(layer.out_features for layer, _, _ in plan if type(layer) is nn.Linear)
         self.rows_per_chunk = max(1, min(4096, (1 << 19) // max(1, widest * inputs.shape[0])))
 
-    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+    def _current_plan(self) -> _Plan:
         if _global_hooks():
-            raise RuntimeError("global module hooks are set; the direct path would skip them")
+            raise ModuleChanged("global module hooks are set; the direct path would skip them")
+        layers = _flatten(self.module)
+        if layers is None:
+            raise ModuleChanged("the module is no longer a plain feed-forward Sequential")
+        sig = _signature(layers)
+        if sig != self._signature:
+            plan = _make_plan(self.module, layers, self.slots)
+            if plan is None or not any(type(m) is nn.Linear for m in layers):
+                raise ModuleChanged("the optimized parameters are no longer Linear layers")
+            self.plan, self._signature = plan, sig
+        return self.plan
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        plan = self._current_plan()
         P = X.shape[0]
         h = self.inputs.t()  # (features, batch), shared by every candidate
         shared = True
-        for layer, w_at, b_at in self.plan:
+        for layer, w_at, b_at in plan:
             if type(layer) is nn.Tanh:
                 h = _tanh(h)
                 continue
@@ -155,9 +218,6 @@ class SequentialBatch:
             elif layer.bias is not None:
                 h = h.add_(layer.bias.unsqueeze(-1))
         return self.per_sample(h.transpose(-1, -2))
-
-
-_Slot = tuple[int, int, torch.Size]  # (start, stop, shape) of a parameter in the flat vector
 
 
 def sequential_batched(
@@ -188,21 +248,11 @@ def sequential_batched(
         size = int(math.prod(shp))
         slots[n] = (start, start + size, shp)
         start += size
-    name_of = {id(p): n for n, p in module.named_parameters()}
-    plan: list[tuple[nn.Module, _Slot | None, _Slot | None]] = []
-    seen: set[str] = set()
-    for layer in layers:
-        if type(layer) is not nn.Linear:
-            plan.append((layer, None, None))
-            continue
-        w_name = name_of.get(id(layer.weight), "")
-        b_name = "" if layer.bias is None else name_of.get(id(layer.bias), "")
-        seen.update(n for n in (w_name, b_name) if n in slots)
-        plan.append((layer, slots.get(w_name), slots.get(b_name)))
-    if seen != set(slots):  # an optimized parameter this path would not vary
+    plan = _make_plan(module, layers, slots)
+    if plan is None:
         return None
 
     def one(o: torch.Tensor) -> torch.Tensor:
         return loss(o) if target is None else loss(o, target)
 
-    return SequentialBatch(plan, inputs, torch.func.vmap(one))
+    return SequentialBatch(module, layers, plan, slots, inputs, torch.func.vmap(one))

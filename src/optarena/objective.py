@@ -363,6 +363,13 @@ class Objective:
     def _vector_failed(self, kind: str, error: Exception) -> None:
         if kind == "module":  # the direct network path is an optimization: vmap takes over
             self._module_batched = None
+            warnings.warn(
+                f"objective {self.name!r}: the direct population path for this nn.Sequential "
+                f"is off ({type(error).__name__}: {error}); populations use torch.func.vmap "
+                "from now on",
+                RuntimeWarning,
+                stacklevel=5,
+            )
             return
         self._vmap_failed = True
         warnings.warn(

@@ -90,6 +90,10 @@ class RunContext:
             self._rng = np.random.default_rng(self.seed)
         return self._rng
 
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self._rng = value
+
     @property
     def bounded(self) -> bool:
         """True when box bounds were given."""
@@ -181,7 +185,11 @@ class GradientMethod(Method):
 
 
 class PopulationMethod(Method):
-    """Ask/tell methods: each generation is evaluated as one batch."""
+    """Ask/tell methods: each generation is evaluated as one batch.
+
+    ``init``, ``ask``, ``tell`` and ``converged`` run under ``torch.no_grad`` (the callback
+    does not); a method that needs autograd inside them opens ``torch.enable_grad()``.
+    """
 
     def init(self, x0: torch.Tensor, ctx: RunContext) -> Any:
         raise NotImplementedError
@@ -219,7 +227,8 @@ class PopulationMethod(Method):
         return copy.deepcopy(cp.state), cp.generation
 
     def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
-        # ask/tell never differentiate: one no_grad for the run instead of one per batch
+        # init/ask/tell run under one no_grad for the whole run instead of one per batch (a
+        # method that differentiates inside them uses torch.enable_grad there)
         with torch.no_grad():
             return self._loop(oracle, ctx)
 
@@ -234,7 +243,8 @@ class PopulationMethod(Method):
             state = self.tell(state, X, f, ctx)
             gen += 1
             if ctx.callback is not None:
-                ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
+                with torch.enable_grad():  # the user's callback runs as it would elsewhere
+                    ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
             if self.converged(state):
                 return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))
 

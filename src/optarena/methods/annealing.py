@@ -133,7 +133,7 @@ def _lbfgsb_restarted(
     bounds = so.Bounds(lower, upper)
     x = np.asarray(x0, dtype=np.float64)
     f_start = math.inf
-    iters = 0
+    iters = evals = 0
     res: so.OptimizeResult | None = None
     for _ in range(restarts + 1):
         res = so.minimize(
@@ -150,6 +150,7 @@ def _lbfgsb_restarted(
             },
         )
         iters += int(res.nit)
+        evals += int(res.nfev)
         fun = float(res.fun)
         projected = np.clip(res.x - res.jac, lower, upper) - res.x
         stationary = float(np.abs(projected).max(initial=0.0)) <= gtol
@@ -158,6 +159,7 @@ def _lbfgsb_restarted(
             break
         x, f_start = np.asarray(res.x, dtype=np.float64), fun
     assert res is not None
+    res.nit, res.nfev, res.njev = iters, evals, evals  # totals over the attempts
     return res
 
 

@@ -56,7 +56,8 @@ class PSOState:
     pbest_f: torch.Tensor
     width: torch.Tensor
     generation: int = 0
-    vlim: tuple[torch.Tensor, torch.Tensor] | None = None  # (-vmax, vmax), made once per run
+    # (vmax setting, -vmax, vmax per coordinate), made once per run
+    vlim: tuple[float, torch.Tensor, torch.Tensor] | None = None
     scale: float = math.nan  # the largest box width, computed once per run
     rand: list[torch.Tensor] = field(default_factory=list)  # r1, r2 of the next generations
 
@@ -176,8 +177,8 @@ class PSO(PopulationMethod):
         vlim = None
         if self.vmax is not None:
             vmax = self.vmax * width
-            vlim = (-vmax, vmax)
-            v = torch.clamp(v, *vlim)
+            vlim = (self.vmax, -vmax, vmax)
+            v = torch.clamp(v, -vmax, vmax)
         pbest_f = torch.full((n,), math.inf, dtype=x0.dtype, device=x0.device)
         return PSOState(
             x=x, v=v, pbest_x=x.clone(), pbest_f=pbest_f, width=width.clone(), vlim=vlim
@@ -199,11 +200,11 @@ class PSO(PopulationMethod):
         v = state.v * self.w
         v.addcmul_(r1, pbest_x - X, value=self.c1)
         v.addcmul_(r2, attractor - X, value=self.c2)
+        vlim = state.vlim
         if self.vmax is not None:
-            vlim = state.vlim
-            if vlim is None:
-                vlim = (-state.width * self.vmax, state.width * self.vmax)
-            v.clamp_(*vlim)
+            if vlim is None or vlim[0] != self.vmax:  # none yet, or resumed with another vmax
+                vlim = (self.vmax, -state.width * self.vmax, state.width * self.vmax)
+            v.clamp_(vlim[1], vlim[2])
         x = X + v
         if self.boundary == "clip":
             inside = torch.clamp(x, lo, hi)
@@ -220,7 +221,7 @@ class PSO(PopulationMethod):
             pbest_f=pbest_f,
             width=state.width,
             generation=state.generation + 1,
-            vlim=state.vlim,
+            vlim=vlim,
             scale=state.scale,
             rand=rand[2:],
         )
