@@ -27,66 +27,66 @@ from torch.nn.modules import module as _module_globals
 __all__ = ["sequential_batched"]
 
 # Parameter-free layers that act on each entry alone, so any layout of the activations works.
-_ELEMENTWISE: tuple[type[nn.Module], ...] = (
-    nn.Identity,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.CELU,
-    nn.SELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Softplus,
-    nn.Softsign,
-    nn.Hardtanh,
-    nn.Hardsigmoid,
-    nn.Hardswish,
-    nn.LogSigmoid,
-    nn.Tanhshrink,
-    nn.Softshrink,
-    nn.Hardshrink,
-    nn.Threshold,
+_ELEMENTWISE: frozenset[type[nn.Module]] = frozenset(
+    (
+        nn.Identity,
+        nn.ReLU,
+        nn.ReLU6,
+        nn.LeakyReLU,
+        nn.ELU,
+        nn.CELU,
+        nn.SELU,
+        nn.GELU,
+        nn.SiLU,
+        nn.Mish,
+        nn.Sigmoid,
+        nn.Tanh,
+        nn.Softplus,
+        nn.Softsign,
+        nn.Hardtanh,
+        nn.Hardsigmoid,
+        nn.Hardswish,
+        nn.LogSigmoid,
+        nn.Tanhshrink,
+        nn.Softshrink,
+        nn.Hardshrink,
+        nn.Threshold,
+    )
 )
-_DROPOUT: tuple[type[nn.Module], ...] = (
-    nn.Dropout,
-    nn.AlphaDropout,
-    nn.FeatureAlphaDropout,
+_DROPOUT: frozenset[type[nn.Module]] = frozenset(
+    (
+        nn.Dropout,
+        nn.AlphaDropout,
+        nn.FeatureAlphaDropout,
+    )
 )
 
 
 def _flatten(module: nn.Module) -> list[nn.Module] | None:
-    """The layers of a (nested) Sequential in call order, or None if it is anything else."""
-    if type(module) is not nn.Sequential or _has_hooks(module):
+    """The layers of a (nested) Sequential in call order, or None if it is anything else.
+
+    Run at every call (the module may have changed), so it is kept lean: forward hooks are
+    what could change a forward value; backward hooks cannot.
+    """
+    if type(module) is not nn.Sequential or module._forward_hooks or module._forward_pre_hooks:
         return None
     layers: list[nn.Module] = []
-    for child in module:
-        if type(child) is nn.Sequential:
+    for child in module._modules.values():
+        kind = type(child)
+        if child._forward_hooks or child._forward_pre_hooks:
+            return None
+        if kind is nn.Linear or kind in _ELEMENTWISE:
+            layers.append(child)
+        elif kind is nn.Sequential:
             inner = _flatten(child)
             if inner is None:
                 return None
             layers.extend(inner)
-        elif _has_hooks(child):
-            return None
-        elif type(child) is nn.Linear or type(child) in _ELEMENTWISE:
-            layers.append(child)
-        elif type(child) in _DROPOUT and not child.training:
+        elif kind in _DROPOUT and not child.training:
             continue  # identity in eval mode; training-mode dropout samples: not reproduced
         else:
             return None
     return layers
-
-
-def _has_hooks(m: nn.Module) -> bool:
-    return bool(
-        m._forward_hooks
-        or m._forward_pre_hooks
-        or getattr(m, "_backward_hooks", None)
-        or getattr(m, "_backward_pre_hooks", None)
-    )
 
 
 def _global_hooks() -> bool:
@@ -122,11 +122,13 @@ class ModuleChanged(RuntimeError):
     """The module is no longer one the direct path reproduces (layers, hooks, modes)."""
 
 
-def _signature(layers: list[nn.Module]) -> tuple[tuple[int, int, int], ...]:
-    """What the plan depends on: the layers and their parameter objects, by identity."""
-    return tuple(
-        (id(m), id(getattr(m, "weight", None)), id(getattr(m, "bias", None))) for m in layers
-    )
+def _signature(layers: list[nn.Module]) -> tuple[int, ...]:
+    """What the plan depends on: the layers and the Linear layers' parameters, by identity."""
+    sig = [id(m) for m in layers]
+    for m in layers:
+        if type(m) is nn.Linear:
+            sig += (id(m.weight), id(m.bias))
+    return tuple(sig)
 
 
 def _make_plan(module: nn.Module, layers: list[nn.Module], slots: dict[str, _Slot]) -> _Plan | None:
