@@ -86,11 +86,8 @@ class History:
         xs = None
         if self._record_x:
             ok = type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n, self._dim)
-            xs = x if ok else None
-            if xs is None:
-                xs = np.asarray(x, dtype=np.float64).reshape(n, self._dim)
-        self._blocks.append((self._stored + 1, n, grad_evals, seconds, f, violation, feasible, xs))
-        self._stored += n
+            xs = x if ok else np.asarray(x, dtype=np.float64).reshape(n, self._dim)
+        self._add(f, grad_evals, seconds, xs, violation, feasible)
         self._n += n
         self._cache = None
 
@@ -144,6 +141,7 @@ class History:
             if parts["f"]:  # best finite feasible value so far, over every block at once
                 f_all = np.concatenate(parts["f"]).astype(np.float64)
                 ok = np.isfinite(f_all) & np.concatenate(ok_parts)
+                parts["f"] = [f_all]  # concatenated once
                 parts["best_f"] = [np.minimum.accumulate(np.where(ok, f_all, np.inf))]
             empty = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64)
             cols: dict[str, np.ndarray] = {}
