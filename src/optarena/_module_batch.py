@@ -132,7 +132,10 @@ def _signature(layers: list[nn.Module]) -> tuple[int, ...]:
 
 
 def _make_plan(module: nn.Module, layers: list[nn.Module], slots: dict[str, _Slot]) -> _Plan | None:
-    """Each layer with the flat-vector slots of its weight and bias (None: read the module)."""
+    """Each layer with the flat-vector slots of its weight and bias (None: read the module);
+    None when there is no Linear layer or an optimized parameter is not a Linear's."""
+    if not any(type(m) is nn.Linear for m in layers):
+        return None
     name_of = {id(p): n for n, p in module.named_parameters()}
     plan: _Plan = []
     seen: set[str] = set()
@@ -170,13 +173,15 @@ class SequentialBatch:
         per_sample: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
         self.module = module
-        self.plan = plan
         self.slots = slots
         self.inputs = inputs
         self.per_sample = per_sample
-        self._signature = _signature(layers)
+        self._set_plan(plan, _signature(layers))
+
+    def _set_plan(self, plan: _Plan, signature: tuple[int, ...]) -> None:
+        self.plan, self._signature = plan, signature
         widest = max(layer.out_features for layer, _, _ in plan if type(layer) is nn.Linear)
-        self.rows_per_chunk = max(1, min(4096, (1 << 19) // max(1, widest * inputs.shape[0])))
+        self.rows_per_chunk = max(1, min(4096, (1 << 19) // max(1, widest * self.inputs.shape[0])))
 
     def _current_plan(self) -> _Plan:
         if _global_hooks():
@@ -187,9 +192,9 @@ class SequentialBatch:
         sig = _signature(layers)
         if sig != self._signature:
             plan = _make_plan(self.module, layers, self.slots)
-            if plan is None or not any(type(m) is nn.Linear for m in layers):
+            if plan is None:
                 raise ModuleChanged("the optimized parameters are no longer Linear layers")
-            self.plan, self._signature = plan, sig
+            self._set_plan(plan, sig)
         return self.plan
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
@@ -241,8 +246,6 @@ def sequential_batched(
         return None
     (inputs,) = args
     if not isinstance(inputs, torch.Tensor) or inputs.ndim != 2:
-        return None
-    if not any(type(layer) is nn.Linear for layer in layers):
         return None
     slots: dict[str, _Slot] = {}
     start = 0
