@@ -176,9 +176,8 @@ class PSO(PopulationMethod):
         v = 0.5 * (lo + u[1] * width - x)
         vlim = None
         if self.vmax is not None:
-            vmax = self.vmax * width
-            vlim = (self.vmax, -vmax, vmax)
-            v = torch.clamp(v, -vmax, vmax)
+            vlim = self._velocity_limits(width)
+            v = torch.clamp(v, vlim[1], vlim[2])
         pbest_f = torch.full((n,), math.inf, dtype=x0.dtype, device=x0.device)
         return PSOState(
             x=x, v=v, pbest_x=x.clone(), pbest_f=pbest_f, width=width.clone(), vlim=vlim
@@ -203,7 +202,7 @@ class PSO(PopulationMethod):
         vlim = state.vlim
         if self.vmax is not None:
             if vlim is None or vlim[0] != self.vmax:  # none yet, or resumed with another vmax
-                vlim = (self.vmax, -state.width * self.vmax, state.width * self.vmax)
+                vlim = self._velocity_limits(state.width)
             v.clamp_(vlim[1], vlim[2])
         x = X + v
         if self.boundary == "clip":
@@ -225,6 +224,12 @@ class PSO(PopulationMethod):
             scale=state.scale,
             rand=rand[2:],
         )
+
+    def _velocity_limits(self, width: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """(vmax setting, -vmax, vmax per coordinate), kept in the state once per run."""
+        assert self.vmax is not None
+        vmax = self.vmax * width
+        return self.vmax, -vmax, vmax
 
     def converged(self, state: PSOState) -> bool:
         # Checked every 4th generation: a check costs about a tenth of a small swarm's
