@@ -29,6 +29,7 @@ from .runner import (
     progress_bar,
     record_from_result,
     save_record,
+    spec_and_store,
     torch_threads,
 )
 from .spec import Plan, Spec, Task
@@ -136,13 +137,5 @@ def run_spec_dask(
     retry_errors: bool = False,
 ) -> BenchReport:
     """Validate ``spec`` (a Spec or a TOML path), then run what ``store`` lacks on ``cluster``."""
-    if not isinstance(spec, Spec):
-        spec = Spec.from_toml(spec)
-    plan = spec.plan()
-    own = not isinstance(store, Store)
-    st = Store(store) if own else store
-    try:
+    with spec_and_store(spec, store) as (plan, st):
         return run_plan_dask(plan, st, cluster, progress=progress, retry_errors=retry_errors)
-    finally:
-        if own:
-            st.close()

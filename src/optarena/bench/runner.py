@@ -43,6 +43,7 @@ __all__ = [
     "run_plan",
     "run_spec",
     "save_record",
+    "spec_and_store",
     "torch_threads",
     "versions",
 ]
@@ -317,13 +318,23 @@ def run_spec(
     ``workers`` > 1, a calling script must guard its entry point with
     ``if __name__ == "__main__":`` (worker processes import it).
     """
+    with spec_and_store(spec, store) as (plan, st):
+        return run_plan(plan, st, workers=workers, progress=progress, retry_errors=retry_errors)
+
+
+@contextlib.contextmanager
+def spec_and_store(
+    spec: Spec | str | Path, store: Store | str | Path
+) -> Iterator[tuple[Plan, Store]]:
+    """The validated plan of ``spec`` (a Spec or a TOML path) and ``store`` opened (a Store as
+    is, or a path opened here and closed on exit): what every ``run_spec*`` starts with."""
     if not isinstance(spec, Spec):
         spec = Spec.from_toml(spec)
     plan = spec.plan()
     own = not isinstance(store, Store)
     st = Store(store) if own else store
     try:
-        return run_plan(plan, st, workers=workers, progress=progress, retry_errors=retry_errors)
+        yield plan, st
     finally:
         if own:
             st.close()
