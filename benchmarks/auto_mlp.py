@@ -23,7 +23,7 @@ import torch
 
 import optarena as oa
 from optarena import problems
-from optarena.methods.multistart import MultiStart
+from optarena.methods.composite.multistart import MultiStart
 
 F_OPT = {
     42: 0.783054161501,  # certified (SEEDS.md section 1)

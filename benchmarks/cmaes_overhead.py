@@ -36,7 +36,7 @@ torch.set_num_threads(1)
 
 import optarena as oa  # noqa: E402
 from optarena.methods import RunContext  # noqa: E402
-from optarena.methods.cmaes import CMAES  # noqa: E402
+from optarena.methods.population.cmaes import CMAES  # noqa: E402
 
 Runner = Callable[[int, int, int, int], int]  # (d, popsize, generations, seed) -> evaluations
 SIGMA0 = 1.0

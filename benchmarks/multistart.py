@@ -21,7 +21,7 @@ import torch
 
 import optarena as oa
 from optarena import problems
-from optarena.methods.multistart import MultiStart
+from optarena.methods.composite.multistart import MultiStart
 
 F_OPT = 0.783054161501
 

@@ -310,9 +310,9 @@ def test_local_search_restarts_where_lbfgsb_stalls() -> None:
     an ill-conditioned valley; restarts with a fresh memory go on to within 1e-6 of f*."""
     import scipy.optimize as so
 
+    from optarena.core.oracle import Oracle
     from optarena.methods import RunContext
-    from optarena.methods.annealing import local_lbfgsb
-    from optarena.oracle import Oracle
+    from optarena.methods.scipy.annealing import local_lbfgsb
 
     start = np.array(
         [0.6108213983060409, -0.42971861441435166, -0.42927922158851217, 0.6693822473740481,

@@ -11,7 +11,7 @@ import torch
 
 import optarena as oa
 from optarena import problems
-from optarena.methods.auto import Auto
+from optarena.methods.composite.auto import Auto
 
 # Best-known minima of mlp_identity for other data seeds (benchmarks/auto_mlp.py: 300 SLSQP
 # and 300 BFGS starts each agree to 12 digits); data seed 42 is the certified optimum.

@@ -16,7 +16,7 @@ import torch
 
 import optarena as oa
 from optarena.methods import RunContext
-from optarena.methods.cmaes import CMAES, CMAState
+from optarena.methods.population.cmaes import CMAES, CMAState
 
 cma = pytest.importorskip("cma")
 

@@ -263,7 +263,7 @@ def test_unsupported_constraints_refused_with_ways_out(name: str) -> None:
 
 def test_every_method_module_registers_something() -> None:
     oa.methods()
-    modules = {cls.__module__.rsplit(".", 1)[-1] for cls in _REGISTRY.values()}
+    modules = {cls.__module__.removeprefix("optarena.methods.") for cls in _REGISTRY.values()}
     for mod in method_modules():
         assert mod in modules, f"optarena.methods.{mod} registers no method"
 

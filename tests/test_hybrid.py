@@ -10,8 +10,8 @@ import torch
 import optarena as oa
 from optarena import problems
 from optarena.methods import resolve_method
-from optarena.methods.hybrid import Chain, choose_local
-from optarena.methods.multistart import MultiStart
+from optarena.methods.composite.chain import Chain, choose_local
+from optarena.methods.composite.multistart import MultiStart
 
 F64 = torch.float64
 

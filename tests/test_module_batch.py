@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import optarena as oa
-from optarena._module_batch import _ELEMENTWISE, _tanh
-from optarena.objective import _balanced
+from optarena.core.module_batch import _ELEMENTWISE, _tanh
+from optarena.core.objective import _balanced
 
 
 def _data(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:

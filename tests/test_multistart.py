@@ -11,12 +11,11 @@ import torch
 
 import optarena as oa
 from optarena import problems
-from optarena._batch_grad import fd_batch
 from optarena.budget import Budget, StopReason
+from optarena.core.oracle import Oracle, StopRun
 from optarena.methods import RunContext
-from optarena.methods._batched import _masked_product, _Pairs
-from optarena.methods.multistart import MultiStart, draw_starts
-from optarena.oracle import Oracle, StopRun
+from optarena.methods.composite.multistart import MultiStart, draw_starts
+from optarena.methods.gradient._lanes import _masked_product, _Pairs
 
 F_MLP = 0.783054161501
 F64 = torch.float64
@@ -96,12 +95,12 @@ def test_values_and_grads_uses_forward_differences_or_refuses_without_gradient()
         oracle_for(oa.Objective(quartic)).values_and_grads(torch.ones(2, 4, dtype=F64))
 
 
-def test_fd_batch_matches_the_gradient_and_counts_every_probe() -> None:
+def test_fd_values_and_grads_matches_the_gradient_and_counts_every_probe() -> None:
     obj = oa.Objective(quartic)
     oracle = oracle_for(obj)
     X = torch.tensor([[0.1, -0.4, 0.9], [1.0, 0.5, -0.2]], dtype=F64)
     upper = torch.tensor([2.0, 2.0, 0.9], dtype=F64)  # row 0 sits on the upper bound of x3
-    f, G = fd_batch(oracle, X, None, upper)
+    f, G = oracle.fd_values_and_grads(X, None, None, upper)
     assert oracle.nfev == 2 * 4
     assert (oracle.history.x <= upper.numpy()).all()
     _, Gx = oracle_for(obj).values_and_grads(X)

@@ -264,7 +264,7 @@ def test_objective_argument_errors() -> None:
 
 
 def test_method_instance_and_options_conflict() -> None:
-    from optarena.methods.torch_optim import Adam
+    from optarena.methods.gradient.torch_optim import Adam
 
     res = oa.minimize(sphere, X0, Adam(lr=0.1), budget=10)
     assert res.method == "adam"

@@ -11,8 +11,8 @@ import torch
 
 import optarena as oa
 from optarena.methods import RunContext
-from optarena.methods.pso import PSO, PSOState, _fold, _mirror
-from optarena.methods.random_search import RandomSearch
+from optarena.methods.population.pso import PSO, PSOState, _fold, _mirror
+from optarena.methods.population.random_search import RandomSearch
 
 
 def ctx_for(lo: list[float], hi: list[float], seed: int = 0) -> RunContext:
@@ -300,7 +300,7 @@ def test_random_search_bad_settings(kw: dict) -> None:
 def test_block_draws_are_the_per_generation_stream() -> None:
     """Random numbers drawn for several generations at once are the numbers one call per
     generation would give, in the same order: blocks change the cost, never the run."""
-    from optarena.methods.pso import _draw
+    from optarena.methods.population.pso import _draw
 
     ctx = ctx_for([-1.0] * 3, [1.0] * 3, seed=11)
     X = torch.zeros(5, 3, dtype=torch.float64)

@@ -10,15 +10,15 @@ from . import problems
 from .budget import Budget, StopReason
 from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
-from .distributed import ExecutorError, Parallel
+from .core.objective import Objective, ObjectiveDefinitionError
+from .core.oracle import ObjectiveError
 from .methods import IterationInfo, Method, MethodInfo, method_infos
-from .methods.auto import Auto
-from .methods.constrained import AugmentedLagrangian, Penalty
-from .methods.hybrid import Chain
-from .methods.multistart import MultiStart
+from .methods.composite.auto import Auto
+from .methods.composite.chain import Chain
+from .methods.composite.constrained import AugmentedLagrangian, Penalty
+from .methods.composite.multistart import MultiStart
 from .minimize import minimize
-from .objective import Objective, ObjectiveDefinitionError
-from .oracle import ObjectiveError
+from .parallel.executor import ExecutorError, Parallel
 from .result import History, Result
 
 __version__ = "0.1.0"

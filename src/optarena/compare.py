@@ -35,9 +35,9 @@ from .bench.summary import (
     summarize,
 )
 from .budget import Budget
+from .core.oracle import ObjectiveError
 from .methods import MethodInfo, method_infos
 from .minimize import as_objective, minimize
-from .oracle import ObjectiveError
 from .problems import Problem
 from .problems import get as get_problem
 from .result import Result

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import StopReason
+from ..core.oracle import ObjectiveError
 from ..minimize import minimize
-from ..oracle import ObjectiveError
 from ..result import Result
 from .spec import Plan, Skipped, Spec, Task, budget_to_dict
 from .store import RunRecord, Store

@@ -15,11 +15,19 @@ from ._base import (
     PopulationMethod,
     RunContext,
 )
-from ._registry import MethodInfo, get_method_class, method_infos, register, resolve_method
+from ._registry import (
+    Facts,
+    MethodInfo,
+    get_method_class,
+    method_infos,
+    register,
+    resolve_method,
+)
 
 __all__ = [
     "Checkpoint",
     "ExternalMethod",
+    "Facts",
     "GradientMethod",
     "IterationInfo",
     "Method",
@@ -38,8 +46,14 @@ _LOADED = False
 
 
 def method_modules() -> list[str]:
-    """Names of the modules in this package that define methods (those not starting with _)."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """Dotted names (below this package) of the modules that define methods: every module of
+    the family subpackages whose name does not start with ``_``."""
+    found = []
+    for m in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
+        rel = m.name.removeprefix(f"{__name__}.")
+        if not m.ispkg and not any(part.startswith("_") for part in rel.split(".")):
+            found.append(rel)
+    return sorted(found)
 
 
 def _load_all() -> None:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ..budget import StopReason
-from ..oracle import Oracle, StopRun
+from ..core.oracle import Oracle, StopRun
+from ._params import validate_params
 from ._registry import MethodInfo
 
 __all__ = [
@@ -141,9 +142,21 @@ class Outcome:
 
 
 class Method:
-    """Base of every method: a frozen dataclass of hyperparameters plus ``info``."""
+    """Base of every method: a frozen dataclass of hyperparameters plus ``info``.
+
+    Options declared with :func:`~optarena.methods._params.param` are validated at
+    construction; cross-option rules go in :meth:`validate` (methods do not define
+    ``__post_init__``).
+    """
 
     info: ClassVar[MethodInfo]
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve several options (raise ValueError); declared ones are done."""
 
     @property
     def name(self) -> str:

@@ -12,12 +12,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._params import Param, declared_params
+
 if TYPE_CHECKING:
     from ._base import Method
 
-__all__ = ["MethodInfo", "get_method_class", "method_infos", "register", "resolve_method"]
+__all__ = [
+    "Facts",
+    "MethodInfo",
+    "get_method_class",
+    "method_infos",
+    "register",
+    "resolve_method",
+]
 
-Family = Literal["gradient", "population", "external"]
+Family = Literal["gradient", "population", "external", "composite"]
+GradientMode = Literal["autograd", "fd", "none"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a run offers a method: the only input of :meth:`MethodInfo.refusal`.
+
+    ``gradient`` is the objective's gradient mode; ``subject`` names the problem in messages
+    (``"objective 'f'"``, ``"problem rosenbrock"``).
+    """
+
+    gradient: GradientMode = "autograd"
+    bounded: bool = False
+    constrained: bool = False
+    executor: bool = False
+    subject: str = "the objective"
+
+    @property
+    def has_gradient(self) -> bool:
+        """True when gradients can be had (autograd or finite differences)."""
+        return self.gradient != "none"
 
 
 @dataclass(frozen=True)
@@ -33,10 +63,59 @@ class MethodInfo:
     is_global: bool = False
     requires_bounds: bool = False
     summary: str = ""
+    options: tuple[Param, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """The flags as a plain dict (for tables and JSON)."""
-        return dataclasses.asdict(self)
+        """The flags as a plain dict (for tables and JSON); ``options`` as their listing."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["options"] = [p.as_dict() for p in self.options]
+        return out
+
+    def fits(self, facts: Facts) -> bool:
+        """True when this method can run on a problem with these facts."""
+        return self.refusal(facts) is None
+
+    def refusal(self, facts: Facts, role: str = "method") -> str | None:
+        """Why this method cannot run on a problem with ``facts`` (None when it can).
+
+        The one capability check: ``minimize`` raises it, the arena reports it as a skip
+        reason, composites use it for their inner methods. The message names the way out.
+        """
+        who = f"{role} {self.name!r}"
+        if self.needs_grad and not facts.has_gradient:
+            return (
+                f"{who} needs a gradient, but {facts.subject} has none "
+                f"(gradient={facts.gradient!r}). Use a gradient-free method "
+                f"({_names(lambda i: not i.needs_grad)}), or build the objective with "
+                "gradient='fd' for finite differences (each probe is counted)"
+            )
+        if facts.bounded and not self.supports_bounds:
+            return (
+                f"{who} does not support bounds; methods that do: "
+                f"{_names(lambda i: i.supports_bounds)}"
+            )
+        if not facts.bounded and self.requires_bounds:
+            return f"{who} searches a box and needs bounds=(lower, upper)"
+        if facts.constrained and not self.supports_constraints:
+            return (
+                f"{who} cannot handle constraints and optarena never drops them "
+                f"silently. Use a method that supports them "
+                f"({_names(lambda i: i.supports_constraints) or 'none registered'}), or wrap "
+                f"this one: optarena.Penalty({self.name!r}) or "
+                f"optarena.AugmentedLagrangian({self.name!r})"
+            )
+        if facts.executor and self.family == "gradient" and facts.gradient != "fd":
+            return (
+                f"{who} evaluates one point and its gradient at a time, so executor= would "
+                "never be used. Workers evaluate batches: the generations of a population "
+                f"method ({_names(lambda i: i.family == 'population')}) or the probes of "
+                "finite-difference gradients (an Objective built with gradient='fd')"
+            )
+        return None
+
+
+def _names(pred: Callable[[MethodInfo], bool]) -> str:
+    return ", ".join(i.name for i in method_infos() if pred(i))
 
 
 _REGISTRY: dict[str, type[Method]] = {}
@@ -72,6 +151,7 @@ def register(
             is_global=is_global,
             requires_bounds=requires_bounds,
             summary=doc[0] if doc else "",
+            options=declared_params(cls),
         )
         _REGISTRY[name] = cls
         return cls

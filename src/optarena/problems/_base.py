@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..objective import Objective
+from ..core.objective import Objective
 
 __all__ = ["Problem", "get", "names", "register_problem"]
 

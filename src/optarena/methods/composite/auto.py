@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..budget import StopReason
-from ..oracle import Oracle, StopRun
-from ._base import ExternalMethod, Method, Outcome, RunContext
-from ._registry import MethodInfo, method_infos, register, resolve_method
-from .hybrid import PhaseOracle, check_phase, run_in_view, sub_context
+from ...budget import StopReason
+from ...core.oracle import Oracle, StopRun
+from .._base import ExternalMethod, Method, Outcome, RunContext
+from .._registry import MethodInfo, method_infos, register, resolve_method
+from .chain import PhaseOracle, check_phase, run_in_view, sub_context
 from .multistart import MultiStart
 
 __all__ = ["Auto", "Plan"]

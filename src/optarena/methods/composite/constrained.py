@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..budget import StopReason
-from ..oracle import Oracle
-from ._base import ExternalMethod, GradientMethod, Method, Outcome, RunContext
-from ._registry import register, resolve_method
-from .lbfgs import BoxState
+from ...budget import StopReason
+from ...core.oracle import Oracle
+from .._base import ExternalMethod, GradientMethod, Method, Outcome, RunContext
+from .._registry import register, resolve_method
+from ..gradient.lbfgs import BoxState
 
 __all__ = ["AugmentedLagrangian", "Penalty"]
 
@@ -73,14 +73,6 @@ class MeritOracle:
         return self.main.ngev
 
     @property
-    def stop_on_nonfinite(self) -> bool:
-        return self.main.stop_on_nonfinite
-
-    @stop_on_nonfinite.setter
-    def stop_on_nonfinite(self, value: bool) -> None:
-        self.main.stop_on_nonfinite = value
-
-    @property
     def best_feasible(self) -> bool:
         return True  # the merit problem itself is unconstrained
 
@@ -116,10 +108,12 @@ class MeritOracle:
         term, _ = self.merit(self.main.constraint_values(xt), want_grad=False)
         return self._keep(xt, f + term)
 
-    def value_and_grad(self, x: Any) -> tuple[float, torch.Tensor]:
+    def value_and_grad(
+        self, x: Any, *, stop_on_nonfinite: bool = True
+    ) -> tuple[float, torch.Tensor]:
         self._gate()
         xt = self.as_tensor(x)
-        f, g = self.main.value_and_grad(xt)
+        f, g = self.main.value_and_grad(xt, stop_on_nonfinite=stop_on_nonfinite)
         pairs = self.main.constraint_jacobians(xt)
         term, weights = self.merit([v for v, _ in pairs], want_grad=True)
         g = g.clone()
@@ -347,7 +341,7 @@ class _Wrapper(ExternalMethod):
         kinds = tuple(c.kind for c in oracle.constraints.items)
         tol = self._tol(oracle)
         x = ctx.x0.detach().clone()
-        merit = self._initial_merit(kinds, oracle) if kinds else _Quadratic(kinds, 0.0)
+        merit = self._initial_merit(kinds, oracle, x) if kinds else _Quadratic(kinds, 0.0)
         prev_f = math.inf
         kept: dict[str, Any] = {}
         for outer in range(1, self.max_outer + 1):
@@ -382,7 +376,7 @@ class _Wrapper(ExternalMethod):
         return float(oracle.value(x))
 
     # hooks
-    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle) -> Any:
+    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor) -> Any:
         raise NotImplementedError
 
     def _update(self, merit: Any, vals: list[torch.Tensor], viol: float) -> Any:
@@ -418,7 +412,9 @@ class Penalty(_Wrapper):
     stop_on_feasible: bool = False
     ftol: float = 1e-10
 
-    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle) -> _Quadratic:
+    def _initial_merit(
+        self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor
+    ) -> _Quadratic:
         return _Quadratic(kinds, self.rho0)
 
     def _settled(self, f: float, prev_f: float, outer: int) -> bool:
@@ -451,8 +447,8 @@ class AugmentedLagrangian(_Wrapper):
     shrink: float = 0.25
     ftol: float = 1e-10
 
-    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle) -> _PHR:
-        sizes = [v.numel() for v in oracle.constraint_values(oracle.as_tensor(oracle._x0))]
+    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor) -> _PHR:
+        sizes = [v.numel() for v in oracle.constraint_values(x0)]
         lam = [torch.zeros(m, dtype=torch.float64) for m in sizes]
         return _PHR(kinds, self.rho0, lam)
 

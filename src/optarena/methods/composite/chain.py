@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..budget import StopReason
-from ..oracle import Oracle, StopRun
-from ._base import ExternalMethod, Method, Outcome, RunContext
-from ._checks import is_number
-from ._registry import method_infos, register, resolve_method
+from ...budget import StopReason
+from ...core.oracle import Oracle, StopRun
+from .._base import ExternalMethod, Method, Outcome, RunContext
+from .._checks import is_number
+from .._registry import method_infos, register, resolve_method
 
 __all__ = [
     "Chain",
@@ -87,14 +87,6 @@ class PhaseOracle:
         """Evaluations spent by this phase."""
         return self.main.nfev - self.start
 
-    @property
-    def stop_on_nonfinite(self) -> bool:
-        return self.main.stop_on_nonfinite
-
-    @stop_on_nonfinite.setter
-    def stop_on_nonfinite(self, value: bool) -> None:
-        self.main.stop_on_nonfinite = value
-
     def remaining_evals(self) -> int | None:
         left = self.main.remaining_evals()
         if self.cap is None:
@@ -126,10 +118,12 @@ class PhaseOracle:
         self._keep(xt, f)
         return f
 
-    def value_and_grad(self, x: Any) -> tuple[float, torch.Tensor]:
+    def value_and_grad(
+        self, x: Any, *, stop_on_nonfinite: bool = True
+    ) -> tuple[float, torch.Tensor]:
         self._gate()
         xt = self.main.as_tensor(x)
-        f, g = self.main.value_and_grad(xt)
+        f, g = self.main.value_and_grad(xt, stop_on_nonfinite=stop_on_nonfinite)
         self._keep(xt, f)
         return f, g
 

@@ -5,7 +5,7 @@ An Objective wraps a function of a 1-D tensor (differentiable or not), a numpy f
 ``torch.func.functional_call``). It knows how to compute values, batches of values
 (``torch.func.vmap`` in chunks, a direct path for feed-forward Sequentials, a loop fallback)
 and autograd gradients, but it does not
-count: counting, budgets, best-so-far and the History live in :class:`optarena.oracle.Oracle`,
+count: counting, budgets, best-so-far and the History live in :class:`optarena.core.oracle.Oracle`,
 which one run builds from the Objective, so one Objective can be minimized many times.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._module_batch import SequentialBatch, sequential_batched
+from .module_batch import SequentialBatch, sequential_batched
 
 __all__ = ["GradientMode", "Objective", "ObjectiveDefinitionError"]
 
@@ -155,7 +155,7 @@ class Objective:
         ``nn.Parameter`` objects. The others keep their current values. The flat vector
         concatenates the selected parameters in ``named_parameters()`` order, each row-major.
         A Sequential of Linear layers and elementwise activations on one 2-D input evaluates
-        populations directly (see ``optarena._module_batch``); any other module uses vmap.
+        populations directly (see ``optarena.core.module_batch``); any other module uses vmap.
         Use :meth:`write_back` to copy a result into the module.
         """
         if not isinstance(module, nn.Module):

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..oracle import Oracle
-from ._base import PopulationMethod, RunContext
-from ._registry import register
+from ...core.oracle import Oracle
+from .._base import PopulationMethod, RunContext
+from .._registry import register
 
 __all__ = ["PSO", "PSOState", "require_finite_box"]
 

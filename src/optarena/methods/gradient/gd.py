@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..oracle import Oracle
-from ._base import GradientMethod, RunContext
-from ._registry import register
+from ...core.oracle import Oracle
+from .._base import GradientMethod, RunContext
+from .._registry import register
 
 __all__ = ["GradientDescent"]
 

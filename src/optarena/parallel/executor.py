@@ -54,16 +54,14 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from .objective import Objective, RowError
-from .oracle import ObjectiveError
-
-if TYPE_CHECKING:
-    from .methods import Method
+from ..core.errors import ObjectiveError
+from ..core.evaluator import Evaluated
+from ..core.objective import Objective, RowError
 
 __all__ = ["Evaluated", "ExecutorError", "Parallel", "ParallelRun", "RemoteTraceback"]
 
@@ -169,27 +167,6 @@ class Parallel:
         if isinstance(workers, int) and workers > 0:
             return workers
         return os.cpu_count() or 1
-
-    def check(self, method: Method, objective: Objective) -> None:
-        """ValueError when ``method`` on ``objective`` never evaluates a batch.
-
-        Gradient-family methods evaluate one point and its autograd gradient at a time; with
-        ``gradient="fd"`` their finite-difference probes are a batch and do go to the workers.
-        External solvers are accepted: those that evaluate batches (differential evolution,
-        the constraint wrappers around a population method) use the workers, the others run
-        in this process (``minimize`` then warns that the executor was not used).
-        """
-        from .methods import method_infos
-
-        info = method.info
-        if info.family == "gradient" and objective.gradient != "fd":
-            population = ", ".join(i.name for i in method_infos() if i.family == "population")
-            raise ValueError(
-                f"method {info.name!r} evaluates one point and its gradient at a time, so "
-                "executor= would never be used. Workers evaluate batches: the generations of "
-                f"a population method ({population}) or the probes of finite-difference "
-                "gradients (an Objective built with gradient='fd')"
-            )
 
     def open(self, objective: Objective) -> ParallelRun:
         """Start a run: ship the objective (pickled once) and fix the number of chunks."""
@@ -463,23 +440,6 @@ class ParallelRun:
         err = ExecutorError(f"{what} of objective {self.name!r}: {message}", evaluation, c.attempts)
         err.__cause__ = cause
         return err
-
-
-@dataclass
-class Evaluated:
-    """What :meth:`ParallelRun.evaluate` hands back to the Oracle.
-
-    ``X`` and ``f`` are the rows to record, in order (NaN for lost attempts); ``values`` are
-    the values of the leading rows of the batch that were evaluated (all of them unless the
-    budget or an error cut the batch short); ``error`` is raised after recording: an
-    exception of the objective, an :class:`ExecutorError` or a ``KeyboardInterrupt``.
-    """
-
-    X: torch.Tensor
-    f: np.ndarray
-    values: np.ndarray
-    mode: str = ""
-    error: BaseException | None = None
 
 
 @dataclass

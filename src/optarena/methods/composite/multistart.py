@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
-from ..budget import StopReason
-from ..oracle import Oracle, StopRun
-from ._base import ExternalMethod, Method, Outcome, RunContext
-from ._batched import BatchedQuasiNewton
-from ._checks import is_number
-from ._registry import register, resolve_method
-from .hybrid import PhaseDone, PhaseOracle, check_phase, run_in_view, sub_context
+from ...budget import StopReason
+from ...core.oracle import Oracle, StopRun
+from .._base import ExternalMethod, Method, Outcome, RunContext
+from .._checks import is_number
+from .._registry import register, resolve_method
+from ..gradient._lanes import BatchedQuasiNewton
+from .chain import PhaseDone, PhaseOracle, check_phase, run_in_view, sub_context
 
 __all__ = ["MultiStart", "draw_starts"]
 

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from ..oracle import Oracle
-from ._base import GradientMethod, RunContext
-from ._registry import register
+from ...core.oracle import Oracle
+from .._base import GradientMethod, RunContext
+from .._registry import register
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "RMSprop"]
 

@@ -10,44 +10,20 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ._batch_grad import RowFailure, exact_rows, fd_batch
-from .budget import Budget, StopReason
-from .constraints import Constraint, ConstraintSet
+from ..budget import Budget, StopReason
+from ..constraints import Constraint, ConstraintSet
+from ..result import History
+from .errors import ObjectiveError, StopRun
+from .evaluator import BatchRunner
+from .fd import fd_gradients, fd_probes
 from .objective import Objective, ObjectiveDefinitionError, RowError
-from .result import History
+from .rows import RowFailure, exact_rows
 
-if TYPE_CHECKING:
-    from .distributed import ParallelRun
-    from .result import Result
-
-__all__ = ["ObjectiveError", "Oracle", "StopRun"]
-
-
-class StopRun(BaseException):
-    """Raised by the Oracle to end a run (budget, target, non-finite values, callback)."""
-
-    def __init__(self, reason: StopReason, message: str = "") -> None:
-        super().__init__(reason.value if not message else f"{reason.value}: {message}")
-        self.reason = reason
-        self.message = message
-
-
-class ObjectiveError(RuntimeError):
-    """The user's objective raised; chained to the original exception.
-
-    ``evaluation`` is the 1-based index of the failing evaluation and ``result`` the
-    best-so-far Result of the run (set by :func:`optarena.minimize` before it re-raises).
-    """
-
-    def __init__(self, message: str, evaluation: int) -> None:
-        super().__init__(message)
-        self.evaluation = evaluation
-        self.result: Result | None = None
+__all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
 
 
 class Oracle:
@@ -55,12 +31,14 @@ class Oracle:
 
     ``value`` returns the value used for ranking: any NaN or infinity becomes ``+inf`` (the
     History keeps the raw value). A gradient evaluation whose value or gradient is not finite
-    ends the run with :attr:`StopReason.NON_FINITE` after it is recorded (when
-    ``stop_on_nonfinite``, the default): no gradient method can take a meaningful step from
+    ends the run with :attr:`StopReason.NON_FINITE` after it is recorded (unless the call
+    says ``stop_on_nonfinite=False``): no gradient method can take a meaningful step from
     there, and some (scipy's trust-constr) would loop forever on NaN.
 
-    ``parallel`` (set by ``minimize(..., executor=...)``) evaluates batches in chunks on
-    workers; their values are counted and recorded here exactly as local ones.
+    Everything about the run is fixed at construction: ``box`` (finite-difference probes stay
+    inside it), the constraints, and ``parallel`` (``minimize(..., executor=...)``), which
+    evaluates batches in chunks on workers; their values are counted and recorded here exactly
+    as local ones. Nothing outside this class writes its counts, best point or History.
     """
 
     def __init__(
@@ -69,10 +47,10 @@ class Oracle:
         x0: torch.Tensor,
         budget: Budget,
         *,
+        box: tuple[torch.Tensor, torch.Tensor] | None = None,
         record_x: bool | None = None,
-        stop_on_nonfinite: bool = True,
         constraints: tuple[Constraint, ...] = (),
-        parallel: ParallelRun | None = None,
+        parallel: BatchRunner | None = None,
     ) -> None:
         self.objective = objective
         self.parallel = parallel
@@ -81,7 +59,6 @@ class Oracle:
         self._cpu = x0.device.type == "cpu"
         self.dim = int(x0.numel())
         self.budget = budget
-        self.stop_on_nonfinite = stop_on_nonfinite
         if record_x is None:
             record_x = self.dim <= 64
         self.constraints = ConstraintSet(constraints)
@@ -102,8 +79,8 @@ class Oracle:
         self._t0 = time.perf_counter()
         self._x0 = x0.detach().clone()
         # The run's box, when it has one: finite-difference probes stay inside it.
-        self.lower: torch.Tensor | None = None
-        self.upper: torch.Tensor | None = None
+        self.lower: torch.Tensor | None = None if box is None else box[0]
+        self.upper: torch.Tensor | None = None if box is None else box[1]
 
     # -- time and budget -------------------------------------------------------------------
     def restart_clock(self) -> None:
@@ -233,16 +210,21 @@ class Oracle:
         self._check_after()
         return ranked
 
-    def value_and_grad(self, x: torch.Tensor | np.ndarray) -> tuple[float, torch.Tensor]:
+    def value_and_grad(
+        self, x: torch.Tensor | np.ndarray, *, stop_on_nonfinite: bool = True
+    ) -> tuple[float, torch.Tensor]:
         """f(x) and its gradient: one evaluation and one gradient evaluation (autograd), or
-        ``1 + d`` evaluations and one gradient evaluation with finite differences."""
+        ``1 + d`` evaluations and one gradient evaluation with finite differences.
+
+        A non-finite value or gradient ends the run (NON_FINITE) unless
+        ``stop_on_nonfinite=False``: then the caller gets it (value ``+inf``) and decides."""
         mode = self.objective.gradient
         if mode == "none":
             raise ObjectiveDefinitionError(
                 f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
             )
         if mode == "fd":
-            return self._fd_value_and_grad(self.as_tensor(x))
+            return self._fd_value_and_grad(self.as_tensor(x), stop_on_nonfinite)
         self._check_before(grad=True)
         xt = self.as_tensor(x)
         try:
@@ -253,18 +235,52 @@ class Oracle:
         ranked = self._record(xt, f)
         g = g.to(dtype=self.dtype).reshape(-1)
         self._check_after(
-            not self.stop_on_nonfinite or (math.isfinite(f) and bool(torch.isfinite(g).all()))
+            not stop_on_nonfinite or (math.isfinite(f) and bool(torch.isfinite(g).all()))
         )
         return ranked, g
 
-    def _fd_value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def _fd_value_and_grad(
+        self, x: torch.Tensor, stop_on_nonfinite: bool
+    ) -> tuple[float, torch.Tensor]:
         self._check_before(grad=True)
-        f, G = fd_batch(self, x.unsqueeze(0), lower=self.lower, upper=self.upper)
+        f, G = self.fd_values_and_grads(x.unsqueeze(0))
         f0, g = float(f[0]), G[0]
         self._check_after(
-            not self.stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
+            not stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
         )
         return f0, g
+
+    def fd_values_and_grads(
+        self,
+        X: torch.Tensor,
+        f0: torch.Tensor | None = None,
+        lower: torch.Tensor | None = None,
+        upper: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values and forward-difference gradients of the rows of ``X`` from one batch.
+
+        Probes ``x + h_i e_i`` with ``h_i = fd_step * max(1, |x_i|)`` (backward where the step
+        would leave the box: ``lower``/``upper``, default the run's box), every probe one
+        counted evaluation, every row one gradient evaluation; ``f0`` reuses known values.
+        """
+        lower = self.lower if lower is None else lower
+        upper = self.upper if upper is None else upper
+        n = X.shape[0]
+        limit = self.budget.grad_evals
+        if limit is not None and self.ngev + n > limit:  # gradients left decide the rows done
+            left = limit - self.ngev
+            if left > 0:
+                self.fd_values_and_grads(X[:left], None if f0 is None else f0[:left], lower, upper)
+            raise StopRun(StopReason.MAX_GRAD_EVALS)
+        P, taken = fd_probes(self.objective.fd_step, X, lower, upper)
+        d = X.shape[1]
+        rows = P.reshape(n * d, d) if f0 is not None else torch.cat([X, P.reshape(n * d, d)])
+        vals = self.values(rows)
+        if f0 is None:
+            f0, vals = vals[:n], vals[n:]
+        G = fd_gradients(f0, vals, taken)
+        self.ngev += n
+        return f0, G
 
     def values(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Values of the rows of ``X`` (shape ``(n, d)``), ``+inf`` for non-finite ones.
@@ -313,7 +329,8 @@ class Oracle:
 
     def _values_on_workers(self, Xk: torch.Tensor, n: int) -> torch.Tensor:
         """values() through the run's executor: chunks evaluated on workers, recorded here."""
-        assert self.parallel is not None
+        if self.parallel is None:  # pragma: no cover - called only with a runner
+            raise RuntimeError("no batch runner")
         out = self.parallel.evaluate(Xk, self.nfev + 1, self.remaining_evals())
         self.batch_mode = out.mode or self.batch_mode
         self._record_batch(out.X, out.f)  # lost attempts are NaN rows: they were spent
@@ -352,7 +369,7 @@ class Oracle:
                 f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
             )
         if mode == "fd":
-            return fd_batch(self, Xt, lower=self.lower, upper=self.upper)
+            return self.fd_values_and_grads(Xt)
         n = Xt.shape[0]
         if n == 0:
             return Xt.new_empty(0), Xt.new_empty((0, self.dim))

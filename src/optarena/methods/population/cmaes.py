@@ -25,9 +25,9 @@ from typing import Literal
 
 import torch
 
-from ._base import PopulationMethod, RunContext
-from ._checks import is_number
-from ._registry import register
+from .._base import PopulationMethod, RunContext
+from .._checks import is_number
+from .._registry import register
 
 __all__ = ["CMAES", "CMAState"]
 

@@ -23,10 +23,10 @@ import numpy as np
 import scipy.optimize as so
 import torch
 
-from ..budget import StopReason
-from ..oracle import Oracle
-from ._base import ExternalMethod, Outcome, RunContext
-from ._registry import register
+from ...budget import StopReason
+from ...core.oracle import Oracle
+from .._base import ExternalMethod, Outcome, RunContext
+from .._registry import register
 
 __all__ = ["DualAnnealing", "box_arrays", "local_lbfgsb", "local_search_maxiter"]
 
@@ -87,7 +87,9 @@ def local_lbfgsb(
 
     def fun_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         nonlocal best_f, best_x, nfev
-        f, g = oracle.value_and_grad(ctx.project(oracle.as_tensor(np.asarray(x, np.float64))))
+        f, g = oracle.value_and_grad(
+            ctx.project(oracle.as_tensor(np.asarray(x, np.float64))), stop_on_nonfinite=False
+        )
         nfev += 1
         gn = g.detach().cpu().double().numpy()
         if not (math.isfinite(f) and np.isfinite(gn).all()):
@@ -96,16 +98,12 @@ def local_lbfgsb(
             best_f, best_x = f, np.array(x, dtype=np.float64)
         return f, gn
 
-    previous = oracle.stop_on_nonfinite
-    oracle.stop_on_nonfinite = False  # a bad probe ends this search, checked above
-    try:
+    try:  # a bad probe ends this search (checked above), not the run
         res = _lbfgsb_restarted(fun_and_grad, x0, lower, upper, maxiter, ftol, gtol)
     except _NonFinite:
         return so.OptimizeResult(
             x=best_x, fun=best_f, success=False, nfev=nfev, njev=nfev, message="non-finite probe"
         )
-    finally:
-        oracle.stop_on_nonfinite = previous
     if not (math.isfinite(float(res.fun)) and float(res.fun) <= best_f):
         res.x, res.fun = best_x, best_f
     return res

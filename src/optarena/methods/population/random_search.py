@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..oracle import Oracle
-from ._base import PopulationMethod, RunContext
-from ._registry import register
+from ...core.oracle import Oracle
+from .._base import PopulationMethod, RunContext
+from .._registry import register
 from .pso import require_finite_box
 
 __all__ = ["RandomSearch", "RandomSearchState"]

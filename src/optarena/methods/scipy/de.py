@@ -20,11 +20,11 @@ import numpy as np
 import scipy.optimize as so
 import torch
 
-from ..budget import StopReason
-from ..oracle import Oracle
-from ._base import ExternalMethod, Outcome, RunContext
-from ._checks import is_number
-from ._registry import register
+from ...budget import StopReason
+from ...core.oracle import Oracle
+from .._base import ExternalMethod, Outcome, RunContext
+from .._checks import is_number
+from .._registry import register
 from .annealing import box_arrays, local_lbfgsb, local_search_maxiter
 
 __all__ = ["DifferentialEvolution"]

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..oracle import Oracle
-from ._base import GradientMethod, RunContext
-from ._registry import register
+from ...core.oracle import Oracle
+from .._base import GradientMethod, RunContext
+from .._registry import register
 from .torch_optim import warm_up_torch_optim
 
 __all__ = ["LBFGS"]

@@ -12,9 +12,8 @@ from typing import Any
 
 import torch
 
-from .._batch_grad import fd_batch
-from ..oracle import Oracle
-from ._base import Method, RunContext
+from ...core.oracle import Oracle
+from .._base import Method, RunContext
 
 __all__ = ["BatchedQuasiNewton"]
 
@@ -88,7 +87,7 @@ class BatchedQuasiNewton:
     def _vg(self, X: torch.Tensor) -> Any:
         if self.exact:
             return self.oracle.values_and_grads(X)
-        return fd_batch(self.oracle, X, None, self.ctx.upper, self.ctx.lower)
+        return self.oracle.fd_values_and_grads(X, None, self.ctx.lower, self.ctx.upper)
 
     # -- lanes ---------------------------------------------------------------------------
     def run(self, cands: list[Any], found: list[dict[str, Any]]) -> None:

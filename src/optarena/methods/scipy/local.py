@@ -17,10 +17,10 @@ import numpy as np
 import scipy.optimize as so
 import torch
 
-from ..budget import StopReason
-from ..oracle import Oracle, StopRun
-from ._base import ExternalMethod, Outcome, RunContext
-from ._registry import register
+from ...budget import StopReason
+from ...core.oracle import Oracle, StopRun
+from .._base import ExternalMethod, Outcome, RunContext
+from .._registry import register
 
 __all__ = ["BFGS", "COBYLA", "LBFGSB", "SLSQP", "NelderMead", "Powell", "TrustConstr"]
 

@@ -1,0 +1,1 @@
+"""Gradient family: gd, torch.optim methods and L-BFGS (one implementation, box and lanes)."""

@@ -1,0 +1,1 @@
+"""Population family: ask/tell methods whose generations are evaluated as one batch."""
