@@ -124,9 +124,7 @@ def param(
     }
     if isinstance(default, list | dict | set):
         value = default
-        return dataclasses.field(
-            default_factory=lambda: type(value)(value), metadata={_KEY: spec}
-        )
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={_KEY: spec})
     return dataclasses.field(default=default, metadata={_KEY: spec})
 
 
