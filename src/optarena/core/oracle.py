@@ -19,14 +19,13 @@ from ..constraints import Constraint, ConstraintSet
 from ..result import History
 from .errors import ObjectiveError, StopRun
 from .evaluator import BatchRunner
-from .fd import fd_gradients, fd_probes
+from .gradients import GradientEvaluations
 from .objective import Objective, ObjectiveDefinitionError, RowError
-from .rows import RowFailure, exact_rows
 
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
 
 
-class Oracle:
+class Oracle(GradientEvaluations):
     """Counts evaluations, enforces the budget, keeps the best point and the History.
 
     ``value`` returns the value used for ranking: any NaN or infinity becomes ``+inf`` (the
@@ -210,78 +209,6 @@ class Oracle:
         self._check_after()
         return ranked
 
-    def value_and_grad(
-        self, x: torch.Tensor | np.ndarray, *, stop_on_nonfinite: bool = True
-    ) -> tuple[float, torch.Tensor]:
-        """f(x) and its gradient: one evaluation and one gradient evaluation (autograd), or
-        ``1 + d`` evaluations and one gradient evaluation with finite differences.
-
-        A non-finite value or gradient ends the run (NON_FINITE) unless
-        ``stop_on_nonfinite=False``: then the caller gets it (value ``+inf``) and decides."""
-        mode = self.objective.gradient
-        if mode == "none":
-            raise ObjectiveDefinitionError(
-                f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
-            )
-        if mode == "fd":
-            return self._fd_value_and_grad(self.as_tensor(x), stop_on_nonfinite)
-        self._check_before(grad=True)
-        xt = self.as_tensor(x)
-        try:
-            f, g = self.objective._value_and_grad(xt.clone())
-        except Exception as e:
-            raise self._fail(e, self.nfev + 1) from e
-        self.ngev += 1
-        ranked = self._record(xt, f)
-        g = g.to(dtype=self.dtype).reshape(-1)
-        self._check_after(
-            not stop_on_nonfinite or (math.isfinite(f) and bool(torch.isfinite(g).all()))
-        )
-        return ranked, g
-
-    def _fd_value_and_grad(
-        self, x: torch.Tensor, stop_on_nonfinite: bool
-    ) -> tuple[float, torch.Tensor]:
-        self._check_before(grad=True)
-        f, G = self.fd_values_and_grads(x.unsqueeze(0))
-        f0, g = float(f[0]), G[0]
-        self._check_after(
-            not stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
-        )
-        return f0, g
-
-    def fd_values_and_grads(
-        self,
-        X: torch.Tensor,
-        f0: torch.Tensor | None = None,
-        lower: torch.Tensor | None = None,
-        upper: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Values and forward-difference gradients of the rows of ``X`` from one batch.
-
-        Probes ``x + h_i e_i`` with ``h_i = fd_step * max(1, |x_i|)`` (backward where the step
-        would leave the box: ``lower``/``upper``, default the run's box), every probe one
-        counted evaluation, every row one gradient evaluation; ``f0`` reuses known values.
-        """
-        lower = self.lower if lower is None else lower
-        upper = self.upper if upper is None else upper
-        n = X.shape[0]
-        limit = self.budget.grad_evals
-        if limit is not None and self.ngev + n > limit:  # gradients left decide the rows done
-            left = limit - self.ngev
-            if left > 0:
-                self.fd_values_and_grads(X[:left], None if f0 is None else f0[:left], lower, upper)
-            raise StopRun(StopReason.MAX_GRAD_EVALS)
-        P, taken = fd_probes(self.objective.fd_step, X, lower, upper)
-        d = X.shape[1]
-        rows = P.reshape(n * d, d) if f0 is not None else torch.cat([X, P.reshape(n * d, d)])
-        vals = self.values(rows)
-        if f0 is None:
-            f0, vals = vals[:n], vals[n:]
-        G = fd_gradients(f0, vals, taken)
-        self.ngev += n
-        return f0, G
-
     def values(self, X: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Values of the rows of ``X`` (shape ``(n, d)``), ``+inf`` for non-finite ones.
 
@@ -344,56 +271,6 @@ class Oracle:
         self._check_after()
         ranked = np.where(np.isfinite(out.values), out.values, np.inf)
         return self._to_tensor(ranked)
-
-    def values_and_grads(self, X: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Values (``+inf`` for non-finite ones) and gradients of the rows of ``X``.
-
-        The batched counterpart of :meth:`value_and_grad`, so that many points (the starts of
-        a multi-start search) cost one differentiated call instead of one each: every row is
-        one evaluation and one gradient evaluation, recorded as one block (its rows share the
-        block's clock reading and gradient count). When fewer evaluations or gradient
-        evaluations are left than rows, only the first rows are evaluated and recorded, then
-        the run stops. A non-finite row does not end the run, whatever
-        ``stop_on_nonfinite``: the caller drops that point and goes on with the others.
-        Objectives with ``gradient="fd"`` get forward differences, every probe counted.
-
-        Returns:
-            The ranked values, shape ``(n,)``, and the gradients, shape ``(n, d)``.
-        """
-        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
-        if Xt.ndim != 2 or Xt.shape[1] != self.dim:
-            raise ValueError(f"a batch must have shape (n, {self.dim}), got {tuple(Xt.shape)}")
-        mode = self.objective.gradient
-        if mode == "none":
-            raise ObjectiveDefinitionError(
-                f"objective {self.objective.name!r} has no gradient (declared gradient='none')"
-            )
-        if mode == "fd":
-            return self.fd_values_and_grads(Xt)
-        n = Xt.shape[0]
-        if n == 0:
-            return Xt.new_empty(0), Xt.new_empty((0, self.dim))
-        k = self._check_before(n, grad=True)
-        limit = self.budget.grad_evals
-        if limit is not None:
-            k = min(k, limit - self.ngev)
-        Xk = Xt[:k].clone()
-        try:
-            f, G = exact_rows(self.objective, Xk)
-        except RowFailure as e:
-            self.ngev += e.index
-            self._record_batch(Xk[: e.index], e.f)
-            if not isinstance(e.cause, Exception):  # Ctrl-C: end with what was evaluated
-                raise e.cause from None
-            raise self._fail(e.cause, self.nfev + 1) from e.cause
-        self.ngev += k
-        self._record_batch(Xk, f)
-        self._check_after()
-        if k < n:
-            grads_left = limit is not None and self.ngev >= limit
-            raise StopRun(StopReason.MAX_GRAD_EVALS if grads_left else StopReason.MAX_EVALS)
-        ranked = torch.as_tensor(np.where(np.isfinite(f), f, np.inf), device=self.device)
-        return ranked.to(self.dtype), G.to(self.dtype)
 
     def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> np.ndarray:
         """Record a batch; returns the values ranked for the method (+inf for non-finite)."""
