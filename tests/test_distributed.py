@@ -27,7 +27,7 @@ import torch
 import optarena as oa
 from optarena.bench import MethodEntry, ProblemEntry, Spec, Store, run_plan
 from optarena.core.objective import RowError
-from optarena.parallel.executor import ExecutorError, Parallel, RemoteTraceback
+from optarena.parallel import ExecutorError, Parallel, RemoteTraceback
 
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
@@ -93,7 +93,7 @@ def mp_context() -> mp.context.BaseContext:
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["optarena.parallel.executor"])  # import torch once, fork workers
+    ctx.set_forkserver_preload(["optarena.parallel.worker"])  # import torch once, fork workers
     return ctx
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import optarena as oa
+from optarena.core.batch import balanced
 from optarena.core.module_batch import _ELEMENTWISE, _tanh
-from optarena.core.objective import _balanced
 
 
 def _data(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -266,7 +266,7 @@ def test_cpu_tanh_handles_infinities_and_nan() -> None:
 
 @given(st.integers(1, 100_000), st.integers(1, 5_000))
 def test_balanced_chunks(n: int, step: int) -> None:
-    rows = _balanced(n, step)
+    rows = balanced(n, step)
     chunks = -(-n // rows)
     assert 1 <= rows <= step
     assert chunks == -(-n // step)  # no more chunks than plain slicing

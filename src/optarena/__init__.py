@@ -18,7 +18,7 @@ from .methods.composite.chain import Chain
 from .methods.composite.constrained import AugmentedLagrangian, Penalty
 from .methods.composite.multistart import MultiStart
 from .minimize import minimize
-from .parallel.executor import ExecutorError, Parallel
+from .parallel import ExecutorError, Parallel
 from .result import History, Result
 
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ from ..budget import StopReason
 if TYPE_CHECKING:
     from ..result import Result
 
-__all__ = ["ObjectiveError", "StopRun"]
+__all__ = ["ObjectiveDefinitionError", "ObjectiveError", "StopRun"]
 
 
 class StopRun(BaseException):
@@ -32,3 +32,7 @@ class ObjectiveError(RuntimeError):
         super().__init__(message)
         self.evaluation = evaluation
         self.result: Result | None = None
+
+
+class ObjectiveDefinitionError(TypeError):
+    """The objective cannot do what was asked of it (e.g. a gradient of a numpy function)."""

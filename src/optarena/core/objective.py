@@ -1,48 +1,33 @@
 """Objective: what is being minimized, as a reusable definition.
 
 An Objective wraps a function of a 1-D tensor (differentiable or not), a numpy function, or an
-``nn.Module`` with a loss (all parameters or a chosen subset, through
-``torch.func.functional_call``). It knows how to compute values, batches of values
-(``torch.func.vmap`` in chunks, a direct path for feed-forward Sequentials, a loop fallback)
-and autograd gradients, but it does not
-count: counting, budgets, best-so-far and the History live in :class:`optarena.core.oracle.Oracle`,
-which one run builds from the Objective, so one Objective can be minimized many times.
+``nn.Module`` with a loss (all parameters or a chosen subset: :mod:`.module_objective`). It
+knows how to compute values, batches of values (:mod:`.batch`: the declared batched function,
+``torch.func.vmap`` in chunks, a direct path for feed-forward Sequentials, a loop fallback)
+and autograd gradients, but it does not count: counting, budgets, best-so-far and the History
+live in :class:`optarena.core.oracle.Oracle`, which one run builds from the Objective, so one
+Objective can be minimized many times.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import math
-import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .module_batch import SequentialBatch, sequential_batched
+from .batch import RowError, auto_chunk, batch_values
+from .errors import ObjectiveDefinitionError
+from .module_objective import ModuleParameters, module_objective
 
-__all__ = ["GradientMode", "Objective", "ObjectiveDefinitionError"]
+if TYPE_CHECKING:
+    from .module_batch import SequentialBatch
+
+__all__ = ["GradientMode", "Objective", "ObjectiveDefinitionError", "RowError"]
 
 GradientMode = Literal["autograd", "fd", "none"]
-
-
-class RowError(Exception):
-    """Row ``index`` of a batch raised; ``done`` holds the values of the rows before it."""
-
-    def __init__(self, index: int, done: np.ndarray) -> None:
-        super().__init__(f"row {index} of the batch raised")
-        self.index = index
-        self.done = done
-
-    def __reduce__(self) -> tuple[type[RowError], tuple[int, np.ndarray]]:
-        # rebuilt from index and done (the default passes the message alone to __init__)
-        return (type(self), (self.index, self.done))
-
-
-class ObjectiveDefinitionError(TypeError):
-    """The objective cannot do what was asked of it (e.g. a gradient of a numpy function)."""
 
 
 def _to_scalar_tensor(y: Any, where: str) -> torch.Tensor:
@@ -125,9 +110,7 @@ class Objective:
         self._default_x0 = default_x0
         self._vmap_failed = False
         self._module_batched: SequentialBatch | None = None
-        self._module: nn.Module | None = None
-        self._param_names: tuple[str, ...] = ()
-        self._param_shapes: tuple[torch.Size, ...] = ()
+        self._parameters: ModuleParameters | None = None
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -158,72 +141,35 @@ class Objective:
         populations directly (see ``optarena.core.module_batch``); any other module uses vmap.
         Use :meth:`write_back` to copy a result into the module.
         """
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"from_module needs an nn.Module, got {type(module).__name__}")
-        if not callable(loss):
-            raise TypeError("loss must be callable: loss(output) or loss(output, target)")
-        selected = _select_parameters(module, params)
-        names = tuple(n for n, _ in selected)
-        shapes = tuple(p.shape for _, p in selected)
-        sizes = [int(math.prod(s)) for s in shapes]
-        call_args = tuple(args) if isinstance(args, list | tuple) else (args,)
-        call_kwargs = dict(kwargs or {})
-        dtypes = {p.dtype for _, p in selected}
-        if len(dtypes) != 1:
-            raise ValueError(
-                f"selected parameters must share one dtype, got {sorted(map(str, dtypes))}"
-            )
-
-        def unflatten(x: torch.Tensor) -> dict[str, torch.Tensor]:
-            out: dict[str, torch.Tensor] = {}
-            start = 0
-            for n, shp, size in zip(names, shapes, sizes, strict=True):
-                out[n] = x[start : start + size].view(shp)
-                start += size
-            return out
-
-        def fn(x: torch.Tensor) -> torch.Tensor:
-            output = torch.func.functional_call(module, unflatten(x), call_args, call_kwargs)
-            return loss(output) if target is None else loss(output, target)
-
-        with torch.no_grad():
-            x0 = torch.cat([p.detach().reshape(-1) for _, p in selected]).clone()
-        obj = cls(fn, name=name or type(module).__name__, default_x0=x0, **options)
-        obj._module = module
-        obj._param_names = names
-        obj._param_shapes = shapes
-        obj._unflatten = unflatten  # type: ignore[attr-defined]
-        if obj.batched is None and obj.vectorize:
-            obj._module_batched = sequential_batched(
-                module, names, shapes, call_args, call_kwargs, loss, target
-            )
-        return obj
+        return module_objective(
+            cls,
+            module,
+            loss,
+            args=args,
+            target=target,
+            kwargs=kwargs,
+            params=params,
+            name=name,
+            options=options,
+        )
 
     # -- module helpers --------------------------------------------------------------------
     @property
     def module(self) -> nn.Module | None:
         """The module of an objective built by :meth:`from_module`, else None."""
-        return self._module
+        return None if self._parameters is None else self._parameters.module
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Names of the optimized parameters, in flat-vector order (module objectives)."""
-        return self._param_names
+        return () if self._parameters is None else self._parameters.names
 
     def write_back(self, x: torch.Tensor | np.ndarray) -> None:
         """Copy a flat vector (e.g. ``result.x``) into the module's selected parameters."""
-        if self._module is None:
+        if self._parameters is None:
             raise TypeError("write_back is only for objectives built with Objective.from_module")
-        ref = self._default_x0
-        assert ref is not None
-        xt = torch.as_tensor(x).to(dtype=ref.dtype).reshape(-1)
-        if xt.numel() != ref.numel():
-            raise ValueError(f"x has {xt.numel()} entries, the parameters have {ref.numel()}")
-        parts = self._unflatten(xt)  # type: ignore[attr-defined]
-        named = dict(self._module.named_parameters())
-        with torch.no_grad():
-            for n, v in parts.items():
-                named[n].copy_(v.to(named[n].device))
+        assert self._default_x0 is not None
+        self._parameters.write_back(x, self._default_x0)
 
     # -- facts -----------------------------------------------------------------------------
     @property
@@ -281,142 +227,12 @@ class Objective:
         return float(y.detach()), g.detach()
 
     def _auto_chunk(self, dim: int) -> int:
-        # Keep one chunk's inputs around 256 KiB so intermediate activations stay in cache.
-        return self.chunk_size or max(16, min(4096, 32768 // max(dim, 1)))
-
-    def _batch_result(self, y: Any, n: int) -> np.ndarray:
-        """The declared batched function's output as n float64 values (checked)."""
-        if type(y) is torch.Tensor and y.ndim == 1 and y.dtype == torch.float64 and y.is_cpu:
-            yv = (y.detach() if y.requires_grad else y).numpy()  # the common case, as is
-        else:
-            yv = torch.as_tensor(y).detach().to("cpu", torch.float64).reshape(-1).numpy()
-        if yv.shape[0] != n:
-            raise ObjectiveDefinitionError(
-                f"batched objective {self.name!r} returned {yv.shape[0]} values for {n} points"
-            )
-        return yv
+        """Rows per batched call for points of dimension ``dim``."""
+        return auto_chunk(self.chunk_size, dim)
 
     def _values(self, X: torch.Tensor) -> tuple[np.ndarray, str]:
         """Values of the rows of ``X`` (a private copy); returns them and how they were computed."""
-        n = X.shape[0]
-        if n == 0:
-            return np.empty(0), "none"
-        if self.batched is not None:
-            step = self._auto_chunk(X.shape[1])
-            if n <= step and self.backend == "torch":  # one call, no copy into a buffer
-                if torch.is_grad_enabled():
-                    with torch.no_grad():
-                        y = self.batched(X)
-                else:  # population runs are already under no_grad: skip the context's cost
-                    y = self.batched(X)
-                return self._batch_result(y, n).copy(), "batched"
-            out = np.empty(n)
-            for s in range(0, n, step):
-                chunk = X[s : s + step]
-                try:
-                    if self.backend == "numpy":
-                        y = self.batched(chunk.detach().cpu().double().numpy())
-                    else:
-                        with torch.no_grad():
-                            y = self.batched(chunk)
-                except BaseException as e:  # the chunks already done are kept and counted
-                    raise RowError(s, out[:s].copy()) from e
-                out[s : s + step] = self._batch_result(y, chunk.shape[0])
-            return out, "batched"
-        out = np.empty(n)
-        start = 0
-        if self.vectorize:
-            for kind, vfn, step in self._vector_paths(X.shape[1]):
-                step = _balanced(n - start, step)
-                s = start
-                try:
-                    with torch.no_grad():
-                        for s in range(start, n, step):
-                            y = vfn(X[s : s + step])
-                            out[s : s + step] = np.asarray(
-                                torch.as_tensor(y).detach().cpu().double().reshape(-1)
-                            )
-                    return out, kind
-                except Exception as e:  # next path from this chunk; real errors re-raise
-                    start = s
-                    self._vector_failed(kind, e)
-                except BaseException as e:  # Ctrl-C: keep the chunks already done
-                    raise RowError(s, out[:s].copy()) from e
-        for i in range(start, n):
-            try:
-                out[i] = self._value(X[i].clone())
-            except BaseException as e:  # Ctrl-C too: the rows already done must be kept
-                raise RowError(i, out[:i].copy()) from e
-        return out, "loop"
-
-    def _vector_paths(self, dim: int) -> list[tuple[str, Callable[[torch.Tensor], Any], int]]:
-        """The vectorized ways to evaluate chunks (name, function, rows per chunk), fastest
-        first, minus those that failed."""
-        paths: list[tuple[str, Callable[[torch.Tensor], Any], int]] = []
-        if self._module_batched is not None:
-            rows = self.chunk_size or self._module_batched.rows_per_chunk
-            paths.append(("module", self._module_batched, rows))
-        if not self._vmap_failed:
-            paths.append(("vmap", torch.func.vmap(self.fn), self._auto_chunk(dim)))
-        return paths
-
-    def _vector_failed(self, kind: str, error: Exception) -> None:
-        if kind == "module":  # the direct network path is an optimization: vmap takes over
-            self._module_batched = None
-            warnings.warn(
-                f"objective {self.name!r}: the direct population path for this nn.Sequential "
-                f"is off ({type(error).__name__}: {error}); populations use torch.func.vmap "
-                "from now on",
-                RuntimeWarning,
-                stacklevel=5,
-            )
-            return
-        self._vmap_failed = True
-        warnings.warn(
-            f"objective {self.name!r} cannot be vectorized with torch.func.vmap "
-            f"({type(error).__name__}: {error}); populations are evaluated one point at a "
-            "time. Pass batched= to evaluate them in one call.",
-            RuntimeWarning,
-            stacklevel=5,
-        )
+        return batch_values(self, X)
 
     def __repr__(self) -> str:
         return f"Objective({self.name!r}, backend={self.backend!r}, gradient={self.gradient!r})"
-
-
-def _balanced(n: int, step: int) -> int:
-    """Rows per chunk for n rows in chunks of at most ``step``, as equal as possible (100 rows
-    at 32 per chunk run as 4 x 25, not 3 x 32 + 4: every chunk pays a fixed cost)."""
-    if n <= step:
-        return max(n, 1)
-    return -(-n // -(-n // step))
-
-
-def _select_parameters(
-    module: nn.Module, params: str | Iterable[str | nn.Parameter] | None
-) -> list[tuple[str, nn.Parameter]]:
-    named = list(module.named_parameters())
-    if params is None:
-        chosen = [(n, p) for n, p in named if p.requires_grad]
-    else:
-        items = [params] if isinstance(params, str) else list(params)
-        ids: set[int] = set()
-        for it in items:
-            if isinstance(it, nn.Parameter):
-                if not any(p is it for _, p in named):
-                    raise ValueError("a parameter passed in params= does not belong to the module")
-                ids.add(id(it))
-            elif isinstance(it, str):
-                hits = [p for n, p in named if fnmatch.fnmatchcase(n, it)]
-                if not hits:
-                    raise ValueError(
-                        f"params pattern {it!r} matches no parameter; names are "
-                        f"{[n for n, _ in named]}"
-                    )
-                ids.update(id(p) for p in hits)
-            else:
-                raise TypeError(f"params entries must be names, patterns or Parameters, got {it!r}")
-        chosen = [(n, p) for n, p in named if id(p) in ids]
-    if not chosen:
-        raise ValueError("no parameters selected to optimize")
-    return chosen

@@ -1,0 +1,133 @@
+"""Objectives over the parameters of an ``nn.Module``: what ``Objective.from_module`` builds.
+
+The selected parameters are one flat vector (their ``named_parameters()`` order, each
+row-major); the loss of the module at a vector is computed through
+``torch.func.functional_call``, so the module itself is untouched until :meth:`write_back`.
+A feed-forward ``nn.Sequential`` also gets the direct population path of
+:mod:`optarena.core.module_batch`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .module_batch import sequential_batched
+
+if TYPE_CHECKING:
+    from .objective import Objective
+
+__all__ = ["ModuleParameters", "module_objective", "select_parameters"]
+
+
+class ModuleParameters:
+    """The selected parameters of a module and the map between them and the flat vector."""
+
+    def __init__(self, module: nn.Module, selected: list[tuple[str, nn.Parameter]]) -> None:
+        self.module = module
+        self.names = tuple(n for n, _ in selected)
+        self.shapes = tuple(p.shape for _, p in selected)
+        self.sizes = [int(math.prod(s)) for s in self.shapes]
+
+    def unflatten(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of the flat vector ``x``, one per selected parameter, by name."""
+        out: dict[str, torch.Tensor] = {}
+        start = 0
+        for n, shp, size in zip(self.names, self.shapes, self.sizes, strict=True):
+            out[n] = x[start : start + size].view(shp)
+            start += size
+        return out
+
+    def write_back(self, x: torch.Tensor | np.ndarray, like: torch.Tensor) -> None:
+        """Copy the flat vector ``x`` (cast to the dtype of ``like``, the parameters' flat
+        vector) into the module's selected parameters."""
+        xt = torch.as_tensor(x).to(dtype=like.dtype).reshape(-1)
+        if xt.numel() != like.numel():
+            raise ValueError(f"x has {xt.numel()} entries, the parameters have {like.numel()}")
+        named = dict(self.module.named_parameters())
+        with torch.no_grad():
+            for n, v in self.unflatten(xt).items():
+                named[n].copy_(v.to(named[n].device))
+
+
+def module_objective(
+    cls: type[Objective],
+    module: nn.Module,
+    loss: Callable[..., torch.Tensor],
+    *,
+    args: Sequence[Any] | Any,
+    target: Any,
+    kwargs: dict[str, Any] | None,
+    params: str | Iterable[str | nn.Parameter] | None,
+    name: str | None,
+    options: dict[str, Any],
+) -> Objective:
+    """An Objective of class ``cls`` minimizing ``loss(module(*args, **kwargs)[, target])``
+    over the parameters ``params`` selects (see ``Objective.from_module``)."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_module needs an nn.Module, got {type(module).__name__}")
+    if not callable(loss):
+        raise TypeError("loss must be callable: loss(output) or loss(output, target)")
+    selected = select_parameters(module, params)
+    call_args = tuple(args) if isinstance(args, list | tuple) else (args,)
+    call_kwargs = dict(kwargs or {})
+    dtypes = {p.dtype for _, p in selected}
+    if len(dtypes) != 1:
+        raise ValueError(
+            f"selected parameters must share one dtype, got {sorted(map(str, dtypes))}"
+        )
+    bound = ModuleParameters(module, selected)
+    unflatten = bound.unflatten
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        output = torch.func.functional_call(module, unflatten(x), call_args, call_kwargs)
+        return loss(output) if target is None else loss(output, target)
+
+    with torch.no_grad():
+        x0 = torch.cat([p.detach().reshape(-1) for _, p in selected]).clone()
+    obj = cls(fn, name=name or type(module).__name__, default_x0=x0, **options)
+    obj._parameters = bound
+    if obj.batched is None and obj.vectorize:
+        obj._module_batched = sequential_batched(
+            module, bound.names, bound.shapes, call_args, call_kwargs, loss, target
+        )
+    return obj
+
+
+def select_parameters(
+    module: nn.Module, params: str | Iterable[str | nn.Parameter] | None
+) -> list[tuple[str, nn.Parameter]]:
+    """The ``(name, parameter)`` pairs ``params`` selects, in ``named_parameters()`` order:
+    every parameter that requires grad for None, else those matching a name, a glob pattern
+    or being one of the given Parameters."""
+    named = list(module.named_parameters())
+    if params is None:
+        chosen = [(n, p) for n, p in named if p.requires_grad]
+    else:
+        items = [params] if isinstance(params, str) else list(params)
+        ids: set[int] = set()
+        for it in items:
+            if isinstance(it, nn.Parameter):
+                if not any(p is it for _, p in named):
+                    raise ValueError("a parameter passed in params= does not belong to the module")
+                ids.add(id(it))
+            elif isinstance(it, str):
+                hits = [p for n, p in named if fnmatch.fnmatchcase(n, it)]
+                if not hits:
+                    raise ValueError(
+                        f"params pattern {it!r} matches no parameter; names are "
+                        f"{[n for n, _ in named]}"
+                    )
+                ids.update(id(p) for p in hits)
+            else:
+                raise TypeError(f"params entries must be names, patterns or Parameters, got {it!r}")
+        chosen = [(n, p) for n, p in named if id(p) in ids]
+    if not chosen:
+        raise ValueError("no parameters selected to optimize")
+    return chosen
