@@ -312,7 +312,7 @@ def test_local_search_restarts_where_lbfgsb_stalls() -> None:
 
     from optarena.core.oracle import Oracle
     from optarena.methods import RunContext
-    from optarena.methods.scipy.annealing import local_lbfgsb
+    from optarena.methods.scipy._local_search import local_lbfgsb
 
     start = np.array(
         [0.6108213983060409, -0.42971861441435166, -0.42927922158851217, 0.6693822473740481,

@@ -15,7 +15,7 @@ from optarena.budget import Budget, StopReason
 from optarena.core.oracle import Oracle, StopRun
 from optarena.methods import RunContext
 from optarena.methods.composite.multistart import MultiStart, draw_starts
-from optarena.methods.gradient._lanes import _masked_product, _Pairs
+from optarena.methods.gradient._quasi_newton import LimitedMemory, masked_product
 
 F_MLP = 0.783054161501
 F64 = torch.float64
@@ -128,7 +128,7 @@ def test_compact_lbfgs_product_equals_the_two_loop_recursion() -> None:
     lanes, m, d = 3, 4, 6
     A = torch.randn(d, d, dtype=F64, generator=gen)
     A = A @ A.T + torch.eye(d, dtype=F64)
-    pairs = _Pairs(lanes, m, d, torch.zeros(1, dtype=F64))
+    pairs = LimitedMemory(lanes, m, d, torch.zeros(1, dtype=F64))
     all_lanes = torch.arange(lanes)
     for k in range(7):  # more pairs than slots: the oldest are dropped
         s = torch.randn(lanes, d, dtype=F64, generator=gen)
@@ -136,7 +136,7 @@ def test_compact_lbfgs_product_equals_the_two_loop_recursion() -> None:
         pairs.push(sub, s[sub], (s @ A)[sub])
         g = torch.randn(lanes, d, dtype=F64, generator=gen)
         got = pairs.product(all_lanes, g, None)
-        masked = _masked_product(pairs.S, pairs.Y, pairs.cnt, g, torch.ones(lanes, d).bool())
+        masked = masked_product(pairs.S, pairs.Y, pairs.cnt, g, torch.ones(lanes, d).bool())
         for j in range(lanes):
             c = int(pairs.cnt[j])
             want = two_loop(pairs.S[j, :c], pairs.Y[j, :c], g[j])

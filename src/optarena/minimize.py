@@ -27,7 +27,8 @@ from .inputs import (
     as_x0,
 )
 from .methods import Facts, IterationInfo, Method, RunContext, resolve_method
-from .methods._base import Checkpoint, PopulationMethod
+from .methods._base import Checkpoint
+from .methods._registry import get_method_class, method_infos
 from .parallel import Parallel
 from .problems import Problem
 from .result import Result
@@ -69,10 +70,11 @@ def minimize(
         device: where points live and the objective runs (``"cuda"`` when present); the
             default is x0's device. Data the objective closes over must be on it too.
         resume: a :class:`Checkpoint` from ``IterationInfo.checkpoint`` of an earlier run of a
-            population method, to continue it exactly (same objective, method and seed).
+            checkpointable method (population methods, gd, the torch.optim methods, lbfgs), to
+            continue it exactly (same objective, method and seed).
         executor: evaluate batches (population generations, finite-difference probes) in
             chunks on workers: a ``concurrent.futures.Executor``, a ``distributed.Client``,
-            or :class:`optarena.parallel.executor.Parallel` to set chunks, retries and timeout. The
+            or :class:`optarena.parallel.Parallel` to set chunks, retries and timeout. The
             objective must pickle (cloudpickle: lambdas are fine). Same seed, same History as
             without it; ``result.info["worker_retries"]`` counts chunk attempts lost with a
             dead worker. A gradient method with an autograd gradient is refused (ValueError).
@@ -109,10 +111,7 @@ def minimize(
     run_seed = as_seed(seed)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
-    if resume is not None and not (
-        isinstance(resume, Checkpoint) and isinstance(meth, PopulationMethod)
-    ):
-        raise TypeError("resume= takes a Checkpoint of a population method's run")
+    _check_resume(resume, meth)
     ctx = RunContext(
         x0=x0_t,
         lower=None if box is None else box[0],
@@ -142,6 +141,27 @@ def minimize(
             stacklevel=2,
         )
     return result
+
+
+def _check_resume(resume: Checkpoint | None, meth: Method) -> None:
+    """Refuse a ``resume=`` that is not a Checkpoint of this method's kind of run."""
+    if resume is None:
+        return
+    if not isinstance(resume, Checkpoint):
+        raise TypeError(
+            f"resume= takes a Checkpoint (IterationInfo.checkpoint), got {type(resume).__name__}"
+        )
+    if not type(meth).checkpointable:
+        able = [i.name for i in method_infos() if get_method_class(i.name).checkpointable]
+        raise TypeError(
+            f"method {meth.label!r} cannot resume from a checkpoint (its run state is not plain "
+            f"tensors); resume= works with {', '.join(able)}"
+        )
+    if resume.method != meth.info.name:
+        raise ValueError(
+            f"resume= got a checkpoint of method {resume.method!r}, but the method is "
+            f"{meth.info.name!r}; resume with the method that made it"
+        )
 
 
 def run_method(meth: Method, oracle: Oracle, ctx: RunContext) -> Result:

@@ -1,12 +1,14 @@
 """Method families and their one shared run loop each.
 
 A method implements only its own update:
-- gradient family: ``init(x0, oracle, ctx) -> state`` and ``step(state, oracle, ctx) -> done``;
+- gradient family: ``init(x0, evaluator, ctx) -> state`` and
+  ``step(state, evaluator, ctx) -> done``;
 - population family: ``init(x0, ctx) -> state``, ``ask(state, ctx) -> X``,
   ``tell(state, X, f, ctx)`` and optionally ``converged(state)``;
 - external solver: ``solve(oracle, ctx) -> (StopReason, message)``.
-The loops here call the user's callback and turn convergence into a stop reason; counting,
-budgets and the best point are the Oracle's business.
+The loops here call the user's callback (with a :class:`Checkpoint` when the method is
+``checkpointable``) and turn convergence into a stop reason; counting, budgets and the best point
+are the evaluator's business (the run's Oracle, or a view of it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 import torch
 
 from ..budget import StopReason
-from ..core.oracle import Oracle, StopRun
+from ..core.errors import StopRun
+from ..core.evaluator import Evaluator
 from ._params import validate_params
 from ._registry import MethodInfo
 
@@ -52,10 +55,12 @@ class IterationInfo:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A deep copy of a population method's state and of the run's random generators.
+    """A copy of a checkpointable method's run state (plain tensors, numbers and lists) and of
+    the run's random generators, taken after iteration (generation, step) ``generation``.
 
     Pass it to ``minimize(..., resume=checkpoint)`` (same objective, method and seed) to
     continue exactly as the uninterrupted run would have; counts and history start afresh.
+    ``numpy_rng`` is empty when the run had not used its numpy generator yet.
     """
 
     method: str
@@ -63,6 +68,11 @@ class Checkpoint:
     state: Any
     torch_rng: torch.Tensor
     numpy_rng: dict[str, Any]
+
+    @property
+    def iteration(self) -> int:
+        """The iteration after which the checkpoint was taken (``generation`` by another name)."""
+        return self.generation
 
 
 @dataclass
@@ -108,7 +118,7 @@ class RunContext:
 
     def notify(
         self,
-        oracle: Oracle,
+        oracle: Evaluator,
         iteration: int,
         x: torch.Tensor | None,
         f: float | None,
@@ -150,6 +160,9 @@ class Method:
     """
 
     info: ClassVar[MethodInfo]
+    #: True when the run state is plain data (tensors, numbers, lists): the family loop hands
+    #: the callback a :class:`Checkpoint` each iteration and ``minimize(resume=)`` continues it.
+    checkpointable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         validate_params(self)
@@ -168,31 +181,72 @@ class Method:
         """How results name this method (the registered name; composites say more)."""
         return self.info.name
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         """Method-specific validation before the first evaluation (raise ValueError)."""
 
-    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:  # pragma: no cover - abstract
+    def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:  # pragma: no cover - abstract
         """Run until convergence; limits end the run through StopRun."""
         raise NotImplementedError
 
+    # -- checkpoints (used when ``checkpointable``) -----------------------------------------
+    def save_state(self, state: Any) -> Any:
+        """``state`` as plain data that later steps cannot change (default: a deep copy)."""
+        return copy.deepcopy(state)
+
+    def load_state(self, saved: Any, ctx: RunContext) -> Any:
+        """A live run state rebuilt from :meth:`save_state`'s data (default: a deep copy)."""
+        return copy.deepcopy(saved)
+
+    def checkpoint(self, state: Any, generation: int, ctx: RunContext) -> Checkpoint:
+        """The run state after iteration ``generation`` and the run's generators, to resume."""
+        rng = ctx._rng  # a generator never made yet is made from the seed after a resume too
+        return Checkpoint(
+            method=self.info.name,
+            generation=generation,
+            state=self.save_state(state),
+            torch_rng=ctx.generator.get_state(),
+            numpy_rng={} if rng is None else copy.deepcopy(rng.bit_generator.state),
+        )
+
+    def restore(self, cp: Checkpoint, ctx: RunContext) -> tuple[Any, int]:
+        """The state and iteration of a checkpoint, with the generators set back to it."""
+        if cp.method != self.info.name:
+            raise ValueError(f"checkpoint is from method {cp.method!r}, not {self.info.name!r}")
+        ctx.generator.set_state(cp.torch_rng)
+        if cp.numpy_rng:
+            ctx.rng.bit_generator.state = copy.deepcopy(cp.numpy_rng)
+        return self.load_state(cp.state, ctx), cp.generation
+
 
 class GradientMethod(Method):
-    """Methods that step from one iterate using values and gradients."""
+    """Methods that step from one iterate using values and gradients.
 
-    def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> Any:
+    A checkpointable gradient method saves its state as plain tensors (:meth:`save_state`,
+    e.g. a torch optimizer's ``state_dict()``) and rebuilds it in :meth:`load_state`.
+    """
+
+    def init(self, x0: torch.Tensor, oracle: Evaluator, ctx: RunContext) -> Any:
         raise NotImplementedError
 
-    def step(self, state: Any, oracle: Oracle, ctx: RunContext) -> bool:
+    def step(self, state: Any, oracle: Evaluator, ctx: RunContext) -> bool:
         """One step; returns True when the method has converged."""
         raise NotImplementedError
 
-    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
-        state = self.init(ctx.x0.clone(), oracle, ctx)
-        it = 0
+    def rebase(self, state: Any, oracle: Evaluator) -> None:
+        """The objective changed under this state (a new merit function): recompute what the
+        state caches from the old one, such as a stored value and gradient (default: none)."""
+
+    def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
+        if ctx.resume is not None:
+            state, it = self.restore(ctx.resume, ctx)
+        else:
+            state, it = self.init(ctx.x0.clone(), oracle, ctx), 0
+        keep = self.checkpointable and ctx.callback is not None
         while True:
             done = self.step(state, oracle, ctx)
             it += 1
-            ctx.notify(oracle, it, getattr(state, "x", None), oracle.last_f)
+            cp = self.checkpoint(state, it, ctx) if keep else None
+            ctx.notify(oracle, it, getattr(state, "x", None), oracle.last_f, cp)
             if done:
                 return Outcome(StopReason.CONVERGED, f"converged after {it} steps")
 
@@ -202,7 +256,10 @@ class PopulationMethod(Method):
 
     ``init``, ``ask``, ``tell`` and ``converged`` run under ``torch.no_grad`` (the callback
     does not); a method that needs autograd inside them opens ``torch.enable_grad()``.
+    Their states are tensors and numbers, so every population method is checkpointable.
     """
+
+    checkpointable: ClassVar[bool] = True
 
     def init(self, x0: torch.Tensor, ctx: RunContext) -> Any:
         raise NotImplementedError
@@ -221,31 +278,13 @@ class PopulationMethod(Method):
         """Why ``converged`` held, for the Result's message (methods may say more)."""
         return f"population converged after {generation} generations"
 
-    def checkpoint(self, state: Any, generation: int, ctx: RunContext) -> Checkpoint:
-        """A deep copy of ``state`` and the run's generators, to resume from later."""
-        return Checkpoint(
-            method=self.info.name,
-            generation=generation,
-            state=copy.deepcopy(state),
-            torch_rng=ctx.generator.get_state(),
-            numpy_rng=copy.deepcopy(ctx.rng.bit_generator.state),
-        )
-
-    def restore(self, cp: Checkpoint, ctx: RunContext) -> tuple[Any, int]:
-        """The state and generation of a checkpoint, with the generators set back to it."""
-        if cp.method != self.info.name:
-            raise ValueError(f"checkpoint is from method {cp.method!r}, not {self.info.name!r}")
-        ctx.generator.set_state(cp.torch_rng)
-        ctx.rng.bit_generator.state = copy.deepcopy(cp.numpy_rng)
-        return copy.deepcopy(cp.state), cp.generation
-
-    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         # init/ask/tell run under one no_grad for the whole run instead of one per batch (a
         # method that differentiates inside them uses torch.enable_grad there)
         with torch.no_grad():
             return self._loop(oracle, ctx)
 
-    def _loop(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def _loop(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         if ctx.resume is not None:
             state, gen = self.restore(ctx.resume, ctx)
         else:
@@ -265,8 +304,8 @@ class PopulationMethod(Method):
 class ExternalMethod(Method):
     """Methods run by an external solver (scipy) that calls the Oracle itself."""
 
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         raise NotImplementedError
 
-    def run(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         return self.solve(oracle, ctx)

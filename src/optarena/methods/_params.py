@@ -10,7 +10,11 @@ The registry validates every declared option when the method is constructed (``V
 saying which option, what it got and what it takes), lists them (``optarena methods NAME``,
 ``MethodInfo.options``), and the tests generate bad-option cases from the declarations.
 Types come from the field's annotation (``int``, ``float``, ``bool``, ``str``, with
-``| None`` for options that may be None); anything else is checked by ``check=``.
+``| None`` for options that may be None); anything else is checked by ``check=``, a function
+returning what is wrong as a phrase that follows the option's name ("must be (low, high) with
+low <= high"), or None, and must refuse values of foreign types (the generated tests pass it a
+bare ``object()``); ``accepts=`` then says in words what it takes. A float option takes finite
+numbers only: "no limit" is spelled None.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ __all__ = ["Param", "bad_values", "declared_params", "param", "validate_params"]
 
 _KEY = "optarena.param"
 _SIMPLE = {"int", "float", "bool", "str"}
+_NO_CHOICE = "__no_such_choice__"
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,16 @@ class Param:
     le: float | None = None
     choices: tuple[Any, ...] | None = None
     check: Callable[[Any], str | None] | None = None  # returns what is wrong, or None
+    accepts: str | None = None  # what the option takes, in words, where ``check`` decides
 
     def constraint(self) -> str:
         """What the option accepts, in words (for listings and error messages)."""
-        if self.choices is not None:
+        if self.accepts is not None:
+            text = self.accepts
+        elif self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         else:
-            kind = {"int": "an int", "float": "a number", "bool": "True or False"}.get(
+            kind = {"int": "an int", "float": "a finite number", "bool": "True or False"}.get(
                 self.kind or "", "a string" if self.kind == "str" else "a value"
             )
             parts = []
@@ -57,35 +65,38 @@ class Param:
                 if v is not None:
                     parts.append(f"{op} {v:g}")
             text = kind + (" " + " and ".join(parts) if parts else "")
-        return text + (" or None" if self.optional else "")
+        if self.optional:
+            text = "True, False or None" if text == "True or False" else text + " or None"
+        return text
 
     def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` for this option (None when it is accepted)."""
+        """What is wrong with ``value`` for this option, as a phrase that follows its name
+        ("must be < 1"); None when the value is accepted."""
         if value is None:
-            return None if self.optional or self.default is None else "None is not accepted"
-        if self.choices is not None:
-            return None if value in self.choices else "not a choice"
+            return None if self.optional or self.default is None else "cannot be None"
         kind = self.kind
         if kind == "bool" and not isinstance(value, bool):
-            return "not True or False"
+            return "must be True or False"
         if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-            return "not an int"
+            return "must be an int"
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                return "not a number"
-            if math.isnan(value):
-                return "NaN"
+                return "must be a number"
+            if not math.isfinite(value):
+                return "must be a finite number"
         if kind == "str" and not isinstance(value, str):
-            return "not a string"
+            return "must be a string"
+        if self.choices is not None and value not in self.choices:
+            return "must be one of " + ", ".join(repr(c) for c in self.choices)
         if kind in ("int", "float"):
-            if self.gt is not None and not value > self.gt:
-                return "out of range"
-            if self.ge is not None and not value >= self.ge:
-                return "out of range"
-            if self.lt is not None and not value < self.lt:
-                return "out of range"
-            if self.le is not None and not value <= self.le:
-                return "out of range"
+            for op, bound, ok in (
+                (">", self.gt, lambda b: value > b),
+                (">=", self.ge, lambda b: value >= b),
+                ("<", self.lt, lambda b: value < b),
+                ("<=", self.le, lambda b: value <= b),
+            ):
+                if bound is not None and not ok(bound):
+                    return f"must be {op} {bound:g}"
         if self.check is not None:
             return self.check(value)
         return None
@@ -110,6 +121,7 @@ def param(
     le: float | None = None,
     choices: Sequence[Any] | None = None,
     check: Callable[[Any], str | None] | None = None,
+    accepts: str | None = None,
 ) -> Any:
     """A dataclass field declaring one option (``doc``: its one-line meaning; when empty, the
     first sentence of the option's entry under ``Args:`` in the class docstring)."""
@@ -121,6 +133,7 @@ def param(
         "le": le,
         "choices": None if choices is None else tuple(choices),
         "check": check,
+        "accepts": accepts,
     }
     if isinstance(default, list | dict | set):
         value = default
@@ -155,10 +168,21 @@ def _docstring_args(cls: type) -> dict[str, str]:
             if not m:
                 continue
             text = " ".join(m.group(2).split())
-            first = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".;")
+            first = _first_sentence(text)
             for name in m.group(1).split(","):
                 out[name.strip()] = first
     return out
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to its first ``.`` or ``;`` that ends a sentence outside brackets."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch in ".;" and depth <= 0 and (i + 1 == len(text) or text[i + 1] == " "):
+            return text[:i]
+    return text
 
 
 def declared_params(cls: type) -> tuple[Param, ...]:
@@ -192,6 +216,7 @@ def declared_params(cls: type) -> tuple[Param, ...]:
                 le=spec["le"],
                 choices=spec["choices"],
                 check=spec["check"],
+                accepts=spec.get("accepts"),
             )
         )
     result = tuple(out)
@@ -207,36 +232,33 @@ def validate_params(method: Any) -> None:
         if wrong is not None:
             name = getattr(type(method), "info", None)
             owner = f"method {name.name!r}" if name is not None else type(method).__name__
+            accepts = p.constraint()
+            takes = "" if wrong == f"must be {accepts}" else f"; it takes {accepts}"
+            meaning = f". {p.name}: {p.doc}" if p.doc else ""
             raise ValueError(
-                f"{p.name}={value!r} is not accepted by {owner} ({wrong}): {p.name} must be "
-                f"{p.constraint()} ({p.doc})"
+                f"{p.name}={value!r} is not accepted by {owner}: {p.name} {wrong}{takes}{meaning}"
             )
 
 
 def bad_values(p: Param) -> list[Any]:
     """Values the declaration of ``p`` refuses (for the generated bad-option tests)."""
     bad: list[Any] = []
-    if p.choices is not None:
-        bad.append("__no_such_choice__")
-        return bad
     if p.kind in ("int", "float"):
-        bad.append("1")  # a string where a number belongs
-        if p.kind == "float":
-            bad.append(math.nan)
-        if p.kind == "int":
-            bad.append(1.5)
-        if p.gt is not None:
-            bad.append(p.gt)
-        if p.ge is not None:
-            bad.append(p.ge - 1)
-        if p.lt is not None:
-            bad.append(p.lt)
+        bad += ["1", True]  # a string or a bool where a number belongs
+        bad += [1.5] if p.kind == "int" else [math.nan, math.inf]
+        for value in (p.gt, p.lt, None if p.ge is None else p.ge - 1):
+            if value is not None:
+                bad.append(value)
         if p.le is not None:
             bad.append(p.le + 1)
     elif p.kind == "bool":
-        bad.append("yes")
+        bad += ["yes", 1]
     elif p.kind == "str":
         bad.append(3)
+    elif p.check is not None:
+        bad.append(object())  # no option takes a bare object
+    if p.choices is not None:
+        bad.append(_NO_CHOICE)
     if not p.optional:
         bad.append(None)
     return bad

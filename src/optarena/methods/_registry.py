@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -18,16 +18,35 @@ if TYPE_CHECKING:
     from ._base import Method
 
 __all__ = [
+    "ROLES",
     "Facts",
     "MethodInfo",
+    "candidates",
     "get_method_class",
     "method_infos",
     "register",
     "resolve_method",
+    "unregister",
 ]
 
 Family = Literal["gradient", "population", "external", "composite"]
 GradientMode = Literal["autograd", "fd", "none"]
+QuasiNewton = Literal["dense", "limited"]
+
+#: The roles composites fill with registered methods. A method takes a role by declaring it in
+#: ``register(roles={role: rank})`` (lower ranks are preferred) and may declare the options it
+#: wants in that role (``role_options``); composites pick among the methods that declare a role
+#: and fit the problem (:func:`candidates`), so a method added later is found without any edit.
+ROLES = {
+    "local": "a deterministic local search that polishes a point (a chain's 'local' phase)",
+    "global": "a gradient-free global search (auto on noisy values and as its fallback; the "
+    "first phase of a chain by default)",
+    "constrained": "a method that handles constraints itself (auto's plan for constraints)",
+    "merit": "the default inner method of penalty and augmented_lagrangian",
+    "from_x0": "a limited-memory method run from x0 before restarts (auto in large dimension)",
+    "restarts": "a composite that runs raced cohorts of batched local searches from many "
+    "starts (auto's plans with a gradient or differences)",
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +83,26 @@ class MethodInfo:
     requires_bounds: bool = False
     summary: str = ""
     options: tuple[Param, ...] = ()
+    batched_lanes: bool = False  # multistart can run it as lanes of one batched search
+    quasi_newton: QuasiNewton | None = None  # its curvature model: a dense matrix or pairs
+    roles: tuple[tuple[str, int], ...] = ()  # (role, rank) for the roles of ROLES it takes
+    role_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The flags as a plain dict (for tables and JSON); ``options`` as their listing."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["options"] = [p.as_dict() for p in self.options]
+        out["roles"] = dict(self.roles)
+        out["role_options"] = {role: self.options_for(role) for role, _ in self.role_options}
         return out
+
+    def rank(self, role: str) -> int | None:
+        """This method's rank for ``role`` (lower is preferred); None when it does not take it."""
+        return dict(self.roles).get(role)
+
+    def options_for(self, role: str) -> dict[str, Any]:
+        """The options this method declared for ``role`` (empty when none)."""
+        return dict(dict(self.role_options).get(role, ()))
 
     def fits(self, facts: Facts) -> bool:
         """True when this method can run on a problem with these facts."""
@@ -132,8 +165,23 @@ def register(
     stochastic: bool = False,
     is_global: bool = False,
     requires_bounds: bool = False,
+    batched_lanes: bool = False,
+    quasi_newton: QuasiNewton | None = None,
+    roles: Mapping[str, int] | None = None,
+    role_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[M], M]:
-    """Class decorator adding a method (a frozen dataclass of hyperparameters) to the registry."""
+    """Class decorator adding a method (a frozen dataclass of hyperparameters) to the registry.
+
+    ``roles`` maps roles of :data:`ROLES` to this method's rank in each (lower is preferred);
+    ``role_options`` gives the options it wants when a composite uses it in a role.
+    """
+    roles = dict(roles or {})
+    role_options = {r: dict(o) for r, o in (role_options or {}).items()}
+    unknown = sorted((set(roles) | set(role_options)) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown} for method {name!r}; roles: {sorted(ROLES)}")
+    if not set(role_options) <= set(roles):
+        raise ValueError(f"method {name!r} gives options for roles it does not take")
 
     def deco(cls: M) -> M:
         if name in _REGISTRY and _REGISTRY[name] is not cls:
@@ -152,11 +200,33 @@ def register(
             requires_bounds=requires_bounds,
             summary=doc[0] if doc else "",
             options=declared_params(cls),
+            batched_lanes=batched_lanes,
+            quasi_newton=quasi_newton,
+            roles=tuple(sorted(roles.items())),
+            role_options=tuple(
+                (r, tuple(sorted(o.items()))) for r, o in sorted(role_options.items())
+            ),
         )
         _REGISTRY[name] = cls
         return cls
 
     return deco
+
+
+def unregister(name: str) -> None:
+    """Remove a method from the registry (for methods registered at run time, e.g. in tests)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"no method named {name!r} is registered")
+    del _REGISTRY[name]
+
+
+def candidates(role: str, facts: Facts) -> list[MethodInfo]:
+    """The registered methods that take ``role`` and can run on a problem with ``facts``,
+    preferred first (by rank, then name)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {sorted(ROLES)}")
+    found = [i for i in method_infos() if i.rank(role) is not None and i.fits(facts)]
+    return sorted(found, key=lambda i: (i.rank(role), i.name))
 
 
 def _ensure_loaded() -> None:

@@ -3,8 +3,10 @@
 The facts are the ones a run knows before its first evaluation: whether the objective has a
 gradient (``objective.has_gradient``; ``gradient="none"`` declares it non-differentiable),
 whether it is noisy, the bounds, the constraints, the dimension and the budget. Candidates are
-selected from the registry by their capability flags; among those that qualify, a short
-preference order (measured on the SEEDS.md problems) decides.
+selected from the registry by their capability flags and the roles methods declare
+(:func:`candidates`); among those that fit, the ranks the methods declare for a role
+(measured on the SEEDS.md problems) decide. No method is named here: a method registered
+later with a role's flags is a candidate at once.
 
 The plans, in order of the rules that pick them:
 
@@ -27,21 +29,60 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...budget import StopReason
-from ...core.oracle import Oracle, StopRun
+from ...core.errors import StopRun
+from ...core.evaluator import Evaluator
+from ...core.scope import Scope
 from .._base import ExternalMethod, Method, Outcome, RunContext
-from .._registry import MethodInfo, method_infos, register, resolve_method
-from .chain import PhaseOracle, check_phase, run_in_view, sub_context
-from .multistart import MultiStart
+from .._params import param
+from .._registry import Facts, MethodInfo, get_method_class, method_infos, register, resolve_method
+from .._registry import candidates as role_candidates
+from ._subrun import check_inner, inner_facts, run_scoped, sub_context
 
-__all__ = ["Auto", "Plan"]
+__all__ = ["ROLES", "Auto", "Plan", "candidates"]
 
-# Preference orders among the methods that the flags allow (first present wins).
-_CONSTRAINED = ("slsqp", "trust_constr", "cobyla", "augmented_lagrangian")
-_GLOBAL_FREE = ("cmaes", "differential_evolution", "pso", "dual_annealing")
+#: The roles auto fills, and how (registry roles, or the flags of the batched lanes).
+ROLES = {
+    "constrained": "a method that handles the constraints itself (rule 1)",
+    "global": "a gradient-free global search (rule 2, and the fallback of rule 4)",
+    "dense_lanes": "a dense quasi-Newton method the batched lanes run (rules 3 and 4)",
+    "limited_lanes": "a limited-memory quasi-Newton method the batched lanes run (rule 5)",
+    "from_x0": "a limited-memory method run from x0 first (rule 5)",
+    "restarts": "the composite that races cohorts of batched starts (rules 3 to 5)",
+}
+
+
+def candidates(facts: Facts, role: str) -> list[str]:
+    """The registered methods auto considers for ``role`` on a problem with ``facts``,
+    preferred first: the registry's methods for that role that fit the facts (a global search
+    is gradient-free whatever the objective offers), or for the lanes the methods flagged
+    ``batched_lanes`` with that curvature model (the lanes keep to the box themselves)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} for auto; its roles: {sorted(ROLES)}")
+    if role.endswith("_lanes"):
+        kind = role.removesuffix("_lanes")
+        need_grad = facts.has_gradient
+        return [
+            i.name
+            for i in method_infos()
+            if i.batched_lanes and i.quasi_newton == kind and (need_grad or not i.needs_grad)
+        ]
+    if role == "global":
+        facts = replace(facts, gradient="none")
+    if role == "constrained":
+        facts = replace(facts, constrained=True)
+    return [i.name for i in role_candidates(role, facts)]
+
+
+def _first(facts: Facts, role: str) -> MethodInfo:
+    """The preferred registered method for ``role`` (ValueError when none fits)."""
+    found = candidates(facts, role)
+    if not found:
+        raise ValueError(f"auto found no registered method for {ROLES[role]} on this problem")
+    return get_method_class(found[0]).info
 
 
 @dataclass(frozen=True)
@@ -50,19 +91,13 @@ class Plan:
 
     label: str
     reason: str
-    run: Callable[[Oracle, RunContext, dict[str, Any]], Outcome]
+    run: Callable[[Evaluator, RunContext, dict[str, Any]], Outcome]
     first: Method | None = None  # the first method, checked before any evaluation
-
-
-def _pick(ok: Callable[[MethodInfo], bool], preference: tuple[str, ...]) -> str | None:
-    """The first name of ``preference`` whose registry flags satisfy ``ok``."""
-    usable = {i.name for i in method_infos() if ok(i)}
-    return next((n for n in preference if n in usable), None)
 
 
 @register(
     "auto",
-    family="external",
+    family="composite",
     needs_grad=False,
     supports_bounds=True,
     supports_constraints=True,
@@ -81,85 +116,61 @@ class Auto(ExternalMethod):
             nothing better than the best point so far.
     """
 
-    dense_max: int = 200
-    lanes: int | None = None
-    race: int = 5
-    patience: int = 3
-
-    def __post_init__(self) -> None:
-        for k in ("dense_max", "race", "patience"):
-            v = getattr(self, k)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-                raise ValueError(f"{k} must be an int >= 1, got {v!r}")
-        if self.lanes is not None and not (
-            isinstance(self.lanes, int) and not isinstance(self.lanes, bool) and self.lanes >= 2
-        ):
-            raise ValueError(f"lanes must be an int >= 2 or None, got {self.lanes!r}")
+    dense_max: int = param(200, ge=1)
+    lanes: int | None = param(None, ge=2)
+    race: int = param(5, ge=1)
+    patience: int = param(3, ge=1)
 
     # -- choosing ----------------------------------------------------------------------------
-    def plan(self, oracle: Oracle, ctx: RunContext) -> Plan:
+    def plan(self, oracle: Evaluator, ctx: RunContext) -> Plan:
         """The plan for this problem, decided from its facts before any evaluation."""
         obj, d = oracle.objective, oracle.dim
         grad = obj.has_gradient
+        facts = inner_facts(oracle, ctx)
         if ctx.constraints:
-            name = _pick(
-                lambda i: (
-                    i.supports_constraints
-                    and (grad or not i.needs_grad)
-                    and (not ctx.bounded or i.supports_bounds)
-                    and i.name != self.info.name
-                ),
-                _CONSTRAINED,
-            )
-            assert name is not None
             why = "constraints: a method that handles them natively" + (
                 " with exact gradients and Jacobians" if grad else ", without gradient"
             )
-            return self._single(name, why)
+            return self._single(_first(facts, "constrained"), "constrained", why)
         if obj.noisy:
-            return self._global("noisy values: a population method, no differences of noise")
+            return self._global(facts, "noisy values: a population method, no differences of noise")
         if grad and d <= self.dense_max:
             return self._races(
-                "bfgs",
+                facts,
                 f"gradient, d={d} <= {self.dense_max}: batched BFGS starts raced by "
                 "successive halving, new cohorts while the budget lasts",
                 sample=0,
             )
         if grad:
-            return self._large(d)
+            return self._large(facts, d)
         return self._races(
-            "bfgs",
+            facts,
             "no gradient, values not noisy: forward-difference BFGS starts (best 8 of 64 "
             "sampled points) raced by successive halving; CMA-ES if differences make no progress",
             sample=64,
         )
 
-    def _single(self, name: str, why: str) -> Plan:
-        method = resolve_method(name, {})
+    def _single(self, info: MethodInfo, role: str, why: str) -> Plan:
+        method = resolve_method(info.name, info.options_for(role))
 
-        def run(oracle: Oracle, ctx: RunContext, info: dict[str, Any]) -> Outcome:
+        def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             return method.run(oracle, ctx)
 
         return Plan(method.label, why, run, method)
 
-    def _global(self, why: str) -> Plan:
-        name = _pick(lambda i: i.is_global and not i.needs_grad, _GLOBAL_FREE)
-        assert name is not None
-        options = {"restarts": "bipop"} if name == "cmaes" else {}
-        method = resolve_method(name, options)
+    def _global(self, facts: Facts, why: str) -> Plan:
+        return self._single(_first(facts, "global"), "global", why)
 
-        def run(oracle: Oracle, ctx: RunContext, info: dict[str, Any]) -> Outcome:
-            return method.run(oracle, ctx)
-
-        return Plan(method.label, why, run, method)
-
-    def _races(self, local: str, why: str, sample: int) -> Plan:
+    def _races(self, facts: Facts, why: str, sample: int) -> Plan:
         fd = sample > 0
         lanes = self.lanes or (8 if fd else 16)
-        fallback = self._global("") if fd else None
+        fallback = self._global(facts, "") if fd else None
+        # the lanes run dense BFGS on differences too: their gradient comes from the probes
+        local = _first(replace(facts, gradient="fd") if fd else facts, "dense_lanes").name
+        restarts = get_method_class(_first(facts, "restarts").name)
 
-        def cohort(k: int) -> MultiStart:
-            return MultiStart(
+        def cohort(k: int) -> Method:
+            return restarts(
                 local,
                 starts=lanes,
                 lanes=lanes,
@@ -169,20 +180,23 @@ class Auto(ExternalMethod):
                 fd_gradient=fd,
             )
 
-        def run(oracle: Oracle, ctx: RunContext, info: dict[str, Any]) -> Outcome:
+        def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             return _cohorts(oracle, ctx, cohort, info, fallback, self.patience)
 
-        label = f"multistart({local}{', fd' if fd else ''}, race)"
+        label = f"{restarts.info.name}({local}{', fd' if fd else ''}, race)"
         return Plan(label, why, run, cohort(0))
 
-    def _large(self, d: int) -> Plan:
-        first = resolve_method("lbfgs", {"line_search": "strong_wolfe"})
+    def _large(self, facts: Facts, d: int) -> Plan:
+        start = _first(facts, "from_x0")
+        first = resolve_method(start.name, start.options_for("from_x0"))
+        local = _first(facts, "limited_lanes").name
+        restarts = get_method_class(_first(facts, "restarts").name)
         lanes = self.lanes or 4
 
-        def cohort(k: int) -> MultiStart:
-            return MultiStart("lbfgs", starts=lanes, lanes=lanes, race=self.race)
+        def cohort(k: int) -> Method:
+            return restarts(local, starts=lanes, lanes=lanes, race=self.race)
 
-        def run(oracle: Oracle, ctx: RunContext, info: dict[str, Any]) -> Outcome:
+        def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             _phase(first, oracle, ctx, 0)
             return _cohorts(oracle, ctx, cohort, info, None, self.patience, salt=1)
 
@@ -190,36 +204,37 @@ class Auto(ExternalMethod):
             f"gradient, d={d} > {self.dense_max}: L-BFGS (strong Wolfe) from x0, then raced "
             "restarts"
         )
-        return Plan("lbfgs>multistart(lbfgs)", why, run, first)
+        return Plan(f"{first.label}>{restarts.info.name}({local})", why, run, first)
 
     # -- running -------------------------------------------------------------------------------
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         plan = self.plan(oracle, ctx)
         if plan.first is not None:
-            check_phase(plan.first, ctx, oracle, "chosen method")
+            check_inner(plan.first, ctx, oracle, "chosen method")
 
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         plan = self.plan(oracle, ctx)
         info: dict[str, Any] = {"method": plan.label, "reason": plan.reason}
         try:
             out = plan.run(oracle, ctx, info)
         except StopRun as stop:
             out = Outcome(stop.reason, stop.message)
+        key = self.info.name  # result.info[key] says what was chosen and why
         if "cohorts" in info:  # raced cohorts: their totals are in info; the last one apart
-            return Outcome(out.reason, out.message, {"auto": {**info, "last_cohort": out.info}})
-        return Outcome(out.reason, out.message, {**out.info, "auto": info})
+            return Outcome(out.reason, out.message, {key: {**info, "last_cohort": out.info}})
+        return Outcome(out.reason, out.message, {**out.info, key: info})
 
 
-def _phase(method: Method, oracle: Oracle, ctx: RunContext, salt: int) -> None:
+def _phase(method: Method, oracle: Evaluator, ctx: RunContext, salt: int) -> None:
     """Run ``method`` from the best point so far (an end of the run is raised as StopRun)."""
     x = oracle.best()[0] if oracle.best_x is not None else ctx.x0
-    run_in_view(method, PhaseOracle(oracle), sub_context(ctx, x, method, salt))
+    run_scoped(method, Scope(oracle), sub_context(ctx, x, method, salt))
 
 
 def _cohorts(
-    oracle: Oracle,
+    oracle: Evaluator,
     ctx: RunContext,
-    cohort: Callable[[int], MultiStart],
+    cohort: Callable[[int], Method],
     info: dict[str, Any],
     fallback: Plan | None,
     patience: int,

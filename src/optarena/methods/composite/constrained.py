@@ -1,9 +1,10 @@
 """Penalty and AugmentedLagrangian: any method, gradient-based or not, made a constrained one.
 
 Each outer iteration runs the inner method on a merit function (quadratic penalty, or the
-Powell-Hestenes-Rockafellar augmented Lagrangian) through a view of the run's Oracle: every
-objective and constraint evaluation is still counted once by the Oracle, the whole run shares
-one Budget, and the best point is ranked by feasibility first, then by the true objective.
+Powell-Hestenes-Rockafellar augmented Lagrangian, see ``_merit.py``) through a transformed
+:class:`~optarena.core.scope.Scope` of the run's evaluator: every objective and constraint
+evaluation is still counted once by the Oracle, the whole run shares one Budget, and the best
+point is ranked by feasibility first, then by the true objective.
 """
 
 from __future__ import annotations
@@ -11,222 +12,62 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from ...budget import StopReason
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
+from ...core.scope import Scope, ScopeEnded, sub_seed
 from .._base import ExternalMethod, GradientMethod, Method, Outcome, RunContext
-from .._registry import register, resolve_method
-from ..gradient.lbfgs import BoxState
+from .._params import param
+from .._registry import Facts, candidates, register, resolve_method
+from ._merit import PHR, Quadratic
+from ._subrun import check_inner, method_like
 
-__all__ = ["AugmentedLagrangian", "Penalty"]
-
-
-class _InnerDone(BaseException):
-    """The inner run of one outer iteration used its share of evaluations."""
+__all__ = ["AugmentedLagrangian", "Penalty", "default_inner"]
 
 
-class MeritOracle:
-    """The Oracle as the inner method sees it: merit values, same counting underneath.
-
-    ``terms(vals)`` maps constraint values (list of (m_i,) tensors) to (merit term, gradient
-    weights) so that the merit is f + term and its gradient f' + sum_i w_i @ J_i.
-    """
-
-    def __init__(self, oracle: Oracle, merit: Any, cap: int | None) -> None:
-        self.main = oracle
-        self.merit = merit
-        self.cap = cap
-        self.start = oracle.nfev
-        self.best_x: torch.Tensor | None = None
-        self.best_f = math.inf
-        self.last_f = math.nan
-        self.history = oracle.history
-
-    # the attributes methods read
-    @property
-    def objective(self) -> Any:
-        return self.main.objective
-
-    @property
-    def dim(self) -> int:
-        return self.main.dim
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.main.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.main.device
-
-    @property
-    def nfev(self) -> int:
-        return self.main.nfev
-
-    @property
-    def ngev(self) -> int:
-        return self.main.ngev
-
-    @property
-    def best_feasible(self) -> bool:
-        return True  # the merit problem itself is unconstrained
-
-    def as_tensor(self, x: Any) -> torch.Tensor:
-        return self.main.as_tensor(x)
-
-    def remaining_evals(self) -> int | None:
-        left = self.main.remaining_evals()
-        if self.cap is None:
-            return left
-        mine = self.cap - (self.main.nfev - self.start)
-        return mine if left is None else min(mine, left)
-
-    def _gate(self, n: int = 1) -> int:
-        if self.cap is None:
-            return n
-        left = self.cap - (self.main.nfev - self.start)
-        if left <= 0:
-            raise _InnerDone
-        return min(n, left)
-
-    def _keep(self, x: torch.Tensor, m: float) -> float:
-        m = m if math.isfinite(m) else math.inf
-        if m < self.best_f:
-            self.best_f, self.best_x = m, x.detach().clone()
-        self.last_f = m
-        return m
-
-    def value(self, x: Any) -> float:
-        self._gate()
-        xt = self.as_tensor(x)
-        f = self.main.value(xt)
-        term, _ = self.merit(self.main.constraint_values(xt), want_grad=False)
-        return self._keep(xt, f + term)
-
-    def value_and_grad(
-        self, x: Any, *, stop_on_nonfinite: bool = True
-    ) -> tuple[float, torch.Tensor]:
-        self._gate()
-        xt = self.as_tensor(x)
-        f, g = self.main.value_and_grad(xt, stop_on_nonfinite=stop_on_nonfinite)
-        pairs = self.main.constraint_jacobians(xt)
-        term, weights = self.merit([v for v, _ in pairs], want_grad=True)
-        g = g.clone()
-        for w, (_, jac) in zip(weights, pairs, strict=True):
-            if jac.numel():
-                g = g + (w.to(jac.dtype) @ jac).to(g.dtype)
-        return self._keep(xt, f + term), g
-
-    def values(self, X: Any) -> torch.Tensor:
-        Xt = torch.as_tensor(X).detach().to(device=self.device, dtype=self.dtype)
-        k = self._gate(Xt.shape[0])
-        f = self.main.values(Xt[:k])
-        cvals = self.main.constraint_batch_values(Xt[:k])
-        term = self.merit.batch(cvals)
-        m = f + term.to(f.dtype)
-        m = torch.where(torch.isfinite(m), m, torch.full_like(m, math.inf))
-        i = int(torch.argmin(m))
-        self._keep(Xt[i], float(m[i]))
-        self.last_f = float(m[-1])
-        if k < Xt.shape[0]:
-            raise _InnerDone
-        return m
+def default_inner() -> str:
+    """The default inner method: the registry's first method for the ``"merit"`` role."""
+    found = candidates("merit", Facts())
+    if not found:
+        raise ValueError("no registered method takes the 'merit' role")
+    return found[0].name
 
 
-@dataclass
-class _Quadratic:
-    """Quadratic penalty: rho * (sum max(0, -g)^2 + sum h^2)."""
-
-    kinds: tuple[str, ...]
-    rho: float
-
-    def __call__(self, vals: list[torch.Tensor], want_grad: bool) -> tuple[float, list[Any]]:
-        term = 0.0
-        weights = []
-        for kind, v in zip(self.kinds, vals, strict=True):
-            r = torch.clamp(-v, min=0) if kind == "ineq" else v
-            term += float((r**2).sum())
-            weights.append(-2 * self.rho * r if kind == "ineq" else 2 * self.rho * r)
-        return self.rho * term, weights
-
-    def batch(self, vals: list[torch.Tensor]) -> torch.Tensor:
-        n = vals[0].shape[0]
-        total = torch.zeros(n, dtype=torch.float64)
-        for kind, V in zip(self.kinds, vals, strict=True):
-            r = torch.clamp(-V, min=0) if kind == "ineq" else V
-            total = total + (r.double() ** 2).sum(dim=1)
-        return self.rho * total
-
-
-@dataclass
-class _PHR:
-    """Powell-Hestenes-Rockafellar augmented Lagrangian terms for g >= 0 and h = 0."""
-
-    kinds: tuple[str, ...]
-    rho: float
-    lam: list[torch.Tensor]
-    prev_viol: float = math.inf
-
-    def __call__(self, vals: list[torch.Tensor], want_grad: bool) -> tuple[float, list[Any]]:
-        term = 0.0
-        weights = []
-        for kind, v, lam in zip(self.kinds, vals, self.lam, strict=True):
-            v = v.double()
-            if kind == "ineq":
-                s = torch.clamp(lam - self.rho * v, min=0)
-                term += float((s**2 - lam**2).sum()) / (2 * self.rho)
-                weights.append(-s)
-            else:
-                term += float((lam * v + 0.5 * self.rho * v**2).sum())
-                weights.append(lam + self.rho * v)
-        return term, weights
-
-    def batch(self, vals: list[torch.Tensor]) -> torch.Tensor:
-        n = vals[0].shape[0]
-        total = torch.zeros(n, dtype=torch.float64)
-        for kind, V, lam in zip(self.kinds, vals, self.lam, strict=True):
-            V = V.double()
-            if kind == "ineq":
-                s = torch.clamp(lam - self.rho * V, min=0)
-                total = total + ((s**2 - lam**2).sum(dim=1)) / (2 * self.rho)
-            else:
-                total = total + (lam * V + 0.5 * self.rho * V**2).sum(dim=1)
-        return total
+def _mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else "must be a mapping of option names to values"
 
 
 @dataclass(frozen=True)
 class _Wrapper(ExternalMethod):
     """Shared outer loop: run the inner method on a merit function, update it, repeat."""
 
-    inner: str | Method = "lbfgsb"
-    inner_options: Mapping[str, Any] = field(default_factory=dict)
-    rho0: float = 1.0
-    factor: float = 2.0
-    tol: float | None = None
-    inner_steps: int | None = None
-    inner_evals: int | None = None
-    keep_inner_state: bool = True
-    box_shrink: float | None = 0.25
-    max_outer: int = 200
+    inner: str | Method | None = param(  # noqa: RUF009 (a declared option is a field)
+        None,
+        "the method run on the merit function (None: the registry's first 'merit' method)",
+        check=method_like,
+    )
+    inner_options: Mapping[str, Any] = param(
+        {}, "options of the inner method when it is given by name", check=_mapping
+    )
+    rho0: float = param(1.0, "the first penalty weight", gt=0)
+    factor: float = param(2.0, "what rho is multiplied by after an outer iteration", ge=1)
+    tol: float | None = param(None, "largest violation accepted (None: the constraints')", ge=0)
+    inner_steps: int | None = param(None, "steps of a gradient inner method per outer", ge=1)
+    inner_evals: int | None = param(None, "evaluation cap of each inner run", ge=1)
+    keep_inner_state: bool = param(True, "carry a gradient method's state across outers")
+    box_shrink: float | None = param(
+        0.25, "factor on a population inner method's box half-width per outer", gt=0, le=1
+    )
+    max_outer: int = param(200, "most outer iterations", ge=1)
 
-    def __post_init__(self) -> None:
-        if not (self.rho0 > 0 and math.isfinite(self.rho0)):
-            raise ValueError(f"rho0 must be positive, got {self.rho0!r}")
-        if not self.factor >= 1:
-            raise ValueError(f"factor must be >= 1, got {self.factor!r}")
-        if self.box_shrink is not None and not 0 < self.box_shrink <= 1:
-            raise ValueError(f"box_shrink must be in (0, 1] or None, got {self.box_shrink!r}")
-        if self.tol is not None and not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
-        for k in ("inner_steps", "inner_evals", "max_outer"):
-            v = getattr(self, k)
-            if v is not None and (not isinstance(v, int) or v <= 0):
-                raise ValueError(f"{k} must be a positive int or None, got {v!r}")
+    def validate(self) -> None:
+        if self.inner is None:
+            object.__setattr__(self, "inner", default_inner())
         inner = self.inner_method()
         if isinstance(inner, _Wrapper):
             raise ValueError("a constraint wrapper cannot wrap another one")
@@ -249,30 +90,19 @@ class _Wrapper(ExternalMethod):
         """The inner method instance (resolved from its name and inner_options)."""
         return resolve_method(self.inner, dict(self.inner_options))
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
-        inner = self.inner_method()
-        info = inner.info
-        if info.needs_grad and not oracle.objective.has_gradient:
-            raise ValueError(
-                f"the inner method {info.name!r} needs a gradient, but the objective has none; "
-                "choose a gradient-free inner method (e.g. 'cmaes', 'pso', 'nelder_mead')"
-            )
-        if ctx.bounded and not info.supports_bounds:
-            raise ValueError(f"the inner method {info.name!r} does not support bounds")
-        if info.requires_bounds and not ctx.bounded:
-            raise ValueError(f"the inner method {info.name!r} needs bounds=(lower, upper)")
-        inner.check(ctx, oracle)
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        check_inner(self.inner_method(), ctx, oracle, "inner method")
 
-    def _tol(self, oracle: Oracle) -> float:
+    def _tol(self, oracle: Evaluator) -> float:
         if self.tol is not None:
             return self.tol
         items = oracle.constraints.items
         return min((c.tol for c in items), default=1e-8)
 
-    def _inner_cap(self, inner: Method, oracle: Oracle) -> int | None:
+    def _inner_cap(self, inner: Method, oracle: Evaluator) -> int | None:
         if self.inner_evals is not None:
             return self.inner_evals
-        if isinstance(inner, GradientMethod) or inner.info.family == "external":
+        if inner.info.family != "population":  # they end on their own
             return None
         total = oracle.budget.evals
         return max(100, total // 10) if total is not None else 1000
@@ -280,7 +110,7 @@ class _Wrapper(ExternalMethod):
     def _run_inner(
         self,
         inner: Method,
-        view: MeritOracle,
+        view: Scope,
         ctx: RunContext,
         x: torch.Tensor,
         outer: int,
@@ -306,7 +136,7 @@ class _Wrapper(ExternalMethod):
             lower=lower,
             upper=upper,
             constraints=(),
-            seed=(ctx.seed * 1_000_003 + outer) % (2**63),
+            seed=sub_seed(ctx.seed, outer),
         )
         try:
             if isinstance(inner, GradientMethod) and self.inner_steps is not None:
@@ -314,38 +144,38 @@ class _Wrapper(ExternalMethod):
                 # optimizer state (e.g. L-BFGS curvature pairs) carries on as the merit changes.
                 state = kept.get("state") if self.keep_inner_state else None
                 if state is None:
-                    state = inner.init(sub.x0.clone(), view, sub)  # type: ignore[arg-type]
+                    state = inner.init(sub.x0.clone(), view, sub)
                     kept["state"] = state
-                elif isinstance(state, BoxState):
-                    # its value and gradient belong to the previous merit function
-                    state.f, state.g = view.value_and_grad(state.x)
+                else:  # what it cached belongs to the previous merit function
+                    inner.rebase(state, view)
                 for _ in range(self.inner_steps):
-                    if inner.step(state, view, sub):  # type: ignore[arg-type]
+                    if inner.step(state, view, sub):
                         break
                 x_now = getattr(state, "x", None)
                 if x_now is not None:
                     return x_now.detach().clone()
             else:
-                inner.run(view, sub)  # type: ignore[arg-type]
-        except _InnerDone:
-            pass
+                inner.run(view, sub)
+        except ScopeEnded as end:
+            if end.scope is not view:
+                raise  # an enclosing sub-run ended
         return x if view.best_x is None else view.best_x
 
-    def _measure(self, oracle: Oracle, x: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+    def _measure(self, oracle: Evaluator, x: torch.Tensor) -> tuple[list[torch.Tensor], float]:
         vals = oracle.constraint_values(x)
         raw, _ = oracle.constraints.excess(vals)
         return vals, raw
 
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         inner = self.inner_method()
         kinds = tuple(c.kind for c in oracle.constraints.items)
         tol = self._tol(oracle)
         x = ctx.x0.detach().clone()
-        merit = self._initial_merit(kinds, oracle, x) if kinds else _Quadratic(kinds, 0.0)
+        merit = self._initial_merit(kinds, oracle, x) if kinds else Quadratic(kinds, 0.0)
         prev_f = math.inf
         kept: dict[str, Any] = {}
         for outer in range(1, self.max_outer + 1):
-            view = MeritOracle(oracle, merit, self._inner_cap(inner, oracle))
+            view = Scope(oracle, cap=self._inner_cap(inner, oracle), transform=merit)
             x = self._run_inner(inner, view, ctx, x, outer, kept)
             vals, viol = self._measure(oracle, x)
             f = float(oracle.value(x)) if view.best_x is None else self._f_at(oracle, x)
@@ -366,7 +196,7 @@ class _Wrapper(ExternalMethod):
             {"outer_iterations": self.max_outer},
         )
 
-    def _f_at(self, oracle: Oracle, x: torch.Tensor) -> float:
+    def _f_at(self, oracle: Evaluator, x: torch.Tensor) -> float:
         """The objective at the inner run's best point, taken from the History (no new call)."""
         if oracle.history.has_x:
             xs = oracle.history.x
@@ -376,7 +206,7 @@ class _Wrapper(ExternalMethod):
         return float(oracle.value(x))
 
     # hooks
-    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor) -> Any:
+    def _initial_merit(self, kinds: tuple[str, ...], oracle: Evaluator, x0: torch.Tensor) -> Any:
         raise NotImplementedError
 
     def _update(self, merit: Any, vals: list[torch.Tensor], viol: float) -> Any:
@@ -388,7 +218,7 @@ class _Wrapper(ExternalMethod):
 
 @register(
     "penalty",
-    family="external",
+    family="composite",
     needs_grad=False,
     supports_bounds=True,
     supports_constraints=True,
@@ -409,13 +239,13 @@ class Penalty(_Wrapper):
     pso 1e-4 from f* after 5,000 evaluations, 0.25 and 0.2 about 1e-7).
     """
 
-    stop_on_feasible: bool = False
-    ftol: float = 1e-10
+    stop_on_feasible: bool = param(False, "stop at the first feasible inner result")
+    ftol: float = param(1e-10, "relative change of f that counts as settled", ge=0)
 
     def _initial_merit(
-        self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor
-    ) -> _Quadratic:
-        return _Quadratic(kinds, self.rho0)
+        self, kinds: tuple[str, ...], oracle: Evaluator, x0: torch.Tensor
+    ) -> Quadratic:
+        return Quadratic(kinds, self.rho0)
 
     def _settled(self, f: float, prev_f: float, outer: int) -> bool:
         # The tutorial stopped as soon as the penalty vanished (stop_on_feasible=True); by
@@ -423,16 +253,17 @@ class Penalty(_Wrapper):
         # inner run does not end the search.
         return self.stop_on_feasible or abs(f - prev_f) <= self.ftol * (1 + abs(f))
 
-    def _update(self, merit: _Quadratic, vals: list[torch.Tensor], viol: float) -> _Quadratic:
-        return _Quadratic(merit.kinds, merit.rho * self.factor)
+    def _update(self, merit: Quadratic, vals: list[torch.Tensor], viol: float) -> Quadratic:
+        return Quadratic(merit.kinds, merit.rho * self.factor)
 
 
 @register(
     "augmented_lagrangian",
-    family="external",
+    family="composite",
     needs_grad=False,
     supports_bounds=True,
     supports_constraints=True,
+    roles={"constrained": 4},
 )
 @dataclass(frozen=True)
 class AugmentedLagrangian(_Wrapper):
@@ -443,16 +274,16 @@ class AugmentedLagrangian(_Wrapper):
     previous one (Nocedal & Wright, Numerical Optimization, 2nd ed., Framework 17.3).
     """
 
-    factor: float = 10.0
-    shrink: float = 0.25
-    ftol: float = 1e-10
+    factor: float = param(10.0, "what rho is multiplied by when the violation stalls", ge=1)
+    shrink: float = param(0.25, "the violation must shrink by this factor, else rho grows", gt=0)
+    ftol: float = param(1e-10, "relative change of f that counts as settled", ge=0)
 
-    def _initial_merit(self, kinds: tuple[str, ...], oracle: Oracle, x0: torch.Tensor) -> _PHR:
+    def _initial_merit(self, kinds: tuple[str, ...], oracle: Evaluator, x0: torch.Tensor) -> PHR:
         sizes = [v.numel() for v in oracle.constraint_values(x0)]
         lam = [torch.zeros(m, dtype=torch.float64) for m in sizes]
-        return _PHR(kinds, self.rho0, lam)
+        return PHR(kinds, self.rho0, lam)
 
-    def _update(self, merit: _PHR, vals: list[torch.Tensor], viol: float) -> _PHR:
+    def _update(self, merit: PHR, vals: list[torch.Tensor], viol: float) -> PHR:
         lam = []
         for kind, v, l0 in zip(merit.kinds, vals, merit.lam, strict=True):
             v = v.double()
@@ -460,7 +291,7 @@ class AugmentedLagrangian(_Wrapper):
                 torch.clamp(l0 - merit.rho * v, min=0) if kind == "ineq" else l0 + merit.rho * v
             )
         rho = merit.rho * self.factor if viol > self.shrink * merit.prev_viol else merit.rho
-        return _PHR(merit.kinds, rho, lam, prev_viol=viol)
+        return PHR(merit.kinds, rho, lam, prev_viol=viol)
 
     def _settled(self, f: float, prev_f: float, outer: int) -> bool:
         return abs(f - prev_f) <= self.ftol * (1 + abs(f))

@@ -2,8 +2,8 @@
 
 ``MultiStart("lbfgs", starts=64)`` draws its starts (the given x0 first, then a scrambled
 Sobol sequence in a finite box, uniform draws, or a Gaussian around x0 without bounds) and,
-for ``local`` in ``("lbfgs", "bfgs")``, runs them side by side in lanes of one batched
-quasi-Newton iteration: each iteration
+for a local method the batched lanes can run (registry flag ``batched_lanes``: lbfgs and
+bfgs), runs them side by side in lanes of one batched quasi-Newton iteration: each iteration
 evaluates the values and exact gradients of every active start in one batched call, then each
 start does its own backtracking Armijo line search, keeps its own curvature pairs and stops on
 its own (converged, line search exhausted, non-finite, or close to a better minimum already
@@ -27,17 +27,27 @@ import torch
 from scipy.stats import qmc
 
 from ...budget import StopReason
-from ...core.oracle import Oracle, StopRun
+from ...core.errors import StopRun
+from ...core.evaluator import Evaluator
+from ...core.scope import Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
-from .._checks import is_number
-from .._registry import register, resolve_method
+from .._params import param
+from .._registry import method_infos, register, resolve_method
 from ..gradient._lanes import BatchedQuasiNewton
-from .chain import PhaseDone, PhaseOracle, check_phase, run_in_view, sub_context
+from ._subrun import check_inner, inner_facts, method_like, run_scoped, sub_context
 
-__all__ = ["MultiStart", "draw_starts"]
+__all__ = ["MultiStart", "default_local", "draw_starts"]
 
-BATCHED = ("lbfgs", "bfgs")
 SAMPLINGS = ("auto", "sobol", "uniform", "gaussian")
+
+
+def default_local() -> str:
+    """The default local method: the limited-memory quasi-Newton method the batched lanes run
+    (registry flags ``batched_lanes`` and ``quasi_newton="limited"``)."""
+    found = [i.name for i in method_infos() if i.batched_lanes and i.quasi_newton == "limited"]
+    if not found:
+        raise ValueError("no registered method runs in batched limited-memory lanes")
+    return found[0]
 
 
 def draw_starts(
@@ -79,19 +89,21 @@ def draw_starts(
 
 @register(
     "multistart",
-    family="external",
+    family="composite",
     needs_grad=False,
     supports_bounds=True,
     stochastic=True,
     is_global=True,
+    roles={"restarts": 1},
 )
 @dataclass(frozen=True)
 class MultiStart(ExternalMethod):
     """Local searches from many starts, batched for lbfgs/bfgs, keeping the best.
 
     Args:
-        local: the local method (name or instance). ``"lbfgs"`` and ``"bfgs"`` run batched
-            (their tolerances and ``history_size`` are used; ``bfgs`` keeps a dense inverse
+        local: the local method (name or instance; None: the limited-memory method of the
+            batched lanes, lbfgs). Methods flagged ``batched_lanes`` (lbfgs, bfgs) run batched
+            (their tolerances and ``history_size`` are used; bfgs keeps a dense inverse
             Hessian per start and, unlike scipy's, respects bounds by projection); any other
             registered method runs one start after another.
         starts: number of local searches (x0 included when ``include_x0``).
@@ -115,76 +127,63 @@ class MultiStart(ExternalMethod):
             start at once).
     """
 
-    local: str | Method = "lbfgs"
-    starts: int = 16
-    lanes: int | None = None
-    sample: int = 0
-    sampling: str = "auto"
-    scale: float | None = None
-    include_x0: bool = True
-    dedup: float = 1e-2
-    fd_gradient: bool = False
-    start_evals: int | None = None
-    race: int = 0
+    local: str | Method | None = param(  # noqa: RUF009 (a declared option is a field)
+        None,
+        "the local method, a name or a Method (None: the lanes' limited-memory method)",
+        check=method_like,
+    )
+    starts: int = param(16, ge=1)
+    lanes: int | None = param(None, ge=1)
+    sample: int = param(0, ge=0)
+    sampling: str = param("auto", choices=SAMPLINGS)
+    scale: float | None = param(None, gt=0)
+    include_x0: bool = param(True)
+    dedup: float = param(1e-2, ge=0)
+    fd_gradient: bool = param(False)
+    start_evals: int | None = param(None, ge=1)
+    race: int = param(0, ge=0)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.local, str | Method):
-            raise ValueError(f"local must be a method name or instance, got {self.local!r}")
+    def validate(self) -> None:
+        if self.local is None:
+            object.__setattr__(self, "local", default_local())
         self.local_method()  # unknown names fail here, with suggestions
-        if not (_int(self.starts) and self.starts >= 1):
-            raise ValueError(f"starts must be an int >= 1, got {self.starts!r}")
-        for k in ("lanes", "start_evals"):
-            v = getattr(self, k)
-            if v is not None and not (_int(v) and v >= 1):
-                raise ValueError(f"{k} must be an int >= 1 or None, got {v!r}")
-        if not (_int(self.race) and self.race >= 0):
-            raise ValueError(f"race must be an int >= 0, got {self.race!r}")
-        if not (_int(self.sample) and self.sample >= 0):
-            raise ValueError(f"sample must be an int >= 0, got {self.sample!r}")
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
-        if self.scale is not None and not (is_number(self.scale) and self.scale > 0):
-            raise ValueError(f"scale must be a positive number or None, got {self.scale!r}")
-        if not (is_number(self.dedup) and self.dedup >= 0):
-            raise ValueError(f"dedup must be a number >= 0, got {self.dedup!r}")
-        for k in ("include_x0", "fd_gradient"):
-            if not isinstance(getattr(self, k), bool):
-                raise ValueError(f"{k} must be True or False, got {getattr(self, k)!r}")
 
     def local_method(self) -> Method:
         """The local method instance."""
-        return resolve_method(self.local, {}) if isinstance(self.local, str) else self.local
+        local = self.local if self.local is not None else default_local()
+        return resolve_method(local, {}) if isinstance(local, str) else local
 
     @property
     def batched(self) -> bool:
-        """Whether the starts run as one batched computation."""
-        return self.local_method().info.name in BATCHED
+        """Whether the starts run as one batched computation (the lanes can run the method)."""
+        return self.local_method().info.batched_lanes
 
     @property
     def label(self) -> str:
-        return f"multistart({self.local_method().label})"
+        return f"{self.info.name}({self.local_method().label})"
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         local = self.local_method()
         obj = oracle.objective
         if self.batched:
-            if not obj.has_gradient and not self.fd_gradient:
-                raise ValueError(
-                    f"the local method {local.info.name!r} needs a gradient, but objective "
-                    f"{obj.name!r} has none; pass fd_gradient=True for a smooth function "
-                    "(forward differences, each probe counted) or use a derivative-free "
-                    "local method such as 'powell' or 'nelder_mead'"
+            if not self.fd_gradient:
+                # the lanes keep every start in the box themselves (by projection)
+                facts = inner_facts(oracle, ctx, bounded=False)
+                hint = (
+                    "; or pass fd_gradient=True for a smooth function (forward differences "
+                    "in the batched lanes, each probe counted)"
                 )
+                check_inner(local, ctx, oracle, "local method", hint, facts)
             if self.fd_gradient and obj.noisy:
                 raise ValueError("fd_gradient=True on a noisy objective: differences are noise")
             BatchedQuasiNewton.check_size(local, oracle.dim, self.lanes or self.starts)
         else:
-            check_phase(local, ctx, oracle, "local method")
+            check_inner(local, ctx, oracle, "local method")
         if self.sampling in ("sobol", "uniform"):
             draw_starts(ctx, 0, self.sampling)  # refuses a missing or infinite box
 
     # -- starts ----------------------------------------------------------------------------
-    def _candidates(self, oracle: Oracle, ctx: RunContext, exact: bool) -> list[Any]:
+    def _candidates(self, oracle: Evaluator, ctx: RunContext, exact: bool) -> list[Any]:
         """The starts in order, each ``(x, f, g)`` with f/g known or None.
 
         x0 is evaluated first, alone (so a target value it already meets ends the run at
@@ -207,7 +206,7 @@ class MultiStart(ExternalMethod):
         X = draw_starts(ctx, k, self.sampling, self.scale)
         return out + [(X[i], None, None) for i in range(k)]
 
-    def _evaluate_known(self, oracle: Oracle, X: torch.Tensor, exact: bool) -> list[Any]:
+    def _evaluate_known(self, oracle: Evaluator, X: torch.Tensor, exact: bool) -> list[Any]:
         if exact and self.batched:
             f, G = oracle.values_and_grads(X)
             return [(X[i], float(f[i]), G[i]) for i in range(X.shape[0])]
@@ -215,7 +214,7 @@ class MultiStart(ExternalMethod):
         return [(X[i], float(f[i]), None) for i in range(X.shape[0])]
 
     # -- running ---------------------------------------------------------------------------
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         exact = oracle.objective.gradient == "autograd"
         found: list[dict[str, Any]] = []
         try:
@@ -238,7 +237,7 @@ class MultiStart(ExternalMethod):
         )
 
     def _sequential(
-        self, oracle: Oracle, ctx: RunContext, cands: list[Any], found: list[dict[str, Any]]
+        self, oracle: Evaluator, ctx: RunContext, cands: list[Any], found: list[dict[str, Any]]
     ) -> None:
         local = self.local_method()
         for i, (x, _, _) in enumerate(cands):
@@ -246,9 +245,9 @@ class MultiStart(ExternalMethod):
             cap = self.start_evals
             if cap is None and left is not None:
                 cap = max(1, left // (len(cands) - i))
-            view = PhaseOracle(oracle, cap, self._dedup_watch(found))
+            view = Scope(oracle, cap=cap, watch=self._dedup_watch(found))
             first = oracle.nfev + 1
-            ended = run_in_view(local, view, sub_context(ctx, x, local, i))
+            ended = run_scoped(local, view, sub_context(ctx, x, local, i))
             found.append(
                 {
                     "x": view.best_x,
@@ -260,7 +259,7 @@ class MultiStart(ExternalMethod):
             )
 
     def _dedup_watch(self, found: list[dict[str, Any]]) -> Any:
-        def watch(view: PhaseOracle) -> None:
+        def watch(view: Scope) -> None:
             x = view.best_x
             if x is None or self.dedup <= 0:
                 return
@@ -268,7 +267,7 @@ class MultiStart(ExternalMethod):
                 if m["x"] is not None and m["f"] <= view.best_f:
                     scale = 1.0 + float(m["x"].abs().max())
                     if float((x - m["x"]).abs().max()) <= self.dedup * scale:
-                        raise PhaseDone("duplicate", view)
+                        raise ScopeEnded("duplicate", view)
 
         return watch
 
@@ -286,7 +285,3 @@ class MultiStart(ExternalMethod):
             "ended": ended,
             "best_start": best,
         }
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)

@@ -2,18 +2,20 @@
 
 torch.optim.SGD fuses the update into one ``add_(g, alpha=-lr)`` whose float32 rounding
 differs; this method rounds ``lr * g`` first, so runs match hand-written descent loops bit for
-bit. Bounds are kept by projecting after every step.
+bit. Bounds are kept by projecting after every step. The run state is the iterate alone, so
+runs can be checkpointed and resumed exactly.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import GradientMethod, RunContext
+from .._params import param
 from .._registry import register
 
 __all__ = ["GradientDescent"]
@@ -32,19 +34,15 @@ class GDState:
 class GradientDescent(GradientMethod):
     """Gradient descent with a fixed step: x <- x - lr * grad (projected onto the box)."""
 
-    lr: float = 1e-3
-    gtol: float = 0.0
+    checkpointable: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not self.gtol >= 0:
-            raise ValueError(f"gtol must be >= 0, got {self.gtol!r}")
+    lr: float = param(1e-3, "step size", gt=0)
+    gtol: float = param(0.0, "stop when the largest gradient entry is at most this", ge=0)
 
-    def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> GDState:
+    def init(self, x0: torch.Tensor, oracle: Evaluator, ctx: RunContext) -> GDState:
         return GDState(x=x0.detach().clone())
 
-    def step(self, state: GDState, oracle: Oracle, ctx: RunContext) -> bool:
+    def step(self, state: GDState, oracle: Evaluator, ctx: RunContext) -> bool:
         _, g = oracle.value_and_grad(state.x)
         if float(g.abs().max()) <= self.gtol:
             return True

@@ -3,30 +3,34 @@
 Without bounds, a run repeats ``optimizer.step(closure)`` of torch.optim.LBFGS (each doing up
 to ``max_iter`` inner iterations, as in the usual training loop) until a step makes no
 progress, so it follows torch's trajectory exactly. With bounds, torch has no answer; the run
-uses the projected quasi-Newton scheme of Kim, Sra & Dhillon (2010): the L-BFGS direction on
-the free variables (those not held at a bound by the gradient) and a backtracking Armijo search
-along the projection arc P(x + t d), so every evaluated point lies inside the box. Every
-closure call, line-search probes included, is one counted evaluation.
+is one lane of the family's quasi-Newton engine (``_quasi_newton.py``, which ``multistart``
+runs with many lanes): the projected scheme of Kim, Sra & Dhillon (2010), the L-BFGS direction
+on the free variables (those not held at a bound by the gradient) and a backtracking Armijo
+search along the projection arc P(x + t d), halving the step, so every evaluated point lies
+inside the box. Every closure call, line-search probes included, is one counted evaluation.
+Both run states are plain tensors, so runs can be checkpointed and resumed.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import GradientMethod, RunContext
+from .._params import param
 from .._registry import register
-from .torch_optim import warm_up_torch_optim
+from ._quasi_newton import LimitedMemory, QuasiNewton
+from ._torch import leaf, load_optimizer, save_optimizer, warm_up_torch_optim
 
-__all__ = ["LBFGS"]
+__all__ = ["LBFGS", "BoxState", "LBFGSState"]
 
 
 @dataclass
 class LBFGSState:
-    """Run state: the iterate and the torch optimizer holding the curvature pairs."""
+    """Run state without bounds: the iterate and the torch optimizer holding the pairs."""
 
     x: torch.Tensor
     optimizer: torch.optim.LBFGS
@@ -35,17 +39,46 @@ class LBFGSState:
 
 @dataclass
 class BoxState:
-    """Run state of the projected L-BFGS: iterate, value, gradient and curvature pairs."""
+    """Run state of the projected L-BFGS: one lane of the quasi-Newton engine (iterate,
+    value, gradient and curvature pairs, all tensors)."""
 
-    x: torch.Tensor
-    f: float
-    g: torch.Tensor
-    s: list[torch.Tensor]
-    y: list[torch.Tensor]
+    qn: QuasiNewton
     steps: int = 0
 
+    @property
+    def x(self) -> torch.Tensor:
+        """The iterate."""
+        return self.qn.X[0]
 
-@register("lbfgs", family="gradient", needs_grad=True, supports_bounds=True)
+    @property
+    def f(self) -> float:
+        """The value at the iterate."""
+        return float(self.qn.F[0])
+
+    @f.setter
+    def f(self, value: float) -> None:
+        self.qn.F[0] = value
+
+    @property
+    def g(self) -> torch.Tensor:
+        """The gradient at the iterate."""
+        return self.qn.G[0]
+
+    @g.setter
+    def g(self, value: torch.Tensor) -> None:
+        self.qn.G[0] = value
+
+
+@register(
+    "lbfgs",
+    family="gradient",
+    needs_grad=True,
+    supports_bounds=True,
+    batched_lanes=True,
+    quasi_newton="limited",
+    roles={"local": 4, "from_x0": 1},
+    role_options={"from_x0": {"line_search": "strong_wolfe"}},
+)
 @dataclass(frozen=True)
 class LBFGS(GradientMethod):
     """Limited-memory BFGS (torch.optim.LBFGS); ``line_search="strong_wolfe"`` is safer.
@@ -54,40 +87,25 @@ class LBFGS(GradientMethod):
     which can diverge on non-convex functions (the run then ends with ``non_finite``).
     """
 
-    lr: float = 1.0
-    max_iter: int = 20
-    max_eval: int | None = None
-    tolerance_grad: float = 1e-7
-    tolerance_change: float = 1e-9
-    history_size: int = 100
-    line_search: str | None = None
+    checkpointable: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        for k in ("max_iter", "history_size"):
-            v = getattr(self, k)
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{k} must be a positive int, got {v!r}")
-        if self.max_eval is not None and (not isinstance(self.max_eval, int) or self.max_eval <= 0):
-            raise ValueError(f"max_eval must be a positive int or None, got {self.max_eval!r}")
-        if not (self.tolerance_grad >= 0 and self.tolerance_change >= 0):
-            raise ValueError("tolerance_grad and tolerance_change must be >= 0")
-        if self.line_search not in (None, "strong_wolfe"):
-            raise ValueError(
-                f"line_search must be None or 'strong_wolfe', got {self.line_search!r}"
-            )
+    lr: float = param(1.0, "step length along the quasi-Newton direction", gt=0)
+    max_iter: int = param(20, "inner iterations per optimizer step (torch's max_iter)", ge=1)
+    max_eval: int | None = param(
+        None, "evaluations per optimizer step (None: 1.25 max_iter, as torch)", ge=1
+    )
+    tolerance_grad: float = param(1e-7, "stop when the (projected) gradient is below this", ge=0)
+    tolerance_change: float = param(1e-9, "stop when a step changes f or x less than this", ge=0)
+    history_size: int = param(100, "curvature pairs kept", ge=1)
+    line_search: str | None = param(
+        None, "None (fixed step lr) or 'strong_wolfe'", choices=(None, "strong_wolfe")
+    )
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         warm_up_torch_optim()
 
-    def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> LBFGSState | BoxState:
-        if ctx.bounded:
-            x = ctx.project(x0.detach().clone())
-            f, g = oracle.value_and_grad(x)
-            return BoxState(x=x, f=f, g=g, s=[], y=[])
-        x = x0.detach().clone().requires_grad_(True)
-        opt = torch.optim.LBFGS(
+    def _optimizer(self, x: torch.Tensor) -> torch.optim.LBFGS:
+        return torch.optim.LBFGS(
             [x],
             lr=self.lr,
             max_iter=self.max_iter,
@@ -97,11 +115,23 @@ class LBFGS(GradientMethod):
             history_size=self.history_size,
             line_search_fn=self.line_search,
         )
-        return LBFGSState(x=x, optimizer=opt)
 
-    def step(self, state: LBFGSState | BoxState, oracle: Oracle, ctx: RunContext) -> bool:
+    def init(self, x0: torch.Tensor, oracle: Evaluator, ctx: RunContext) -> LBFGSState | BoxState:
+        if ctx.bounded:
+            x = ctx.project(x0.detach().clone())
+            f, g = oracle.value_and_grad(x)
+            like = x.unsqueeze(0)
+            model = LimitedMemory(1, self.history_size, x.numel(), like)
+            # values in float64, as the oracle returns them (float32 would blur Armijo's test)
+            qn = QuasiNewton(model, 1, like, ctx.lower, ctx.upper, value_dtype=torch.float64)
+            qn.start(_lane(x), x.unsqueeze(0), _value(f, qn), g.unsqueeze(0))
+            return BoxState(qn=qn)
+        x = leaf(x0)
+        return LBFGSState(x=x, optimizer=self._optimizer(x))
+
+    def step(self, state: LBFGSState | BoxState, oracle: Evaluator, ctx: RunContext) -> bool:
         if isinstance(state, BoxState):
-            return self._box_step(state, oracle, ctx)
+            return self._box_step(state, oracle)
         x = state.x
 
         def closure() -> torch.Tensor:
@@ -116,73 +146,61 @@ class LBFGS(GradientMethod):
         moved = float((x.detach() - before_x).abs().max()) if x.numel() else 0.0
         return oracle.nfev - before_evals <= 1 or moved <= self.tolerance_change
 
-    # -- projected L-BFGS inside a box ---------------------------------------------------------
-    def _free(self, state: BoxState, ctx: RunContext) -> torch.Tensor:
-        """Variables not held at a bound by the gradient (the others stay fixed this step)."""
-        assert ctx.lower is not None and ctx.upper is not None
-        at_lo = (state.x <= ctx.lower) & (state.g > 0)
-        at_hi = (state.x >= ctx.upper) & (state.g < 0)
-        return ~(at_lo | at_hi)
+    def rebase(self, state: Any, oracle: Evaluator) -> None:
+        """The box state keeps the value and gradient of its iterate: evaluate them again on
+        the new objective (torch's LBFGS re-evaluates at the start of every step itself)."""
+        if isinstance(state, BoxState):
+            f, g = oracle.value_and_grad(state.x.clone())
+            state.f, state.g = f, g
 
-    def _direction(self, state: BoxState, free: torch.Tensor) -> torch.Tensor:
-        """Two-loop recursion on the free variables (Nocedal & Wright, Algorithm 7.4)."""
-        m = free.to(state.g.dtype)
-        q = state.g * m
-        alphas = []
-        for s, y in zip(reversed(state.s), reversed(state.y), strict=True):
-            s, y = s * m, y * m
-            sy = float(s @ y)
-            if sy <= 1e-300:
-                alphas.append(None)
-                continue
-            a = float(s @ q) / sy
-            alphas.append((a, s, y, sy))
-            q = q - a * y
-        if state.s:
-            s, y = state.s[-1] * m, state.y[-1] * m
-            yy = float(y @ y)
-            if yy > 0 and float(s @ y) > 0:
-                q = q * (float(s @ y) / yy)
-        for item in reversed(alphas):
-            if item is None:
-                continue
-            a, s, y, sy = item
-            b = float(y @ q) / sy
-            q = q + (a - b) * s
-        return -q * m
+    # -- checkpoints -----------------------------------------------------------------------
+    def save_state(self, state: LBFGSState | BoxState) -> Any:
+        if isinstance(state, BoxState):
+            return super().save_state(state)
+        return {
+            "x": state.x.detach().clone(),
+            "optimizer": save_optimizer(state.optimizer),
+            "steps": state.steps,
+        }
 
-    def _box_step(self, state: BoxState, oracle: Oracle, ctx: RunContext) -> bool:
-        pg = ctx.project(state.x - state.g) - state.x  # projected gradient step
+    def load_state(self, saved: Any, ctx: RunContext) -> LBFGSState | BoxState:
+        if isinstance(saved, BoxState):
+            return super().load_state(saved, ctx)
+        x = leaf(saved["x"])
+        opt = self._optimizer(x)
+        load_optimizer(opt, saved["optimizer"])
+        return LBFGSState(x=x, optimizer=opt, steps=saved["steps"])
+
+    # -- projected L-BFGS inside a box: one lane of the engine -----------------------------
+    def _box_step(self, state: BoxState, oracle: Evaluator) -> bool:
+        qn = state.qn
+        a = _lane(qn.X)
+        pg = qn.projected_gradient(qn.X, qn.G)
         if float(pg.abs().max()) <= self.tolerance_grad:
             return True
-        free = self._free(state, ctx)
-        d = self._direction(state, free)
-        gd = float(state.g @ d)
-        if not gd < 0:  # not a descent direction: forget the curvature pairs
-            state.s.clear()
-            state.y.clear()
-            d = -state.g * free.to(state.g.dtype)
-            gd = float(state.g @ d)
-        t = self.lr
-        if not state.s:  # first step: scale like torch's LBFGS does
-            t = min(1.0, 1.0 / float(state.g.abs().sum())) * self.lr
-        c1 = 1e-4
+        qn.direction(a)
+        qn.t[a] = qn.first_step(a, self.lr)
         while True:
-            x_new = ctx.project(state.x + t * d)
-            f_new, g_new = oracle.value_and_grad(x_new)
-            if f_new <= state.f + c1 * float(state.g @ (x_new - state.x)):
+            T = qn.trial(a)
+            f, g = oracle.value_and_grad(T[0])
+            fT, gT = _value(f, qn), g.unsqueeze(0)
+            if bool(qn.sufficient_decrease(a, T, fT, gT)):
                 break
-            t *= 0.5
-            if float((x_new - state.x).abs().max()) <= self.tolerance_change:
+            qn.t[a] *= 0.5
+            if float((T - qn.X).abs().max()) <= self.tolerance_change:
                 return True
-        s_k, y_k = x_new - state.x, g_new - state.g
-        if float(s_k @ y_k) > 1e-10 * float(y_k @ y_k):
-            state.s.append(s_k)
-            state.y.append(y_k)
-            if len(state.s) > self.history_size:
-                state.s.pop(0)
-                state.y.pop(0)
-        done = abs(f_new - state.f) <= self.tolerance_change * max(1.0, abs(state.f))
-        state.x, state.f, state.g = x_new, f_new, g_new
+        s, f_old = T - qn.X, state.f
+        qn.accept(a, T, fT, gT)
         state.steps += 1
-        return done or float(s_k.abs().max()) <= self.tolerance_change
+        done = abs(f - f_old) <= self.tolerance_change * max(1.0, abs(f_old))
+        return done or float(s.abs().max()) <= self.tolerance_change
+
+
+def _lane(like: torch.Tensor) -> torch.Tensor:
+    """The index of the one lane, on ``like``'s device."""
+    return torch.zeros(1, dtype=torch.long, device=like.device)
+
+
+def _value(f: float, qn: QuasiNewton) -> torch.Tensor:
+    """A lane's value as the engine keeps it."""
+    return torch.tensor([f], dtype=qn.F.dtype, device=qn.F.device)

@@ -3,22 +3,25 @@
 Each step is exactly the training-loop step users know (one forward+backward, then
 ``optimizer.step()``), so a run follows torch.optim's trajectory bit for bit. Box bounds are
 kept by projecting the iterate after every step; optional learning-rate schedulers step once
-per optimizer step.
+per optimizer step. The run state (iterate, optimizer and scheduler ``state_dict()``) is plain
+tensors and numbers, so runs can be checkpointed and resumed exactly.
 """
 
 from __future__ import annotations
 
-import math
+import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch.optim import lr_scheduler
 
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import GradientMethod, RunContext
+from .._params import param
 from .._registry import register
+from ._torch import leaf, load_optimizer, save_optimizer, two_betas, warm_up_torch_optim
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "RMSprop"]
 
@@ -36,12 +39,6 @@ _SCHEDULERS: dict[str, str] = {
 }
 
 SchedulerSpec = str | Callable[[torch.optim.Optimizer], Any] | None
-
-
-def warm_up_torch_optim() -> None:
-    """Import what torch.optim's first ``step()`` imports lazily (about a second of
-    ``torch._dynamo``), before the run's clock starts, so it never counts as run time."""
-    import torch._dynamo  # noqa: F401
 
 
 def _scheduler_factory(
@@ -75,36 +72,54 @@ class TorchOptimState:
     steps: int = 0
 
 
+def _mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else "must be a mapping of keyword arguments"
+
+
+def _scheduler_spec(value: Any) -> str | None:
+    ok = value is None or isinstance(value, str) or callable(value)
+    return None if ok else "must be a scheduler name, a callable or None"
+
+
 @dataclass(frozen=True)
 class _TorchOptim(GradientMethod):
     """Shared options: learning rate, scheduler and a gradient tolerance."""
 
-    lr: float = 1e-3
-    scheduler: SchedulerSpec = None
-    scheduler_options: Mapping[str, Any] = field(default_factory=dict)
-    gtol: float = 0.0
+    checkpointable: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if not (self.gtol >= 0):
-            raise ValueError(f"gtol must be >= 0, got {self.gtol!r}")
+    lr: float = param(1e-3, "learning rate", gt=0)
+    scheduler: str | Callable[[torch.optim.Optimizer], Any] | None = param(  # noqa: RUF009 (a declared option is a field)
+        None,
+        "learning-rate scheduler, stepped once per optimizer step",
+        check=_scheduler_spec,
+        accepts=f"one of {', '.join(_SCHEDULERS)}, a torch.optim.lr_scheduler class name, a "
+        "callable optimizer -> scheduler, or None",
+    )
+    scheduler_options: Mapping[str, Any] = param(
+        {}, "keyword arguments of the scheduler", check=_mapping, accepts="a mapping"
+    )
+    gtol: float = param(0.0, "stop when the largest gradient entry is at most this", ge=0)
+
+    def validate(self) -> None:
         _scheduler_factory(self.scheduler, self.scheduler_options)
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         raise NotImplementedError
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         warm_up_torch_optim()
 
-    def init(self, x0: torch.Tensor, oracle: Oracle, ctx: RunContext) -> TorchOptimState:
-        x = x0.detach().clone().requires_grad_(True)
+    def _build(self, x: torch.Tensor) -> tuple[torch.optim.Optimizer, Any]:
         opt = self._optimizer([x])
         factory = _scheduler_factory(self.scheduler, self.scheduler_options)
-        sched = factory(opt) if factory is not None else None
+        return opt, factory(opt) if factory is not None else None
+
+    def init(self, x0: torch.Tensor, oracle: Evaluator, ctx: RunContext) -> TorchOptimState:
+        x = leaf(x0)
+        opt, sched = self._build(x)
         return TorchOptimState(x=x, optimizer=opt, scheduler=sched)
 
-    def step(self, state: TorchOptimState, oracle: Oracle, ctx: RunContext) -> bool:
+    def step(self, state: TorchOptimState, oracle: Evaluator, ctx: RunContext) -> bool:
         f, g = oracle.value_and_grad(state.x)
         if float(g.abs().max()) <= self.gtol:
             return True
@@ -122,16 +137,25 @@ class _TorchOptim(GradientMethod):
         state.steps += 1
         return False
 
+    def save_state(self, state: TorchOptimState) -> dict[str, Any]:
+        sched = state.scheduler
+        return {
+            "x": state.x.detach().clone(),
+            "optimizer": save_optimizer(state.optimizer),
+            "scheduler": None if sched is None else copy.deepcopy(sched.state_dict()),
+            "steps": state.steps,
+        }
 
-def _check_nonneg(**kw: float) -> None:
-    for k, v in kw.items():
-        if not (isinstance(v, int | float) and v >= 0):
-            raise ValueError(f"{k} must be >= 0, got {v!r}")
+    def load_state(self, saved: dict[str, Any], ctx: RunContext) -> TorchOptimState:
+        x = leaf(saved["x"])
+        opt, sched = self._build(x)  # the scheduler sets its initial rates, then both load
+        load_optimizer(opt, saved["optimizer"])
+        if sched is not None and saved["scheduler"] is not None:
+            sched.load_state_dict(copy.deepcopy(saved["scheduler"]))
+        return TorchOptimState(x=x, optimizer=opt, scheduler=sched, steps=saved["steps"])
 
 
-def _check_betas(betas: tuple[float, float]) -> None:
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+_WD = "weight decay (L2 penalty added to the gradient)"
 
 
 @register("sgd", family="gradient", needs_grad=True, supports_bounds=True)
@@ -139,19 +163,20 @@ def _check_betas(betas: tuple[float, float]) -> None:
 class SGD(_TorchOptim):
     """Stochastic gradient descent (torch.optim.SGD) with optional (Nesterov) momentum."""
 
-    lr: float = 1e-3
-    momentum: float = 0.0
-    dampening: float = 0.0
-    weight_decay: float = 0.0
-    nesterov: bool = False
+    lr: float = param(1e-3, "learning rate", gt=0)
+    momentum: float = param(0.0, "momentum factor", ge=0)
+    dampening: float = param(0.0, "dampening of the momentum", ge=0)
+    weight_decay: float = param(0.0, _WD, ge=0)
+    nesterov: bool = param(False, "Nesterov momentum (needs momentum > 0, dampening = 0)")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_nonneg(
-            momentum=self.momentum, dampening=self.dampening, weight_decay=self.weight_decay
-        )
+    def validate(self) -> None:
+        super().validate()
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError("nesterov momentum needs momentum > 0 and dampening = 0")
+            raise ValueError(
+                f"nesterov=True is not accepted with momentum={self.momentum!r} and "
+                f"dampening={self.dampening!r}: nesterov momentum needs momentum > 0 and "
+                "dampening = 0"
+            )
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
@@ -164,21 +189,21 @@ class SGD(_TorchOptim):
         )
 
 
+_BETAS = "decay rates of the first and second moment estimates"
+
+
 @register("adam", family="gradient", needs_grad=True, supports_bounds=True)
 @dataclass(frozen=True)
 class Adam(_TorchOptim):
     """Adam (torch.optim.Adam), optionally AMSGrad."""
 
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    amsgrad: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_betas(self.betas)
-        _check_nonneg(eps=self.eps, weight_decay=self.weight_decay)
+    lr: float = param(1e-3, "learning rate", gt=0)
+    betas: tuple[float, float] = param(
+        (0.9, 0.999), _BETAS, check=two_betas, accepts="two numbers in [0, 1)"
+    )
+    eps: float = param(1e-8, "added to the denominator for stability", ge=0)
+    weight_decay: float = param(0.0, _WD, ge=0)
+    amsgrad: bool = param(False, "use the AMSGrad variant")
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.Adam(
@@ -196,16 +221,13 @@ class Adam(_TorchOptim):
 class AdamW(_TorchOptim):
     """AdamW (torch.optim.AdamW): Adam with decoupled weight decay."""
 
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 1e-2
-    amsgrad: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_betas(self.betas)
-        _check_nonneg(eps=self.eps, weight_decay=self.weight_decay)
+    lr: float = param(1e-3, "learning rate", gt=0)
+    betas: tuple[float, float] = param(
+        (0.9, 0.999), _BETAS, check=two_betas, accepts="two numbers in [0, 1)"
+    )
+    eps: float = param(1e-8, "added to the denominator for stability", ge=0)
+    weight_decay: float = param(1e-2, "decoupled weight decay coefficient", ge=0)
+    amsgrad: bool = param(False, "use the AMSGrad variant")
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -223,18 +245,12 @@ class AdamW(_TorchOptim):
 class RMSprop(_TorchOptim):
     """RMSprop (torch.optim.RMSprop)."""
 
-    lr: float = 1e-2
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    centered: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
-        _check_nonneg(eps=self.eps, weight_decay=self.weight_decay, momentum=self.momentum)
+    lr: float = param(1e-2, "learning rate", gt=0)
+    alpha: float = param(0.99, "smoothing constant of the squared-gradient average", ge=0, le=1)
+    eps: float = param(1e-8, "added to the denominator for stability", ge=0)
+    weight_decay: float = param(0.0, _WD, ge=0)
+    momentum: float = param(0.0, "momentum factor", ge=0)
+    centered: bool = param(False, "normalize by an estimate of the gradient's variance")
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
@@ -253,20 +269,11 @@ class RMSprop(_TorchOptim):
 class Adagrad(_TorchOptim):
     """Adagrad (torch.optim.Adagrad)."""
 
-    lr: float = 1e-2
-    lr_decay: float = 0.0
-    weight_decay: float = 0.0
-    initial_accumulator_value: float = 0.0
-    eps: float = 1e-10
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_nonneg(
-            lr_decay=self.lr_decay,
-            weight_decay=self.weight_decay,
-            eps=self.eps,
-            initial_accumulator_value=self.initial_accumulator_value,
-        )
+    lr: float = param(1e-2, "learning rate", gt=0)
+    lr_decay: float = param(0.0, "learning-rate decay per step", ge=0)
+    weight_decay: float = param(0.0, _WD, ge=0)
+    initial_accumulator_value: float = param(0.0, "start of the squared-gradient sums", ge=0)
+    eps: float = param(1e-10, "added to the denominator for stability", ge=0)
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(
@@ -284,16 +291,10 @@ class Adagrad(_TorchOptim):
 class Adadelta(_TorchOptim):
     """Adadelta (torch.optim.Adadelta)."""
 
-    lr: float = 1.0
-    rho: float = 0.9
-    eps: float = 1e-6
-    weight_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.rho <= 1.0:
-            raise ValueError(f"rho must be in [0, 1], got {self.rho!r}")
-        _check_nonneg(eps=self.eps, weight_decay=self.weight_decay)
+    lr: float = param(1.0, "coefficient that scales the delta", gt=0)
+    rho: float = param(0.9, "decay rate of the squared-gradient average", ge=0, le=1)
+    eps: float = param(1e-6, "added to the denominator for stability", ge=0)
+    weight_decay: float = param(0.0, _WD, ge=0)
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.Adadelta(

@@ -22,23 +22,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import PopulationMethod, RunContext
+from .._params import param
 from .._registry import register
+from ._box import require_finite_box
 
-__all__ = ["PSO", "PSOState", "require_finite_box"]
-
-
-def require_finite_box(ctx: RunContext, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The run's box as ``(lower, upper)``; ValueError unless both sides are finite."""
-    if ctx.lower is None or ctx.upper is None:
-        raise ValueError(f"method {name!r} searches a box and needs bounds=(lower, upper)")
-    if not bool(torch.isfinite(ctx.lower).all() and torch.isfinite(ctx.upper).all()):
-        raise ValueError(
-            f"method {name!r} samples the box uniformly and needs finite bounds on every "
-            "coordinate; replace -inf/inf by the range you want searched"
-        )
-    return ctx.lower, ctx.upper
+__all__ = ["PSO", "PSOState"]
 
 
 @dataclass(slots=True)
@@ -84,6 +74,7 @@ class PSOState:
     stochastic=True,
     is_global=True,
     requires_bounds=True,
+    roles={"global": 3},
 )
 @dataclass(frozen=True)
 class PSO(PopulationMethod):
@@ -95,7 +86,7 @@ class PSO(PopulationMethod):
             the certified optimum (0.78305) on every seed tried, where 100 particles stop
             near 0.82 (fewer generations) and 20 particles sometimes collapse in a dead-ReLU
             basin.
-        w: inertia weight (the constriction factor chi).
+        w: inertia weight (the constriction factor chi), below 1 or the swarm never settles.
         c1: cognitive coefficient (pull toward the particle's own best).
         c2: social coefficient (pull toward the neighbourhood best).
         vmax: velocity limit per coordinate as a fraction of the box width (1.0, the box
@@ -115,44 +106,26 @@ class PSO(PopulationMethod):
             collapsed to a point); 0 never stops early.
     """
 
-    popsize: int = 40
-    w: float = 0.7298
-    c1: float = 1.49618
-    c2: float = 1.49618
-    vmax: float | None = 1.0
-    boundary: str = "reflect"
-    topology: str = "global"
-    neighbors: int = 1
-    include_x0: bool = True
-    xtol: float = 1e-12
+    popsize: int = param(40, ge=1)
+    w: float = param(0.7298, ge=0, lt=1)
+    c1: float = param(1.49618, ge=0)
+    c2: float = param(1.49618, ge=0)
+    vmax: float | None = param(1.0, gt=0)
+    boundary: str = param(
+        "reflect",
+        "what a particle does at a wall: mirrored inside or stopped on it",
+        choices=("reflect", "clip"),
+    )
+    topology: str = param(
+        "global",
+        "whose best each particle follows: the swarm's or its ring neighbours'",
+        choices=("global", "ring"),
+    )
+    neighbors: int = param(1, ge=1)
+    include_x0: bool = param(True)
+    xtol: float = param(1e-12, "stop once the swarm has collapsed within xtol * box width", ge=0)
 
-    def __post_init__(self) -> None:
-        if isinstance(self.popsize, bool) or not isinstance(self.popsize, int):
-            raise ValueError(f"popsize must be an int >= 1, got {self.popsize!r}")
-        if self.popsize < 1:
-            raise ValueError(f"popsize must be >= 1, got {self.popsize}")
-        for k in ("w", "c1", "c2", "xtol"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise ValueError(f"{k} must be a finite number, got {v!r}")
-            if v < 0:
-                raise ValueError(f"{k} must be >= 0, got {v}")
-        if self.w >= 1:
-            raise ValueError(f"w must be < 1 or the swarm never settles, got {self.w}")
-        if self.vmax is not None and not (
-            isinstance(self.vmax, int | float) and math.isfinite(self.vmax) and self.vmax > 0
-        ):
-            raise ValueError(
-                f"vmax must be a positive fraction of the box width or None, got {self.vmax!r}"
-            )
-        if self.boundary not in ("reflect", "clip"):
-            raise ValueError(f"boundary must be 'reflect' or 'clip', got {self.boundary!r}")
-        if self.topology not in ("global", "ring"):
-            raise ValueError(f"topology must be 'global' or 'ring', got {self.topology!r}")
-        if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, int):
-            raise ValueError(f"neighbors must be an int >= 1, got {self.neighbors!r}")
-        if self.neighbors < 1:
-            raise ValueError(f"neighbors must be >= 1, got {self.neighbors}")
+    def validate(self) -> None:
         if self.topology == "ring" and 2 * self.neighbors + 1 > self.popsize:
             raise ValueError(
                 f"a ring with {self.neighbors} neighbors on each side needs popsize >= "
@@ -160,7 +133,7 @@ class PSO(PopulationMethod):
                 "topology='global'"
             )
 
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         require_finite_box(ctx, self.info.name)
 
     # -- ask / tell ------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import PopulationMethod, RunContext
+from .._params import param
 from .._registry import register
-from .pso import require_finite_box
+from ._box import require_finite_box
 
 __all__ = ["RandomSearch", "RandomSearchState"]
 
@@ -44,18 +45,10 @@ class RandomSearch(PopulationMethod):
         include_x0: evaluate the start point first, so the result is never worse than it.
     """
 
-    batch_size: int = 100
-    include_x0: bool = True
+    batch_size: int = param(100, ge=1)
+    include_x0: bool = param(True)
 
-    def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not isinstance(self.include_x0, bool):
-            raise ValueError(f"include_x0 must be True or False, got {self.include_x0!r}")
-
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         require_finite_box(ctx, self.info.name)
 
     def init(self, x0: torch.Tensor, ctx: RunContext) -> RandomSearchState:

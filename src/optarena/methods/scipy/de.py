@@ -13,23 +13,30 @@ point after convergence, every call counted like all others.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize as so
 import torch
 
 from ...budget import StopReason
-from ...core.oracle import Oracle
+from ...core.evaluator import Evaluator
 from .._base import ExternalMethod, Outcome, RunContext
-from .._checks import is_number
+from .._params import param
 from .._registry import register
-from .annealing import box_arrays, local_lbfgsb, local_search_maxiter
+from ._local_search import (
+    GRAD_FTOL,
+    GRAD_GTOL,
+    NO_LIMIT,
+    box_arrays,
+    local_lbfgsb,
+    local_search_maxiter,
+)
 
 __all__ = ["DifferentialEvolution"]
-
-_NO_LIMIT = 10**18
 
 STRATEGIES = (
     "best1bin",
@@ -48,6 +55,20 @@ STRATEGIES = (
 INITS = ("latinhypercube", "sobol", "halton", "random")
 
 
+def _mutation_problem(m: Any) -> str | None:
+    """What is wrong with a mutation setting: a weight in [0, 2) or a (low, high) range."""
+    if isinstance(m, list | tuple):
+        if len(m) == 2 and all(_weight(v) for v in m) and m[0] <= m[1]:
+            return None
+        return "as a range must be (low, high) with 0 <= low <= high < 2"
+    return None if _weight(m) else "must be a number in [0, 2) or a (low, high) range"
+
+
+def _weight(v: Any) -> bool:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return ok and 0 <= v < 2
+
+
 @register(
     "differential_evolution",
     family="external",
@@ -56,12 +77,13 @@ INITS = ("latinhypercube", "sobol", "halton", "random")
     requires_bounds=True,
     stochastic=True,
     is_global=True,
+    roles={"global": 2},
 )
 @dataclass(frozen=True)
 class DifferentialEvolution(ExternalMethod):
     """Differential evolution (scipy), one batched objective call per generation.
 
-    Attributes:
+    Args:
         strategy: how trial vectors are built, e.g. ``"best1bin"`` or ``"rand1exp"``.
         popsize: population size as a multiple of the number of varying parameters
             (at least 5 members; ``init="sobol"`` rounds up to a power of two).
@@ -75,48 +97,25 @@ class DifferentialEvolution(ExternalMethod):
             (needs an objective with a gradient; every call counted).
     """
 
-    strategy: str = "best1bin"
-    popsize: int = 15
-    mutation: float | tuple[float, float] = (0.5, 1.0)
-    recombination: float = 0.7
-    init: str = "latinhypercube"
-    tol: float = 0.01
-    atol: float = 0.0
-    polish: bool = False
+    strategy: str = param("best1bin", "how trial vectors are built", choices=STRATEGIES)
+    popsize: int = param(15, ge=1)
+    mutation: float | tuple[float, float] = param(
+        (0.5, 1.0),
+        "differential weight in [0, 2), or (low, high) to dither",
+        check=_mutation_problem,
+        accepts="a number in [0, 2) or a (low, high) range within it",
+    )
+    recombination: float = param(0.7, ge=0, le=1)
+    init: str = param("latinhypercube", "initial population", choices=INITS)
+    tol: float = param(0.01, "relative spread of the values that counts as converged", ge=0)
+    atol: float = param(0.0, "absolute spread of the values that counts as converged", ge=0)
+    polish: bool = param(False)
 
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}"
-            )
-        if isinstance(self.popsize, bool) or not isinstance(self.popsize, int) or self.popsize < 1:
-            raise ValueError(f"popsize must be an int >= 1, got {self.popsize!r}")
-        self._check_mutation()
-        if not (is_number(self.recombination) and 0 <= self.recombination <= 1):
-            raise ValueError(f"recombination must be in [0, 1], got {self.recombination!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
-        for name in ("tol", "atol"):
-            v = getattr(self, name)
-            if not (is_number(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not isinstance(self.polish, bool):
-            raise ValueError(f"polish must be True or False, got {self.polish!r}")
+    def validate(self) -> None:
+        if isinstance(self.mutation, list | tuple):  # stored as a tuple of floats
+            object.__setattr__(self, "mutation", tuple(float(v) for v in self.mutation))
 
-    def _check_mutation(self) -> None:
-        m = self.mutation
-        if isinstance(m, list | tuple):
-            if not (len(m) == 2 and all(is_number(v) and 0 <= v < 2 for v in m) and m[0] <= m[1]):
-                raise ValueError(
-                    f"mutation as a range must be (low, high) with 0 <= low <= high < 2, got {m!r}"
-                )
-            object.__setattr__(self, "mutation", (float(m[0]), float(m[1])))
-        elif not (is_number(m) and 0 <= m < 2):
-            raise ValueError(
-                f"mutation must be a number in [0, 2) or a (low, high) range, got {m!r}"
-            )
-
-    def check(self, ctx: RunContext, oracle: Oracle) -> None:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         box_arrays(ctx, self.name)
         if self.polish and not oracle.objective.has_gradient:
             raise ValueError(
@@ -124,7 +123,7 @@ class DifferentialEvolution(ExternalMethod):
                 "has none; use polish=False (the default)"
             )
 
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
+    def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         lo, hi = box_arrays(ctx, self.name)
         # scipy stores member 0 (x0) rescaled to [0, 1] and rejects it when rounding puts a
         # coordinate on a bound just outside; it gets x0 nudged 1e-12 of the width inside. The
@@ -165,7 +164,7 @@ class DifferentialEvolution(ExternalMethod):
                 population_values,
                 so.Bounds(lo, hi),
                 strategy=self.strategy,
-                maxiter=_NO_LIMIT,
+                maxiter=NO_LIMIT,
                 popsize=self.popsize,
                 tol=self.tol,
                 mutation=self.mutation,
@@ -190,7 +189,7 @@ class DifferentialEvolution(ExternalMethod):
                 lo,
                 hi,
                 maxiter=local_search_maxiter(lo.size) * (lo.size + 1),
-                ftol=1e-12,
-                gtol=1e-8,
+                ftol=GRAD_FTOL,
+                gtol=GRAD_GTOL,
             )
         return Outcome(StopReason.CONVERGED, str(res.message), info)

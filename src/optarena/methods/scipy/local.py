@@ -18,19 +18,14 @@ import scipy.optimize as so
 import torch
 
 from ...budget import StopReason
-from ...core.oracle import Oracle, StopRun
+from ...core.errors import StopRun
+from ...core.oracle import Oracle
 from .._base import ExternalMethod, Outcome, RunContext
+from .._params import param
 from .._registry import register
+from ._local_search import NO_LIMIT
 
 __all__ = ["BFGS", "COBYLA", "LBFGSB", "SLSQP", "NelderMead", "Powell", "TrustConstr"]
-
-_NO_LIMIT = 10**9
-
-
-def _positive(**kw: Any) -> None:
-    for k, v in kw.items():
-        if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-            raise ValueError(f"{k} must be a positive number or None, got {v!r}")
 
 
 class _ScipyConstraints:
@@ -67,11 +62,9 @@ class _ScipyMethod(ExternalMethod):
 
     _scipy_name: ClassVar[str] = ""
     _uses_grad: ClassVar[bool] = False
-    stall: int | None = 200
-
-    def __post_init__(self) -> None:
-        if self.stall is not None and (not isinstance(self.stall, int) or self.stall <= 0):
-            raise ValueError(f"stall must be a positive int or None, got {self.stall!r}")
+    stall: int | None = param(
+        200, "stop after this many evaluations without a better value (None: never)", gt=0
+    )
 
     def _options(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -145,7 +138,12 @@ class _ScipyMethod(ExternalMethod):
 
 
 @register(
-    "slsqp", family="external", needs_grad=True, supports_bounds=True, supports_constraints=True
+    "slsqp",
+    family="external",
+    needs_grad=True,
+    supports_bounds=True,
+    supports_constraints=True,
+    roles={"local": 2, "constrained": 1},
 )
 @dataclass(frozen=True)
 class SLSQP(_ScipyMethod):
@@ -153,36 +151,37 @@ class SLSQP(_ScipyMethod):
 
     _scipy_name: ClassVar[str] = "SLSQP"
     _uses_grad: ClassVar[bool] = True
-    ftol: float = 1e-12
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(ftol=self.ftol)
+    ftol: float = param(1e-12, "precision goal for the value in the stopping test", gt=0)
 
     def _options(self) -> dict[str, Any]:
-        return {"maxiter": _NO_LIMIT, "ftol": self.ftol}
+        return {"maxiter": NO_LIMIT, "ftol": self.ftol}
 
 
-@register("lbfgsb", family="external", needs_grad=True, supports_bounds=True)
+@register(
+    "lbfgsb",
+    family="external",
+    needs_grad=True,
+    supports_bounds=True,
+    quasi_newton="limited",
+    roles={"local": 3, "merit": 1},
+)
 @dataclass(frozen=True)
 class LBFGSB(_ScipyMethod):
     """L-BFGS-B (scipy): limited-memory BFGS with native box bounds, exact gradient."""
 
     _scipy_name: ClassVar[str] = "L-BFGS-B"
     _uses_grad: ClassVar[bool] = True
-    maxcor: int = 10
-    ftol: float = 2.220446049250313e-09
-    gtol: float = 1e-5
-    maxls: int = 20
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(maxcor=self.maxcor, ftol=self.ftol, gtol=self.gtol, maxls=self.maxls)
+    maxcor: int = param(10, "correction pairs kept (the memory of the Hessian estimate)", gt=0)
+    ftol: float = param(
+        2.220446049250313e-09, "stop when the relative reduction of f falls below this", gt=0
+    )
+    gtol: float = param(1e-5, "stop when the largest projected gradient entry is below this", gt=0)
+    maxls: int = param(20, "most line-search steps per iteration", gt=0)
 
     def _options(self) -> dict[str, Any]:
         return {
-            "maxiter": _NO_LIMIT,
-            "maxfun": _NO_LIMIT,
+            "maxiter": NO_LIMIT,
+            "maxfun": NO_LIMIT,
             "maxcor": self.maxcor,
             "ftol": self.ftol,
             "gtol": self.gtol,
@@ -190,25 +189,31 @@ class LBFGSB(_ScipyMethod):
         }
 
 
-@register("bfgs", family="external", needs_grad=True, supports_bounds=False)
+@register(
+    "bfgs",
+    family="external",
+    needs_grad=True,
+    supports_bounds=False,
+    batched_lanes=True,
+    quasi_newton="dense",
+    roles={"local": 1},
+)
 @dataclass(frozen=True)
 class BFGS(_ScipyMethod):
     """BFGS quasi-Newton (scipy) with the exact gradient and a Wolfe line search."""
 
     _scipy_name: ClassVar[str] = "BFGS"
     _uses_grad: ClassVar[bool] = True
-    gtol: float = 1e-5
-    c1: float = 1e-4
-    c2: float = 0.9
+    gtol: float = param(1e-5, "stop when the gradient norm is below this", gt=0)
+    c1: float = param(1e-4, "Armijo (sufficient decrease) constant of the line search", gt=0, lt=1)
+    c2: float = param(0.9, "curvature constant of the line search", gt=0, lt=1)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(gtol=self.gtol)
-        if not 0 < self.c1 < self.c2 < 1:
+    def validate(self) -> None:
+        if not self.c1 < self.c2:
             raise ValueError(f"need 0 < c1 < c2 < 1, got c1={self.c1}, c2={self.c2}")
 
     def _options(self) -> dict[str, Any]:
-        return {"maxiter": _NO_LIMIT, "gtol": self.gtol, "c1": self.c1, "c2": self.c2}
+        return {"maxiter": NO_LIMIT, "gtol": self.gtol, "c1": self.c1, "c2": self.c2}
 
 
 @register(
@@ -217,6 +222,7 @@ class BFGS(_ScipyMethod):
     needs_grad=True,
     supports_bounds=True,
     supports_constraints=True,
+    roles={"constrained": 2},
 )
 @dataclass(frozen=True)
 class TrustConstr(_ScipyMethod):
@@ -224,26 +230,17 @@ class TrustConstr(_ScipyMethod):
 
     _scipy_name: ClassVar[str] = "trust-constr"
     _uses_grad: ClassVar[bool] = True
-    gtol: float = 1e-8
-    xtol: float = 1e-8
-    barrier_tol: float = 1e-8
-    initial_tr_radius: float = 1.0
-    hessian_update: str = "bfgs"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(
-            gtol=self.gtol,
-            xtol=self.xtol,
-            barrier_tol=self.barrier_tol,
-            initial_tr_radius=self.initial_tr_radius,
-        )
-        if self.hessian_update not in ("bfgs", "sr1"):
-            raise ValueError(f"hessian_update must be 'bfgs' or 'sr1', got {self.hessian_update!r}")
+    gtol: float = param(1e-8, "stop when the Lagrangian gradient norm is below this", gt=0)
+    xtol: float = param(1e-8, "stop when the trust radius is below this", gt=0)
+    barrier_tol: float = param(1e-8, "barrier parameter at which the interior point ends", gt=0)
+    initial_tr_radius: float = param(1.0, "initial trust-region radius", gt=0)
+    hessian_update: str = param(
+        "bfgs", "quasi-Newton update of the Hessian estimate", choices=("bfgs", "sr1")
+    )
 
     def _options(self) -> dict[str, Any]:
         return {
-            "maxiter": _NO_LIMIT,
+            "maxiter": NO_LIMIT,
             "gtol": self.gtol,
             "xtol": self.xtol,
             "barrier_tol": self.barrier_tol,
@@ -263,64 +260,63 @@ class TrustConstr(_ScipyMethod):
         return out
 
 
-@register("nelder_mead", family="external", needs_grad=False, supports_bounds=True)
+@register(
+    "nelder_mead", family="external", needs_grad=False, supports_bounds=True, roles={"local": 6}
+)
 @dataclass(frozen=True)
 class NelderMead(_ScipyMethod):
     """Nelder-Mead simplex (scipy): gradient-free local search."""
 
     _scipy_name: ClassVar[str] = "Nelder-Mead"
-    xatol: float = 1e-8
-    fatol: float = 1e-12
-    adaptive: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(xatol=self.xatol, fatol=self.fatol)
+    xatol: float = param(
+        1e-8, "absolute change of x between iterations that counts as converged", gt=0
+    )
+    fatol: float = param(
+        1e-12, "absolute change of f between iterations that counts as converged", gt=0
+    )
+    adaptive: bool = param(True, "adapt the simplex parameters to the dimension (Gao & Han 2012)")
 
     def _options(self) -> dict[str, Any]:
         return {
-            "maxiter": _NO_LIMIT,
-            "maxfev": _NO_LIMIT,
+            "maxiter": NO_LIMIT,
+            "maxfev": NO_LIMIT,
             "xatol": self.xatol,
             "fatol": self.fatol,
             "adaptive": self.adaptive,
         }
 
 
-@register("powell", family="external", needs_grad=False, supports_bounds=True)
+@register("powell", family="external", needs_grad=False, supports_bounds=True, roles={"local": 5})
 @dataclass(frozen=True)
 class Powell(_ScipyMethod):
     """Powell's conjugate direction method (scipy): gradient-free local search."""
 
     _scipy_name: ClassVar[str] = "Powell"
-    xtol: float = 1e-8
-    ftol: float = 1e-12
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(xtol=self.xtol, ftol=self.ftol)
+    xtol: float = param(1e-8, "relative error in x acceptable for convergence", gt=0)
+    ftol: float = param(1e-12, "relative error in f acceptable for convergence", gt=0)
 
     def _options(self) -> dict[str, Any]:
-        return {"maxiter": _NO_LIMIT, "maxfev": _NO_LIMIT, "xtol": self.xtol, "ftol": self.ftol}
+        return {"maxiter": NO_LIMIT, "maxfev": NO_LIMIT, "xtol": self.xtol, "ftol": self.ftol}
 
 
 @register(
-    "cobyla", family="external", needs_grad=False, supports_bounds=True, supports_constraints=True
+    "cobyla",
+    family="external",
+    needs_grad=False,
+    supports_bounds=True,
+    supports_constraints=True,
+    roles={"local": 7, "constrained": 3},
 )
 @dataclass(frozen=True)
 class COBYLA(_ScipyMethod):
     """COBYLA (scipy): gradient-free, linear approximations in a trust region."""
 
     _scipy_name: ClassVar[str] = "COBYLA"
-    rhobeg: float = 0.5
-    tol: float = 1e-10
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(rhobeg=self.rhobeg, tol=self.tol)
+    rhobeg: float = param(0.5, "initial trust-region radius (the first step's size)", gt=0)
+    tol: float = param(1e-10, "final accuracy: a lower bound on the trust-region radius", gt=0)
 
     def _options(self) -> dict[str, Any]:
-        return {"maxiter": _NO_LIMIT, "rhobeg": self.rhobeg, "tol": self.tol}
+        return {"maxiter": NO_LIMIT, "rhobeg": self.rhobeg, "tol": self.tol}
 
     def _constraints(self, cons: _ScipyConstraints) -> list[Any]:
         out: list[Any] = []

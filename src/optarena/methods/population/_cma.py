@@ -1,0 +1,232 @@
+"""The arithmetic of CMA-ES: strategy constants, run state, eigendecomposition, boundary
+penalty and stopping criteria (N. Hansen, "The CMA Evolution Strategy: A Tutorial",
+arXiv:1604.00772, 2016; ``(eq. N)`` is that paper's equation number).
+
+The method itself (options, ask and tell, restarts) is ``cmaes.py``; the distribution is kept
+in float64 whatever the problem's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+import torch
+
+from ._restarts import RestartBook
+
+__all__ = [
+    "F64",
+    "SIGMA_MAX",
+    "CMAState",
+    "Strategy",
+    "boundary_penalty",
+    "decompose",
+    "stop_criterion",
+    "strategy",
+]
+
+F64 = torch.float64
+SIGMA_MAX = 1e32
+_TOLUPSIGMA = 1e20  # stop when sigma * max(D) grew this much over the initial step size
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Constants of one population size (Hansen 2016, Table 1) and precomputed helpers."""
+
+    lam: int
+    mu: int
+    wpos: torch.Tensor  # (mu,) positive recombination weights, summing to one
+    wneg_n: torch.Tensor  # (lam - mu,) negative weights times n (eq. 46 numerator)
+    wsum: float  # sum of all weights
+    mueff: float
+    cc: float
+    cs: float
+    c1: float
+    cmu: float
+    damps: float
+    chin: float  # E||N(0, I)||
+    eigen_gap: int  # generations between eigendecompositions
+    hist_len: int  # generations looked back by tolfun
+    pick: torch.Tensor  # sorted-value positions: best, flat-fitness probe, quartiles, worst
+
+
+def strategy(n: int, lam: int, active: bool, device: torch.device) -> Strategy:
+    """Default strategy parameters for dimension ``n`` and population ``lam`` (eqs. 48-58)."""
+    mu = lam // 2
+    wp = [math.log((lam + 1) / 2) - math.log(i + 1) for i in range(lam)]  # (eq. 49)
+    pos, neg = wp[:mu], wp[mu:]
+    mueff = sum(pos) ** 2 / sum(w * w for w in pos)
+    alpha_cov = 2.0
+    c1 = alpha_cov / ((n + 1.3) ** 2 + mueff)  # (eq. 57)
+    cmu = min(  # (eq. 58)
+        1 - c1,
+        alpha_cov * (0.25 + mueff + 1 / mueff - 2) / ((n + 2) ** 2 + alpha_cov * mueff / 2),
+    )
+    cs = (mueff + 2) / (n + mueff + 5)  # (eq. 55)
+    damps = 1 + 2 * max(0.0, math.sqrt((mueff - 1) / (n + 1)) - 1) + cs  # (eq. 55)
+    cc = (4 + mueff / n) / (n + 4 + 2 * mueff / n)  # (eq. 56)
+    wpos = [w / sum(pos) for w in pos]  # (eq. 53), positive part
+    wneg = [0.0] * len(neg)
+    if active and sum(neg) < 0:
+        mueff_neg = sum(neg) ** 2 / sum(w * w for w in neg)
+        alpha = min(
+            1 + c1 / cmu,  # (eq. 50)
+            1 + 2 * mueff_neg / (mueff + 2),  # (eq. 51)
+            (1 - c1 - cmu) / (n * cmu),  # (eq. 52)
+        )
+        wneg = [alpha * w / -sum(neg) for w in neg]  # (eq. 53), negative part
+    l1 = lam + 1
+    pick = [0, min(lam - 1, math.ceil(0.1 + lam / 4)), l1 // 4, min(lam - 1, 3 * l1 // 4), lam - 1]
+    return Strategy(
+        lam=lam,
+        mu=mu,
+        wpos=torch.tensor(wpos, dtype=F64, device=device),
+        wneg_n=torch.tensor(wneg, dtype=F64, device=device) * n,
+        wsum=sum(wpos) + sum(wneg),
+        mueff=mueff,
+        cc=cc,
+        cs=cs,
+        c1=c1,
+        cmu=cmu,
+        damps=damps,
+        chin=math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n)),
+        eigen_gap=max(1, math.floor(1 / (10 * n * (c1 + cmu)))),  # lazy, O(n^2) per sample
+        hist_len=10 + math.ceil(30 * n / lam),
+        pick=torch.tensor(pick, device=device),
+    )
+
+
+@dataclass
+class CMAState(RestartBook):
+    """Run state of CMA-ES: the distribution, its paths and counters, plus the restart
+    bookkeeping it inherits.
+
+    Arrays are float64 tensors and scalars plain numbers, so a deep copy (a checkpoint)
+    resumes the run exactly.
+    """
+
+    mean: torch.Tensor  # (d,) distribution mean m
+    sigma: float  # step size
+    C: torch.Tensor  # (d, d) covariance matrix
+    B: torch.Tensor  # (d, d) eigenvectors of C (columns), as of the last decomposition
+    D: torch.Tensor  # (d,) square roots of the eigenvalues of C
+    BD: torch.Tensor  # (d, d) B @ diag(D): maps N(0, I) to N(0, C)
+    ps: torch.Tensor  # (d,) conjugate evolution path (step size)
+    pc: torch.Tensor  # (d,) evolution path (rank-one update)
+    strategy: Strategy
+    lower: torch.Tensor | None  # float64 bounds (None when unbounded)
+    upper: torch.Tensor | None
+    std0: torch.Tensor  # (d,) initial standard deviations per coordinate
+    sigma_init: float  # step size at the start of the current run
+    max_var: torch.Tensor | None = None  # (d,) largest variance per coordinate (bounded)
+    dmin: float = 1.0  # min(D) and max(D) at the last decomposition
+    dmax: float = 1.0
+    generation: int = 0  # generations of the current run
+    eigen_generation: int = 0  # generation of the last eigendecomposition
+    best_hist: list[float] = field(default_factory=list)  # best f of recent generations
+    penalty_weights: torch.Tensor | None = None  # (d,) boundary penalty weights, once set
+    iqr_hist: list[float] = field(default_factory=list)  # normalized f spreads (penalty)
+    stop: str = ""  # the criterion that ended the whole run ("" while running)
+    y: torch.Tensor | None = None  # (lam, d) steps of the asked population, until tell
+    z: torch.Tensor | None = None  # (lam, d) the same steps as N(0, I) samples
+    violation: torch.Tensor | None = None  # (lam, d) squared clipping distances, if any
+
+    @property
+    def popsize(self) -> int:
+        """Population size of the current run."""
+        return self.strategy.lam
+
+
+def boundary_penalty(s: CMAState, f: torch.Tensor, iqr: float) -> torch.Tensor | None:
+    """f plus the boundary penalty of the clipped samples (None when none was clipped).
+
+    The coordinate-wise weights follow pycma's BoundPenalty (Hansen et al. 2009): set to
+    twice the median recent interquartile range of f per unit variance when the mean
+    first leaves the box, raised while it stays out, lowered when they grow large.
+    """
+    st, n = s.strategy, s.mean.numel()
+    variances = torch.diagonal(s.C) * (s.sigma * s.sigma)
+    spread = iqr / float(variances.mean())
+    if math.isfinite(spread) and spread > 0:
+        s.iqr_hist.append(spread)
+    elif spread == math.inf and len(s.iqr_hist) > 1:
+        s.iqr_hist.append(max(s.iqr_hist))
+    if len(s.iqr_hist) > 20 + 3 * n / st.lam:
+        del s.iqr_hist[0]
+    assert s.lower is not None and s.upper is not None
+    outside = s.mean - torch.clamp(s.mean, s.lower, s.upper)
+    if s.iqr_hist and (s.penalty_weights is not None or bool(outside.any())):
+        dfit = statistics.median(s.iqr_hist)
+        if s.penalty_weights is None:
+            s.penalty_weights = torch.full_like(s.mean, 2 * dfit)
+        damp = min(1.0, st.mueff / 10 / n)
+        excess = outside.abs() / variances.sqrt() - 3 * max(1.0, math.sqrt(n) / st.mueff)
+        gw = s.penalty_weights * torch.exp((excess.clamp_min(0) / 3).tanh() * (damp / 2))
+        s.penalty_weights = torch.where(gw > 5 * dfit, gw * math.exp(-damp / 3), gw)
+    if s.violation is None:
+        return None
+    weights = s.penalty_weights if s.penalty_weights is not None else torch.ones_like(s.mean)
+    return f + (s.violation @ weights) / n
+
+
+def decompose(s: CMAState) -> None:
+    """Eigendecomposition C = B diag(D^2) B^T, every ``eigen_gap`` generations."""
+    s.eigen_generation = s.generation
+    C = torch.add(s.C, s.C.T).mul_(0.5)  # exact symmetry
+    try:
+        ev, B = torch.linalg.eigh(C)
+    except RuntimeError:  # NaN or no convergence: ends this run as `non_finite`
+        s.dmin, s.dmax = 0.0, math.inf
+        return
+    emin, emax = float(ev[0]), float(ev[-1])
+    if not (math.isfinite(emax) and emax > 0):
+        s.dmin, s.dmax = 0.0, math.inf
+        return
+    if emin < emax * 1e-300:
+        ev = ev.clamp_min(emax * 1e-300)
+    s.C, s.B, s.D = C, B, ev.sqrt()
+    s.BD = B * s.D
+    s.dmin, s.dmax = math.sqrt(max(emin, emax * 1e-300)), math.sqrt(emax)
+
+
+def stop_criterion(
+    s: CMAState,
+    f_best: float,
+    f_worst: float,
+    norm_ps: float,
+    *,
+    tolx: float,
+    tolfun: float,
+    max_condition: float,
+) -> str:
+    """The name of the first stopping criterion that holds, or ''."""
+    st = s.strategy
+    if s.run_limit is not None and s.run_evals >= s.run_limit:
+        return "maxevals_small_run"
+    if not (math.isfinite(norm_ps) and math.isfinite(s.dmax)):
+        return "non_finite"
+    if s.dmax > s.dmin * math.sqrt(max_condition):
+        return "condition"
+    hist = s.best_hist
+    if len(hist) >= st.hist_len and max(max(hist), f_worst) - min(min(hist), f_best) < tolfun:
+        return "tolfun"
+    if s.sigma * s.dmax > _TOLUPSIGMA * s.sigma_init:
+        return "tolupsigma"
+    tol = tolx * s.sigma_init
+    # Cheap pre-tests with the last decomposition (sqrt(C_ii) >= min(D) up to staleness)
+    # before the per-coordinate tests that cost tensor operations.
+    if s.sigma * s.dmin < 10 * tol:
+        sd = s.sigma * torch.diagonal(s.C).clamp_min(0).sqrt()
+        if float(sd.max()) < tol and s.sigma * float(s.pc.abs().max()) < tol:
+            return "tolx"
+    if s.sigma * s.dmin < 1e-12 * float(s.mean.abs().max()):
+        sd = s.sigma * torch.diagonal(s.C).clamp_min(0).sqrt()
+        if bool((s.mean == s.mean + 0.2 * sd).any()):
+            return "noeffectcoord"
+        i = s.generation % s.mean.numel()
+        if bool((s.mean == s.mean + (0.1 * s.sigma * float(s.D[i])) * s.B[:, i]).all()):
+            return "noeffectaxis"
+    return ""

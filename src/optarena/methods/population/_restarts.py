@@ -1,0 +1,96 @@
+"""IPOP and BIPOP restart schedules for population methods (Auger & Hansen 2005, Hansen 2009).
+
+A run of the method stops on its own criterion; the schedule then decides the next run's
+population size and step-size factor, sharing the whole budget: IPOP multiplies the population
+each time, BIPOP alternates such large runs with small ones of random size and step, giving
+both regimes about the same number of evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["RESTART_KINDS", "RestartBook", "next_run", "restart_point"]
+
+RESTART_KINDS = ("none", "ipop", "bipop")
+_F64 = torch.float64
+
+
+@dataclass(kw_only=True)
+class RestartBook:
+    """Restart bookkeeping of one optimization: counters of the runs so far (plain numbers,
+    so a deep copy of a state that holds it resumes exactly)."""
+
+    run_evals: int = 0  # evaluations of the current run
+    run_limit: int | None = None  # evaluation limit of a BIPOP small-population run
+    restarts: int = 0  # restarts done (all kinds)
+    large_restarts: int = 0  # IPOP / BIPOP large-population restarts done
+    regime: str = "first"  # "first", "large" or "small" (BIPOP bookkeeping)
+    evals_small: int = 0  # BIPOP: evaluations of the small-population runs and the first
+    evals_large: int = 0  # BIPOP: evaluations of the large-population runs
+    popsizes: list[int] = field(default_factory=list)  # population size of each run
+    regimes: list[str] = field(default_factory=list)  # "first", "large" or "small", each run
+    stop_reasons: list[str] = field(default_factory=list)  # why each finished run stopped
+
+    def started(self, popsize: int) -> None:
+        """Record the start of a run with ``popsize`` members."""
+        self.run_evals = 0
+        self.popsizes.append(popsize)
+        self.regimes.append(self.regime)
+
+
+def next_run(
+    book: RestartBook,
+    reason: str,
+    *,
+    kind: str,
+    popsize_factor: float,
+    max_restarts: int,
+    generator: torch.Generator,
+) -> tuple[int, float] | None:
+    """Record that the current run stopped on ``reason``; the next run's (population size,
+    step-size factor), or None when the schedule ``kind`` allows no further run."""
+    book.stop_reasons.append(reason)
+    if book.regime == "large":
+        book.evals_large += book.run_evals
+    else:
+        book.evals_small += book.run_evals
+    if kind == "none":
+        return None
+    lam0 = book.popsizes[0]
+    sigma_factor = 1.0
+    book.run_limit = None
+    if kind == "bipop" and book.evals_small < max(1, book.evals_large):
+        u = torch.rand(2, generator=generator, dtype=_F64).tolist()
+        big = popsize_factor**book.large_restarts
+        lam = max(2, math.floor(lam0 * big ** (u[0] ** 2)))
+        sigma_factor = 10.0 ** (-2.0 * u[1])
+        book.run_limit = max(lam, math.floor(0.5 * book.evals_large))
+        book.regime = "small"
+    else:
+        if book.large_restarts >= max_restarts:
+            return None
+        book.large_restarts += 1
+        lam = math.floor(lam0 * popsize_factor**book.large_restarts)
+        book.regime = "large"
+    book.restarts += 1
+    return lam, sigma_factor
+
+
+def restart_point(
+    x0: torch.Tensor,
+    lower: torch.Tensor | None,
+    upper: torch.Tensor | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Where a restarted run starts: a uniform random point of the box when it is finite,
+    else ``x0`` (given in the dtype and on the device of the distribution) again."""
+    if lower is None or upper is None:
+        return x0
+    if not bool((torch.isfinite(lower) & torch.isfinite(upper)).all()):
+        return x0
+    u = torch.rand(x0.numel(), generator=generator, dtype=x0.dtype).to(x0.device)
+    return lower + u * (upper - lower)
