@@ -11,32 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from .bench.inputs import SpecError, parse_budget, parse_seeds
+from .bench.plan import MethodEntry, Subject, Task, plan_problem
 from .bench.runner import torch_threads
-from .bench.spec import (
-    ALL_METHODS,
-    MethodEntry,
-    SpecError,
-    inapplicable_reason,
-    parse_budget,
-    parse_seeds,
-    resolve_entry,
-    uses_bounds,
-)
-from .bench.summary import (
-    RunOutcome,
-    Summary,
-    SummaryRow,
-    Target,
-    as_targets,
-    hits_from_history,
-    summarize,
-)
+from .bench.summary import RunOutcome, Summary, SummaryRow, summarize
+from .bench.targets import Target, as_targets, hits_from_history
 from .budget import Budget
 from .core.oracle import ObjectiveError
-from .methods import MethodInfo, method_infos
 from .minimize import as_objective, minimize
 from .problems import Problem
 from .problems import get as get_problem
@@ -111,33 +95,6 @@ def _entries(methods: Any) -> list[MethodEntry]:
             raise TypeError(
                 f"a method must be a name, a (name, options) pair or a MethodEntry, got {m!r}"
             )
-    return out
-
-
-def _expand(
-    entries: list[MethodEntry], skipped: dict[str, str]
-) -> list[tuple[str, str, MethodEntry, MethodInfo]]:
-    """(label, method string, entry, capabilities) per method; "*" adds every other one."""
-    named = {e.name.strip().lower().replace("-", "_") for e in entries if e.name != ALL_METHODS}
-    out: list[tuple[str, str, MethodEntry, MethodInfo]] = []
-    for e in entries:
-        if e.name == ALL_METHODS:
-            for i in method_infos():
-                if i.name in named:
-                    continue
-                try:
-                    _, _, label = resolve_entry(i.name, {})
-                except (TypeError, ValueError) as err:  # e.g. a composite needing its parts
-                    skipped[i.name] = f"not run with defaults: {err}"
-                    continue
-                out.append((label, i.name, MethodEntry(i.name, {}, None, e.bounds), i))
-            continue
-        method, info, label = resolve_entry(e.name, e.options)
-        out.append((e.label or label, method, e, info))
-    labels = [o[0] for o in out]
-    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-    if dup:
-        raise ValueError(f"method label(s) {dup} are used twice; give labels with a mapping")
     return out
 
 
@@ -231,42 +188,53 @@ def compare(
     except SpecError as e:
         raise ValueError(str(e)) from None
     objective, prob = as_objective(problem)
-    name = prob.name if prob is not None else objective.name
     box = bounds if bounds is not None else (prob.bounds if prob is not None else None)
     constrained = bool(kw.get("constraints")) or bool(prob is not None and prob.constraints)
-    f_opt = prob.f_opt if prob is not None else None
-    tg = as_targets(targets, f_opt)
+    base = (
+        Subject.of(prob, keyed=False)
+        if prob is not None
+        else Subject(objective.name, registered=False)
+    )
+    subject = replace(
+        base,
+        gradient=objective.gradient,
+        has_box=box is not None,
+        constrained=constrained,
+        executor=kw.get("executor") is not None,
+    )
+    name = subject.name
+    tg = as_targets(targets, subject.f_opt)
     target = prob if prob is not None else objective
+    plan = plan_problem(
+        subject,
+        _entries(methods),
+        bud,
+        seed_list,
+        spec="compare",
+        deterministic_once=deterministic_once,
+        keyed=False,
+    )
+    by_label: dict[str, list[Task]] = {}
+    for t in plan.tasks:
+        by_label.setdefault(t.label, []).append(t)
 
     results: dict[str, tuple[Result, ...]] = {}
     errors: dict[str, tuple[str, ...]] = {}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = {s.label: s.reason for s in plan.skipped}
     outcomes: list[RunOutcome] = []
     with torch_threads(threads):
-        for label, method, entry, info in _expand(_entries(methods), skipped):
-            reason = inapplicable_reason(
-                info,
-                differentiable=objective.has_gradient,
-                has_box=box is not None,
-                constrained=constrained,
-                problem=name,
-                policy=entry.bounds,
-            )
-            if reason is not None:
-                skipped[label] = reason
-                continue
-            run_seeds = seed_list[:1] if deterministic_once and not info.stochastic else seed_list
-            run = _Runs(name, label, method, tg)
+        for label, tasks in by_label.items():
+            run = _Runs(name, label, tasks[0].method, tg)
             try:
-                for seed in run_seeds:
+                for t in tasks:
                     run.one(
                         target,
-                        method=method,
-                        bounds=box if uses_bounds(info, entry.bounds) else None,
+                        method=t.method,
+                        bounds=box if t.bounds else None,
                         budget=bud,
-                        seed=seed,
+                        seed=t.seed,
                         **kw,
-                        **dict(entry.options),
+                        **dict(t.options),
                     )
             except (TypeError, ValueError) as e:  # refused before the first evaluation
                 skipped[label] = str(e)

@@ -15,10 +15,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .bench.plan import MethodEntry, Plan, Subject, plan_problem
 from .bench.runner import run_plan
-from .bench.spec import MethodEntry, Plan, ProblemEntry, Spec
+from .bench.spec import ProblemEntry, Spec
 from .bench.store import Store
 from .bench.summary import Summary, summarize_store
+from .budget import Budget
 from .minimize import minimize
 from .problems import _base as problems
 
@@ -91,7 +93,7 @@ def run_demo(
         if fresh:
             store.delete(plan.keys)
         report = run_plan(plan, store, workers=workers, progress=progress)
-        labels = {t.key: t.label for t in plan.tasks}
+        labels = plan.labels
         summary = summarize_store(store, keys=plan.keys, labels=labels)
     header = _header(plan, budget, seeds)
     (out / "summary.md").write_text(header + "\n" + summary.markdown(), encoding="utf-8")
@@ -132,8 +134,11 @@ def _plots(store_path: Path, out: Path, plan: Plan, labels: dict[str, str]) -> l
         written = [Path(path)]
         # One 2-D run animated on its landscape: a particle swarm on the tutorial's Rosenbrock.
         rosen = problems.get("rosenbrock")
+        task = plan_problem(Subject.of(rosen), [MethodEntry("pso")], Budget(evals=600), (0,))
         recorder = plot.Recorder()
-        run = minimize(rosen, method="pso", budget=600, seed=0, callback=recorder)
+        t = task.tasks[0]
+        run = minimize(rosen, method=t.method, bounds=rosen.bounds if t.bounds else None,
+                       budget=t.budget, seed=t.seed, callback=recorder)  # fmt: skip
         written.append(
             Path(plot.animate(rosen, run, generations=recorder, path=out / "rosenbrock_pso.gif"))
         )

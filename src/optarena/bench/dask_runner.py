@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .plan import Plan, Task
 from .runner import (
     BenchReport,
     execute,
@@ -32,7 +33,7 @@ from .runner import (
     spec_and_store,
     torch_threads,
 )
-from .spec import Plan, Spec, Task
+from .spec import Spec
 from .store import RunRecord, Store
 
 __all__ = ["connect", "run_plan_dask", "run_spec_dask"]

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,15 @@ from ..budget import StopReason
 from ..core.oracle import ObjectiveError
 from ..minimize import minimize
 from ..result import Result
-from .spec import Plan, Skipped, Spec, Task, budget_to_dict
+from .inputs import budget_to_dict
+from .plan import Plan, Skipped, Task
+from .spec import Spec
 from .store import RunRecord, Store
 
 __all__ = [
     "BenchReport",
     "execute",
+    "package_version",
     "pending",
     "progress_bar",
     "record_from_result",
@@ -49,6 +53,14 @@ __all__ = [
 ]
 
 
+def package_version() -> str:
+    """The installed optarena's version (its metadata), or "unknown" when not installed."""
+    try:
+        return metadata.version("optarena")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 @cache
 def versions() -> dict[str, str]:
     """Versions of optarena, torch, numpy, scipy and Python, stored with every run."""
@@ -56,10 +68,8 @@ def versions() -> dict[str, str]:
     import scipy
     import torch
 
-    from .. import __version__
-
     return {
-        "optarena": __version__,
+        "optarena": package_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,

@@ -16,9 +16,10 @@ stored as NULL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,49 @@ class Store:
             sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
         rows = self.query(sql + " ORDER BY run_id", list(where.values()))
         return [dict(r) for r in rows]
+
+    def selected_runs(self, keys: Iterable[str] | None = None) -> list[sqlite3.Row]:
+        """The runs with these keys (every run when None), in the order they were stored."""
+        if keys is None:
+            return self.query("SELECT * FROM runs ORDER BY run_id")
+        with self._selection("SELECT run_id FROM runs WHERE key = ?", keys):
+            return self.query("SELECT r.* FROM runs r JOIN _sel USING (run_id) ORDER BY run_id")
+
+    def best_changes(self, run_ids: Iterable[int]) -> dict[int, dict[str, np.ndarray]]:
+        """Per run, the history rows where the best-so-far value changes (and the first row):
+        every row at which a target can first be reached, without reading whole histories.
+        Columns ``evals``, ``seconds``, ``best_f``; runs without history are absent."""
+        with self._selection("SELECT ?", run_ids):
+            rows = self.conn.execute(
+                "SELECT run_id, eval, seconds, best_f FROM ("
+                " SELECT h.run_id, h.eval, h.seconds, h.best_f, LAG(h.best_f) OVER"
+                " (PARTITION BY h.run_id ORDER BY h.eval) AS prev"
+                " FROM history h JOIN _sel USING (run_id))"
+                " WHERE prev IS NULL OR best_f != prev ORDER BY run_id, eval"
+            ).fetchall()
+        by_run: dict[int, list[tuple[int, float, float]]] = {}
+        for run_id, ev, sec, best in rows:
+            by_run.setdefault(run_id, []).append((ev, sec, best))
+        out = {}
+        for run_id, items in by_run.items():
+            arr = np.array(items, dtype=np.float64).reshape(-1, 3)
+            out[run_id] = {
+                "evals": arr[:, 0].astype(np.int64),
+                "seconds": arr[:, 1],
+                "best_f": arr[:, 2],
+            }
+        return out
+
+    @contextlib.contextmanager
+    def _selection(self, select: str, values: Iterable[Any]) -> Iterator[None]:
+        """A temporary table ``_sel(run_id)`` filled by ``INSERT ... select`` per value."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _sel (run_id INTEGER PRIMARY KEY)")
+        self.conn.execute("DELETE FROM _sel")
+        try:
+            self.conn.executemany(f"INSERT OR IGNORE INTO _sel {select}", [(v,) for v in values])
+            yield
+        finally:
+            self.conn.execute("DELETE FROM _sel")
 
     def history(self, run_id: int) -> dict[str, np.ndarray]:
         """The history of one run as columns (``f`` holds NaN where NULL was stored)."""

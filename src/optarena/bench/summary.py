@@ -16,9 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .store import Store
+from .targets import (
+    DEFAULT_TARGET_EXPONENTS,
+    Target,
+    as_targets,
+    default_targets,
+    hits_from_history,
+)
 
 __all__ = [
     "DEFAULT_TARGET_EXPONENTS",
@@ -34,38 +39,6 @@ __all__ = [
     "summarize_store",
 ]
 
-DEFAULT_TARGET_EXPONENTS = (0, -3, -6)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A value to reach (``best_f <= value``), with a short label for table headers."""
-
-    value: float
-    label: str
-
-
-def default_targets(f_opt: float | None) -> tuple[Target, ...]:
-    """``f_opt + 10^k`` for k in :data:`DEFAULT_TARGET_EXPONENTS`; none when f_opt is unknown."""
-    if f_opt is None or not math.isfinite(f_opt):
-        return ()
-    return tuple(Target(f_opt + 10.0**k, f"f*+1e{k}") for k in DEFAULT_TARGET_EXPONENTS)
-
-
-def as_targets(targets: Iterable[float | Target] | None, f_opt: float | None) -> tuple[Target, ...]:
-    """Targets from explicit values (or Target objects), or the defaults from ``f_opt``."""
-    if targets is None:
-        return default_targets(f_opt)
-    out = []
-    for t in targets:
-        if isinstance(t, Target):
-            out.append(t)
-        elif isinstance(t, int | float) and not isinstance(t, bool) and not math.isnan(t):
-            out.append(Target(float(t), f"{float(t):.6g}"))
-        else:
-            raise TypeError(f"targets must be numbers, got {t!r}")
-    return tuple(out)
-
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -79,17 +52,6 @@ class RunOutcome:
     nfev: int
     elapsed: float
     hits: tuple[tuple[int, float] | None, ...]  # (evaluations, seconds) per target, or None
-
-
-def hits_from_history(
-    best_f: np.ndarray, evals: np.ndarray, seconds: np.ndarray, targets: Sequence[Target]
-) -> tuple[tuple[int, float] | None, ...]:
-    """Evaluations and seconds at which ``best_f`` first reached each target."""
-    out: list[tuple[int, float] | None] = []
-    for t in targets:
-        idx = np.flatnonzero(best_f <= t.value)
-        out.append((int(evals[idx[0]]), float(seconds[idx[0]])) if idx.size else None)
-    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -332,51 +294,29 @@ def summarize_store(
     labels: Mapping[str, str] | None = None,
     targets: Iterable[float | Target] | None = None,
 ) -> Summary:
-    """Summary of the runs in ``store`` (only ``keys`` if given), computed with SQL.
+    """Summary of the runs in ``store`` (only ``keys`` if given).
 
     ``labels`` maps keys to method labels (a spec's labels); stored labels are used otherwise.
     ``targets`` are absolute values for every problem; by default each problem's f_opt gives
     its own.
     """
-    conn = store.conn
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _sel (run_id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM _sel")
-    if keys is None:
-        conn.execute("INSERT INTO _sel SELECT run_id FROM runs")
-    else:
-        conn.executemany(
-            "INSERT OR IGNORE INTO _sel SELECT run_id FROM runs WHERE key = ?",
-            [(k,) for k in keys],
-        )
-    rows = conn.execute(
-        "SELECT r.run_id, r.key, r.problem, r.problem_params, r.label, r.method, r.status, "
-        "r.fun, r.nfev, r.elapsed, r.f_opt, r.budget FROM runs r JOIN _sel USING (run_id) "
-        "ORDER BY r.run_id"
-    ).fetchall()
+    rows = store.selected_runs(keys)
     names = _group_names((r["problem"], r["problem_params"]) for r in rows)
     explicit = None if targets is None else as_targets(targets, None)
     tmap: dict[str, tuple[Target, ...]] = {}
-    members: dict[str, list[int]] = {}
     for r in rows:
         g = names[(r["problem"], r["problem_params"])]
         if g not in tmap:
             tmap[g] = explicit if explicit is not None else default_targets(r["f_opt"])
-        members.setdefault(g, []).append(r["run_id"])
-    hits: dict[int, list[tuple[int, float] | None]] = {
-        r["run_id"]: [None] * len(tmap[names[(r["problem"], r["problem_params"])]]) for r in rows
-    }
-    for g, tg in tmap.items():
-        ids = members[g]
-        conn.execute("DELETE FROM _sel")
-        conn.executemany("INSERT INTO _sel VALUES (?)", [(i,) for i in ids])
-        for i, t in enumerate(tg):
-            for run_id, ev, sec in conn.execute(
-                "SELECT h.run_id, min(h.eval), min(h.seconds) FROM history h "
-                "JOIN _sel USING (run_id) WHERE h.best_f <= ? GROUP BY h.run_id",
-                (t.value,),
-            ):
-                hits[run_id][i] = (int(ev), float(sec))
-    conn.execute("DELETE FROM _sel")
+    changes = store.best_changes(r["run_id"] for r in rows)
+    hits: dict[int, tuple[tuple[int, float] | None, ...]] = {}
+    for r in rows:
+        tg = tmap[names[(r["problem"], r["problem_params"])]]
+        c = changes.get(r["run_id"])
+        if c is None:  # no stored history: no target reached
+            hits[r["run_id"]] = (None,) * len(tg)
+        else:
+            hits[r["run_id"]] = hits_from_history(c["best_f"], c["evals"], c["seconds"], tg)
 
     def label_of(r: Any) -> str:
         return str((labels or {}).get(r["key"], r["label"]))
@@ -405,7 +345,7 @@ def summarize_store(
             fun=r["fun"],
             nfev=r["nfev"],
             elapsed=r["elapsed"],
-            hits=tuple(hits[r["run_id"]]),
+            hits=hits[r["run_id"]],
         )
         for r in rows
     ]

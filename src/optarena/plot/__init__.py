@@ -14,7 +14,8 @@ picture and return its path when ``path=`` is given::
     plot.convergence(runs, problem=problem, path="optarena-demo/optimizers.png")
     plot.animate(problem, runs[2], path="optarena-demo/pso.gif")  # or .html
 
-The arrays behind each picture come from the data functions (``convergence_data``,
+Each picture is one module (convergence, landscape, curve_1d, ecdf, animate, report). The
+arrays behind each picture come from the data functions (``convergence_data``,
 ``grid_2d``, ``run_path``, ``ecdf_data``, ...), which import no matplotlib and can be tested
 or drawn with another library. ``write_report(store_path, out_dir)`` turns a results store
 (:mod:`optarena.bench`) into one self-contained HTML page: a table of every run and the
@@ -24,6 +25,8 @@ convergence, landscape and ECDF pictures.
 from __future__ import annotations
 
 from .animate import animate
+from .convergence import convergence
+from .curve_1d import curve_1d
 from .data import (
     DEFAULT_DELTAS,
     ConvergenceCurve,
@@ -45,7 +48,8 @@ from .data import (
     run_path,
     y_scale,
 )
-from .render import convergence, curve_1d, ecdf, landscape
+from .ecdf import ecdf
+from .landscape import landscape
 from .report import write_report
 
 __all__ = [

@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from ._draw import draw_contours
 from .data import frame_indices, grid_1d, grid_2d, run_path
-from .render import draw_contours
 
 __all__ = ["animate", "self_contained_html"]
 

@@ -19,8 +19,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..bench.targets import ecdf_targets
+from ._draw import colors
+from .convergence import convergence
 from .data import Trace, as_trace
-from .render import _colors, convergence, ecdf, landscape
+from .ecdf import ecdf
+from .landscape import landscape
 
 __all__ = ["write_report"]
 
@@ -116,7 +120,7 @@ def _landscape(problem: Any, runs: list[Mapping[str, Any]]) -> Figure:
     fig = landscape(problem, resolution=120, title=f"{problem.name}: best point of each run")
     ax = fig.axes[0]
     labels = list(dict.fromkeys(r["label"] for r in runs))
-    for label, color in zip(labels, _colors(len(labels)), strict=True):
+    for label, color in zip(labels, colors(len(labels)), strict=True):
         pts = [json.loads(r["x"]) for r in runs if r["label"] == label and r["x"]]
         if pts:
             xy = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
@@ -196,8 +200,8 @@ def write_report(
     f_opts: dict[str, float | None] = {}
     for key, idx in by_problem.items():
         f_opts[key] = next((runs[i]["f_opt"] for i in idx if runs[i]["f_opt"] is not None), None)
-        finite = any(len(traces[i]) and np.isfinite(traces[i].best_f[-1]) for i in idx)
-        if f_opts[key] is None and not finite:
+        bests = (float(traces[i].best_f[-1]) for i in idx if len(traces[i]))
+        if ecdf_targets(f_opts[key], bests) is None:
             continue  # no target can be set: nothing finite was found and the optimum is unknown
         for i in idx:  # runs that found nothing finite stay in: they reach no target
             ecdf_runs.setdefault(key, {}).setdefault(runs[i]["label"], []).append(traces[i])
