@@ -29,6 +29,31 @@ def test_slsqp_exact_jacobians_flower_constrained() -> None:
     assert torch.allclose(res.x, p.x_opt, atol=1e-9)
 
 
+TUTORIAL_LBFGS = {"line_search": "strong_wolfe", "tolerance_change": 1e-20}
+
+
+def tutorial_penalty_loop(p: P.Problem, max_outer: int = 100) -> list[torch.Tensor]:
+    """The tutorial's loop written with torch.optim directly: one L-BFGS optimizer kept across
+    rho = 1, 2, 4, ..., one step per rho, until the penalty is exactly 0; the iterates."""
+    x = p.x0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], line_search_fn="strong_wolfe", tolerance_change=1e-20)
+    rho, iterates = 1.0, []
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        v = p.fn(x) + rho * torch.clamp(2 - (x**2).sum(), min=0) ** 2
+        v.backward()
+        return v
+
+    for _ in range(max_outer):
+        opt.step(closure)
+        iterates.append(x.detach().clone())
+        if float(torch.clamp(2 - (x.detach() ** 2).sum(), min=0) ** 2) == 0:
+            break
+        rho *= 2
+    return iterates
+
+
 def test_penalty_reproduces_tutorial_path_float32() -> None:
     p = P.get("flower_constrained")
     seen: list[tuple[float, int]] = []
@@ -36,7 +61,7 @@ def test_penalty_reproduces_tutorial_path_float32() -> None:
         p,
         method=oa.Penalty(
             "lbfgs",
-            inner_options={"line_search": "strong_wolfe", "tolerance_change": 1e-20},
+            inner_options=TUTORIAL_LBFGS,
             inner_steps=1,
             rho0=1.0,
             factor=2.0,
@@ -46,13 +71,22 @@ def test_penalty_reproduces_tutorial_path_float32() -> None:
         budget=2000,
         callback=lambda info: seen.append((info.f, info.nfev)),
     )
-    assert seen[0][0] == pytest.approx(0.3469974, abs=1e-7)
-    assert seen[1][0] == pytest.approx(0.3818618, abs=1e-7)
-    x1 = None
-    assert res.info["outer_iterations"] == 22  # the tutorial printed 22 outer steps
+    ref = tutorial_penalty_loop(p)
+    # float32 steps of L-BFGS on the cusp amplify the CPU's kernel rounding: the first value
+    # is 0.3469974 with AVX2 kernels and 0.3470433 with the default ones
+    assert seen[0][0] == pytest.approx(0.3469974, abs=5e-4)
+    assert seen[1][0] == pytest.approx(0.3818618, abs=5e-4)
+    # the tutorial printed 22 outer steps; the same loop takes 22 to 24 depending on the
+    # kernels (SEEDS.md), and optarena's penalty (same arithmetic up to rounding) as many
+    # give or take two
+    assert abs(len(ref) - 22) <= 2
+    assert abs(res.info["outer_iterations"] - len(ref)) <= 2
+    # printed (0.5411962, 1.306563), 0.4142135: the exact optimum to float32 resolution
+    assert torch.allclose(res.x, torch.tensor([0.5411962, 1.306563]), atol=1e-6)
+    assert torch.allclose(ref[-1], torch.tensor([0.5411962, 1.306563]), atol=1e-6)
     assert float((res.x - p.x_opt).abs().max()) <= 1e-6
+    assert res.fun == pytest.approx(0.4142135, abs=1e-6)
     assert res.max_violation == 0.0
-    assert x1 is None
 
 
 def test_penalty_first_step_penalty_value() -> None:
@@ -60,18 +94,18 @@ def test_penalty_first_step_penalty_value() -> None:
     xs: list[torch.Tensor] = []
     oa.minimize(
         p,
-        method=oa.Penalty(
-            "lbfgs",
-            inner_options={"line_search": "strong_wolfe", "tolerance_change": 1e-20},
-            inner_steps=1,
-            tol=0.0,
-        ),
+        method=oa.Penalty("lbfgs", inner_options=TUTORIAL_LBFGS, inner_steps=1, tol=0.0),
         budget=30,
         callback=lambda info: xs.append(info.x),
     )
-    x = xs[0]
-    penalty = float(torch.clamp(2 - (x**2).sum(), min=0) ** 2)
-    assert penalty == pytest.approx(0.03444662, rel=1e-5)
+
+    def penalty(x: torch.Tensor) -> float:
+        return float(torch.clamp(2 - (x**2).sum(), min=0) ** 2)
+
+    # 0.03444662 with AVX2 kernels, 0.03440071 with the default ones: the twenty float32
+    # iterations of the first L-BFGS step on the cusp amplify kernel rounding to ~1e-3
+    assert penalty(xs[0]) == pytest.approx(0.03444662, rel=5e-3)
+    assert penalty(xs[0]) == pytest.approx(penalty(tutorial_penalty_loop(p, 1)[0]), rel=5e-3)
 
 
 def test_augmented_lagrangian_lbfgs() -> None:
