@@ -218,16 +218,10 @@ class Adam(_TorchOptim):
 
 @register("adamw", family="gradient", needs_grad=True, supports_bounds=True)
 @dataclass(frozen=True)
-class AdamW(_TorchOptim):
+class AdamW(Adam):
     """AdamW (torch.optim.AdamW): Adam with decoupled weight decay."""
 
-    lr: float = param(1e-3, "learning rate", gt=0)
-    betas: tuple[float, float] = param(
-        (0.9, 0.999), _BETAS, check=two_betas, accepts="two numbers in [0, 1)"
-    )
-    eps: float = param(1e-8, "added to the denominator for stability", ge=0)
     weight_decay: float = param(1e-2, "decoupled weight decay coefficient", ge=0)
-    amsgrad: bool = param(False, "use the AMSGrad variant")
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
