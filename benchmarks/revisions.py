@@ -10,7 +10,9 @@ Workloads use the public API only, so any revision since ``minimize`` existed ca
 - ``lbfgs``, ``adam``, ``lbfgsb``: gradient runs on the 10-d Rosenbrock (per-evaluation cost
   of one point at a time);
 - ``multistart``: batched L-BFGS lanes on Rosenbrock;
-- ``mlp_pop``: a population of mlp_identity networks through the direct Sequential path.
+- ``mlp_pop``: a population of mlp_identity networks (its declared batched function);
+- ``module_pop``: a population of 32-30-1 tanh MLPs on 256 samples through
+  ``Objective.from_module`` (the direct Sequential path).
 
 Prints microseconds per evaluation (median over repeats) for each tree and the ratio
 new/base; ratios within about 0.9-1.1 are noise on these shared machines.
@@ -50,6 +52,10 @@ D = 10
 x0 = torch.full((D,), 0.5, dtype=torch.float64)
 sph = oa.Objective(sphere, batched=sphere_b)
 ros = oa.Objective(rosen)
+g = torch.Generator().manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(32, 30), torch.nn.Tanh(), torch.nn.Linear(30, 1))
+inp, tgt = torch.randn(256, 32, generator=g), torch.randn(256, 1, generator=g)
+MOD = oa.Objective.from_module(net, torch.nn.functional.mse_loss, args=(inp,), target=tgt)
 
 def run(name):
     if name in ("pso", "cmaes", "random_search"):
@@ -62,6 +68,8 @@ def run(name):
         return oa.minimize(ros, x0, "lbfgsb", bounds=(-5, 5), budget=3000, seed=1)
     if name == "multistart":
         return oa.minimize(ros, x0, "multistart", bounds=(-5, 5), budget=5000, seed=1)
+    if name == "module_pop":
+        return oa.minimize(MOD, None, "pso", bounds=(-1, 1), budget=3000, seed=1, popsize=100)
     if name == "mlp_pop":
         p = oa.problems.get("mlp_identity")
         return oa.minimize(p, method="pso", budget=10000, seed=1, popsize=100)
@@ -76,7 +84,17 @@ for name in sys.argv[1].split(","):
 print(json.dumps(out))
 """
 
-WORKLOADS = ("pso", "cmaes", "random_search", "lbfgs", "adam", "lbfgsb", "multistart", "mlp_pop")
+WORKLOADS = (
+    "pso",
+    "cmaes",
+    "random_search",
+    "lbfgs",
+    "adam",
+    "lbfgsb",
+    "multistart",
+    "mlp_pop",
+    "module_pop",
+)
 
 
 def export(rev: str, into: Path) -> Path:
