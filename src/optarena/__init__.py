@@ -6,13 +6,15 @@ seconds), and every run returns the best point it actually evaluated.
 
 from __future__ import annotations
 
-from . import problems
+# ``methods`` is the methods package; called, it lists every method: optarena.methods()
+from . import methods, problems
 from .budget import Budget, StopReason
 from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
 from .core.objective import Objective, ObjectiveDefinitionError
 from .core.oracle import ObjectiveError
-from .methods import IterationInfo, Method, MethodInfo, method_infos
+from .inputs import Bounds
+from .methods import IterationInfo, Method, MethodInfo
 from .methods.composite.auto import Auto
 from .methods.composite.chain import Chain
 from .methods.composite.constrained import AugmentedLagrangian, Penalty
@@ -24,14 +26,10 @@ from .result import History, Result
 __version__ = "0.1.0"
 
 
-def methods() -> list[MethodInfo]:
-    """Every registered method with its capabilities (family, gradient, bounds, ...)."""
-    return method_infos()
-
-
 __all__ = [
     "AugmentedLagrangian",
     "Auto",
+    "Bounds",
     "Budget",
     "Chain",
     "Comparison",

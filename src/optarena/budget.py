@@ -7,7 +7,8 @@ no method can spend more evaluations than it was given, whatever its notion of "
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 __all__ = ["DEFAULT_EVALS", "Budget", "StopReason"]
@@ -47,6 +48,11 @@ class Budget:
     ``evals`` counts objective evaluations (a forward+backward pass is one evaluation and one
     gradient evaluation), ``grad_evals`` gradient evaluations, ``seconds`` wall time, and
     ``target`` stops the run as soon as a value ``<= target`` has been evaluated.
+
+    ``seconds`` is checked before every evaluation and, inside a population batch, between
+    chunks (vmap chunks, chunks of a declared ``batched`` function, points of the loop); a
+    batch cut by the clock keeps and counts the rows done. One call of the function is never
+    interrupted, and gradient batches and executor batches are checked only before they start.
     """
 
     evals: int | None = None
@@ -100,3 +106,26 @@ class Budget:
         raise TypeError(
             f"budget must be an int (evaluations), a Budget or None, got {type(budget).__name__}"
         )
+
+    def binding(self, uses_gradient: bool, method: str = "the method") -> Budget:
+        """This budget made sure to end a run of a method: the one rule for minimize and specs.
+
+        ``grad_evals`` counts gradient evaluations, which a method that needs no gradient may
+        never make (random_search, cmaes, nelder_mead, ...; a composite only through its inner
+        methods), so a budget whose only limit is ``grad_evals`` could let such a run go on
+        forever. It then also gets the default cap of :data:`DEFAULT_EVALS` evaluations, with
+        a warning naming the fix. ``uses_gradient``: the method needs a gradient (every
+        evaluation it makes is then one with a gradient, so ``grad_evals`` binds it).
+        """
+        if uses_gradient or self.evals is not None or self.seconds is not None:
+            return self
+        if self.grad_evals is None:  # no limit at all: coerce() has capped it already
+            return self
+        warnings.warn(
+            f"Budget(grad_evals={self.grad_evals}) alone cannot stop {method}, which needs no "
+            f"gradient and may evaluate without one; it is also capped at {DEFAULT_EVALS} "
+            "evaluations. Give Budget(evals=...) or seconds=... to choose the limit",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return replace(self, evals=DEFAULT_EVALS)

@@ -2,8 +2,10 @@
 
 Each function may return a scalar or a vector (several constraints at once). Jacobians come
 from autograd, so solvers that use them (SLSQP, trust-constr) get exact ones, and populations
-are evaluated in one batched call (``torch.func.vmap``, with a loop fallback). ``linear(A, b)``
-builds ``A x <= b`` as an Ineq.
+are evaluated in one batched call (``torch.func.vmap``, with a loop fallback). A function
+autograd cannot differentiate (numpy code, scipy's constraint objects: see
+``optarena.scipy_forms``) gives its Jacobian as ``jac``. ``linear(A, b)`` builds ``A x <= b``
+as an Ineq.
 """
 
 from __future__ import annotations
@@ -21,11 +23,16 @@ __all__ = ["Constraint", "ConstraintSet", "Eq", "Ineq", "linear"]
 
 @dataclass(frozen=True)
 class Constraint:
-    """Base of :class:`Ineq` and :class:`Eq`: a tensor function and a feasibility tolerance."""
+    """Base of :class:`Ineq` and :class:`Eq`: a tensor function and a feasibility tolerance.
+
+    ``jac`` (optional) maps x to the ``(m, d)`` Jacobian of ``fun``; without it the Jacobian
+    comes from autograd through ``fun``. Give it when ``fun`` is not torch-differentiable.
+    """
 
     fun: Callable[[torch.Tensor], Any]
     tol: float = 1e-8
     name: str = ""
+    jac: Callable[[torch.Tensor], Any] | None = None
 
     kind: ClassVar[str] = "base"
 
@@ -36,6 +43,8 @@ class Constraint:
             )
         if not (isinstance(self.tol, int | float) and self.tol >= 0):
             raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
+        if self.jac is not None and not callable(self.jac):
+            raise TypeError(f"jac must be callable or None, got {type(self.jac).__name__}")
 
     def values(self, x: torch.Tensor) -> torch.Tensor:
         """The constraint function at ``x`` as a 1-D tensor."""
@@ -89,12 +98,31 @@ def linear(A: Any, b: Any, tol: float = 1e-8, name: str = "linear") -> Ineq:
     return Ineq(fun, tol=tol, name=name)
 
 
+def _given_jacobian(
+    c: Constraint, jac: Callable[[torch.Tensor], Any], x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and the ``jac`` a constraint brought, checked to be ``(m, d)``."""
+    with torch.no_grad():
+        v = c.values(x.detach().clone())
+        J = jac(x.detach().clone())
+    if not isinstance(J, torch.Tensor):
+        J = torch.as_tensor(np.asarray(J, dtype=np.float64))
+    J = J.to(dtype=x.dtype, device=x.device)
+    if J.numel() != v.numel() * x.numel():
+        raise ValueError(
+            f"the jac of constraint {c.name or c.fun!r} gave shape {tuple(J.shape)}; expected "
+            f"({v.numel()}, {x.numel()}): one row per constraint value, one column per variable"
+        )
+    return v, J.reshape(v.numel(), x.numel())
+
+
 class ConstraintSet:
     """Several constraints evaluated together: values, violations, Jacobians, batches."""
 
     def __init__(self, constraints: Sequence[Constraint]) -> None:
         self.items = tuple(constraints)
-        self._vmap_ok = [True] * len(self.items)
+        # a function marked ``vmappable = False`` (numpy code) is evaluated row by row
+        self._vmap_ok = [getattr(c.fun, "vmappable", True) for c in self.items]
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -123,6 +151,9 @@ class ConstraintSet:
         """Each constraint's values and autograd Jacobian (shape (m_i, d)) at ``x``."""
         out = []
         for c in self.items:
+            if c.jac is not None:
+                out.append(_given_jacobian(c, c.jac, x))
+                continue
             xx = x.detach().clone().requires_grad_(True)
             with torch.enable_grad():
                 v = c.values(xx)

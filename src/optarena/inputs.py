@@ -6,19 +6,25 @@ one place for the forms each accepts and the message each refusal gives.
 
 from __future__ import annotations
 
+import math
+import numbers
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.optimize as so
 import torch
 from torch import nn
 
 from .constraints import Constraint
 from .core.objective import Objective
 from .problems import Problem
+from .scipy_forms import from_scipy, is_scipy_form
 
 __all__ = [
+    "MAX_SEED",
+    "Bounds",
     "BoundsLike",
     "as_bounds",
     "as_constraints",
@@ -29,6 +35,9 @@ __all__ = [
 ]
 
 BoundsLike = Any
+
+#: The largest seed: seeds are stored as signed 64-bit integers (SQLite, torch generators).
+MAX_SEED = 2**63 - 1
 
 
 def as_objective(objective: Any) -> tuple[Objective, Problem | None]:
@@ -48,14 +57,25 @@ def as_objective(objective: Any) -> tuple[Objective, Problem | None]:
             "target=..., params=...) and pass that"
         )
     if callable(objective):
-        return Objective(objective), None
+        return Objective(objective, backend="auto"), None  # numpy or torch: its first call tells
     raise TypeError(
         "objective must be a function of a 1-D tensor, an optarena.Objective or a Problem, "
         f"got {type(objective).__name__}"
     )
 
 
+def _is_complex(x0: Any) -> bool:
+    if isinstance(x0, torch.Tensor):
+        return x0.is_complex()
+    if isinstance(x0, np.ndarray):
+        return x0.dtype.kind == "c"
+    if isinstance(x0, complex | np.complexfloating):
+        return True
+    return isinstance(x0, list | tuple) and any(map(_is_complex, x0))
+
+
 def as_x0(x0: Any, objective: Objective, problem: Problem | None) -> torch.Tensor:
+    """x0 as a 1-D real tensor (ints and bools become float64; complex is refused)."""
     if x0 is None:
         if problem is not None:
             return problem.x0.clone()
@@ -64,6 +84,12 @@ def as_x0(x0: Any, objective: Objective, problem: Problem | None) -> torch.Tenso
             raise ValueError("x0 is required: pass the start point as a 1-D tensor or array")
         return d
     ref = objective.default_x0 if problem is None else problem.x0
+    if _is_complex(x0):
+        raise TypeError(
+            "x0 is complex, but optarena minimizes over real numbers: optimize the real and "
+            "imaginary parts as separate variables (torch.view_as_real(z).reshape(-1)) and "
+            "rebuild z inside the objective (torch.view_as_complex(x.reshape(-1, 2)))"
+        )
     if isinstance(x0, torch.Tensor):
         t = x0.detach().clone()
         if not t.is_floating_point():
@@ -96,38 +122,158 @@ def as_x0(x0: Any, objective: Objective, problem: Problem | None) -> torch.Tenso
     return t
 
 
+class Bounds(NamedTuple):
+    """Box bounds written so that no other reading fits: ``lower <= x <= upper``.
+
+    Each side is a scalar (the same for every coordinate), an array of length d, or ``None``
+    (no bound on that side); ``-inf``/``inf`` entries leave one coordinate open.
+    """
+
+    lower: Any = None
+    upper: Any = None
+
+
+def _is_array(b: Any) -> bool:
+    return isinstance(b, np.ndarray | torch.Tensor)
+
+
+def _numbers(b: Any, open_side: float, what: str) -> np.ndarray:
+    """A bound side as float64 (None: unbounded), or a TypeError that shows the forms."""
+    if b is None:
+        return np.asarray(open_side)
+    if isinstance(b, torch.Tensor):
+        b = b.detach().cpu()
+    try:
+        a = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what} must be numbers; {_FORMS}; got {b!r}") from e
+    if a.ndim > 1:
+        raise ValueError(f"{what} has shape {a.shape}; {_FORMS}")
+    return a
+
+
+def _side(b: Any, open_side: float, d: int, what: str) -> np.ndarray:
+    a = _numbers(b, open_side, what)
+    if a.ndim == 1 and a.size != d:
+        raise ValueError(
+            f"{what} has {a.size} entries (shape {a.shape}) for {d} variables; {_FORMS}"
+        )
+    return np.broadcast_to(a, (d,)).astype(np.float64)
+
+
+_FORMS = (
+    "bounds are given as (lower, upper) (each a scalar or an array of length d), as d "
+    "(low, high) pairs like scipy's, with None for an open side, or as optarena.Bounds(lower, "
+    "upper) / scipy.optimize.Bounds(lb, ub)"
+)
+
+
+def _is_scalar(b: Any) -> bool:
+    """A number (Python, numpy or a 0-d array/tensor) or None."""
+    if b is None or isinstance(b, numbers.Real):
+        return not isinstance(b, bool)
+    return _is_array(b) and b.ndim == 0
+
+
+def _is_pair(b: Any) -> bool:
+    """A scipy (low, high) pair: a tuple or list of two numbers or None."""
+    return isinstance(b, tuple | list) and len(b) == 2 and all(map(_is_scalar, b))
+
+
+def _no_none(b: Any, what: str) -> Any:
+    if b is None or (isinstance(b, tuple | list) and any(v is None for v in b)):
+        raise ValueError(
+            f"{what} contains None: None marks an open side only in (low, high) pairs; in "
+            "(lower, upper) use -inf / inf"
+        )
+    return b
+
+
+def _pairs(items: list[Any], d: int) -> tuple[np.ndarray, np.ndarray]:
+    lo = [-math.inf if p[0] is None else p[0] for p in items]
+    hi = [math.inf if p[1] is None else p[1] for p in items]
+    return _side(lo, -math.inf, d, "low"), _side(hi, math.inf, d, "high")
+
+
+def _rows(lower: Any, upper: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        _side(_no_none(lower, "lower"), -math.inf, d, "lower"),
+        _side(_no_none(upper, "upper"), math.inf, d, "upper"),
+    )
+
+
+def _either(items: list[Any], d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two rows of two numbers for d = 2: the reading that is a box (low <= high), scipy's
+    pairs when both are the same box; refused when both are boxes and differ."""
+    pairs, rows = _pairs(items, d), _rows(items[0], items[1], d)
+    if all(np.array_equal(a, b) for a, b in zip(pairs, rows, strict=True)):
+        return pairs
+    pairs_ok, rows_ok = (bool((lo <= hi).all()) for lo, hi in (pairs, rows))
+    if pairs_ok and rows_ok:
+        raise ValueError(_ambiguous(*pairs, *rows))
+    return rows if rows_ok else pairs  # neither: scipy's reading, refused as not a box
+
+
+def _box(bounds: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) of length d from any accepted form (see :func:`as_bounds`)."""
+    inf = math.inf
+    if isinstance(bounds, Bounds):
+        return _side(bounds.lower, -inf, d, "Bounds.lower"), _side(bounds.upper, inf, d, "upper")
+    if isinstance(bounds, so.Bounds):  # keep_feasible holds anyway: see as_bounds
+        # scipy keeps a scalar side as an array of one entry and broadcasts it
+        lb, ub = (b.reshape(()) if np.size(b) == 1 else b for b in (bounds.lb, bounds.ub))
+        return _side(lb, -inf, d, "Bounds.lb"), _side(ub, inf, d, "Bounds.ub")
+    if _is_array(bounds):  # one array: two numbers, (d, 2) pairs or (2, d) rows
+        a = np.asarray(bounds.detach().cpu() if isinstance(bounds, torch.Tensor) else bounds)
+        if a.shape == (2,) or a.ndim == 2:
+            bounds = a.tolist()
+        else:
+            raise ValueError(f"bounds as one array of shape {a.shape}; {_FORMS}")
+    if not isinstance(bounds, tuple | list):
+        raise TypeError(f"{_FORMS}; got {type(bounds).__name__}")
+    items = list(bounds)
+    if len(items) == 2 and (all(map(_is_array, items)) or all(map(_is_scalar, items))):
+        # two arrays (tensors) are (lower, upper); two numbers (or None) broadcast
+        return _side(items[0], -inf, d, "lower"), _side(items[1], inf, d, "upper")
+    if len(items) == d and all(map(_is_pair, items)):
+        has_none = any(v is None for p in items for v in p)
+        return _either(items, d) if d == 2 and not has_none else _pairs(items, d)
+    if len(items) == 2:
+        return _rows(items[0], items[1], d)
+    raise ValueError(
+        f"bounds have {len(items)} entries (shape ({len(items)}, ...)) for {d} variables; {_FORMS}"
+    )
+
+
+def _ambiguous(lo: np.ndarray, hi: np.ndarray, lo2: np.ndarray, hi2: np.ndarray) -> str:
+    def box(a: np.ndarray, b: np.ndarray) -> str:
+        return f"x[0] in [{a[0]:g}, {b[0]:g}] and x[1] in [{a[1]:g}, {b[1]:g}]"
+
+    first = f"lower={lo.tolist()}, upper={hi.tolist()}"
+    second = f"lower={lo2.tolist()}, upper={hi2.tolist()}"
+    return (
+        "bounds with 2 rows of 2 numbers for 2 variables can be read two ways, both boxes: "
+        f"as scipy's (low, high) pairs, {box(lo, hi)}, or as (lower, upper), "
+        f"{box(lo2, hi2)}. Write the first as optarena.Bounds({first}) or "
+        f"scipy.optimize.Bounds({lo.tolist()}, {hi.tolist()}), the second as "
+        f"optarena.Bounds({second}) (two numpy arrays or tensors are always (lower, upper))"
+    )
+
+
 def as_bounds(bounds: BoundsLike, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The box ``(lower, upper)`` as tensors like x0, from every form users write.
+
+    Accepted: ``(lower, upper)`` with each a scalar or an array of length d; d ``(low, high)``
+    pairs with ``None`` for an open side (scipy's form, read as scipy reads it);
+    :class:`Bounds`; ``scipy.optimize.Bounds`` (its ``keep_feasible`` always holds: every
+    evaluation of a method that takes bounds lies inside them). Two numpy arrays or tensors
+    are ``(lower, upper)``. For d = 2, two rows of two numbers (no ``None``) may be either:
+    the reading that gives a box (low <= high everywhere) is used; when both do and differ,
+    the input is refused with both spellings.
+    """
     if bounds is None:
         return None
-    d = x0.numel()
-    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):  # scipy.optimize.Bounds
-        bounds = (bounds.lb, bounds.ub)
-    try:
-        arr = np.asarray(
-            [
-                np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
-                for b in bounds
-            ]
-            if not isinstance(bounds, np.ndarray | torch.Tensor)
-            else np.asarray(bounds, dtype=np.float64),
-            dtype=np.float64,
-        )
-    except (TypeError, ValueError) as e:
-        raise TypeError(
-            "bounds must be (lower, upper) with scalars or arrays of length d, or a list of "
-            f"d (low, high) pairs; got {bounds!r}"
-        ) from e
-    if arr.shape == (2,):
-        lo, hi = np.full(d, arr[0]), np.full(d, arr[1])
-    elif arr.shape == (2, d):
-        lo, hi = arr[0], arr[1]
-    elif arr.shape == (d, 2):
-        lo, hi = arr[:, 0], arr[:, 1]
-    else:
-        raise ValueError(
-            f"bounds have shape {arr.shape}; expected (lower, upper) as two scalars or two "
-            f"arrays of length {d}, or {d} (low, high) pairs"
-        )
+    lo, hi = _box(bounds, x0.numel())
     if np.isnan(lo).any() or np.isnan(hi).any():
         raise ValueError("bounds contain NaN; use -inf/inf for a side without a bound")
     if (lo > hi).any():
@@ -154,19 +300,29 @@ def as_bounds(bounds: BoundsLike, x0: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def as_constraints(constraints: Any) -> tuple[Constraint, ...]:
+    """optarena constraints from Ineq / Eq objects and scipy's forms (``LinearConstraint``,
+    ``NonlinearConstraint``, ``{"type": "ineq", "fun": ...}``), one or a sequence of them."""
     if constraints is None:
         return ()
-    if isinstance(constraints, Constraint):
-        return (constraints,)
-    if not isinstance(constraints, Sequence):
-        raise TypeError("constraints must be a sequence of optarena.Ineq / optarena.Eq")
-    out = tuple(constraints)
-    for c in out:
-        if not isinstance(c, Constraint):
-            raise TypeError(
-                f"constraints must be optarena.Ineq(fun) or optarena.Eq(fun), got {c!r}"
-            )
-    return out
+    if isinstance(constraints, Constraint) or is_scipy_form(constraints):
+        constraints = [constraints]
+    if not isinstance(constraints, Sequence) or isinstance(constraints, str):
+        raise TypeError(f"constraints must be a sequence of constraints; {_CONSTRAINT_FORMS}")
+    out: list[Constraint] = []
+    for c in constraints:
+        if isinstance(c, Constraint):
+            out.append(c)
+        elif is_scipy_form(c):
+            out.extend(from_scipy(c))
+        else:
+            raise TypeError(f"got {c!r} as a constraint; {_CONSTRAINT_FORMS}")
+    return tuple(out)
+
+
+_CONSTRAINT_FORMS = (
+    "a constraint is optarena.Ineq(fun) (fun(x) >= 0) or optarena.Eq(fun) (fun(x) == 0), or "
+    "scipy's LinearConstraint, NonlinearConstraint or {'type': 'ineq' | 'eq', 'fun': ...}"
+)
 
 
 def as_device(device: str | torch.device) -> torch.device:
@@ -182,10 +338,19 @@ def as_device(device: str | torch.device) -> torch.device:
 
 
 def as_seed(seed: Any) -> int:
+    """The run's seed: an int in [0, MAX_SEED], or a fresh one drawn for ``None``.
+
+    Larger ints are refused rather than reduced: reducing would give two seeds one stream.
+    """
     if seed is None:
         return secrets.randbits(63)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be a non-negative int or None, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if seed > MAX_SEED:
+        raise ValueError(
+            f"seed must be at most 2**63 - 1 (a signed 64-bit integer), got {seed}; to use a "
+            "longer number such as a hash, reduce it yourself (e.g. seed % 2**63)"
+        )
     return int(seed)

@@ -5,6 +5,7 @@ This module holds no method names: capabilities come from the registry's MethodI
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,7 +43,7 @@ def minimize(
     method: str | Method = "lbfgs",
     *,
     bounds: BoundsLike = None,
-    constraints: Sequence[Constraint] | Constraint | None = (),
+    constraints: Sequence[Any] | Constraint | Any = (),
     budget: Budget | int | None = None,
     seed: int | None = None,
     callback: Callable[[IterationInfo], Any] | None = None,
@@ -58,12 +59,23 @@ def minimize(
         objective: a function of a 1-D tensor, an :class:`Objective` (numpy functions,
             ``nn.Module`` parameters) or a :class:`Problem` (which supplies x0, its
             constraints, and its bounds to methods that need a box).
-        x0: start point (1-D). Optional for problems and module objectives.
+        x0: start point (1-D, real; ints and bools become float64, complex is refused).
+            Optional for problems and module objectives.
         method: a registered name (see :func:`optarena.methods`) or a Method instance.
-        bounds: ``(lower, upper)`` (scalars or arrays) or a list of ``(low, high)`` pairs.
-        constraints: :class:`optarena.Ineq` / :class:`optarena.Eq` objects.
-        budget: an int (evaluations) or a :class:`Budget`; default 10,000 evaluations.
-        seed: seeds every random draw of the run; ``None`` draws one (kept in the Result).
+        bounds: ``(lower, upper)`` (each a scalar or an array of length d), d ``(low, high)``
+            pairs with ``None`` for an open side (as scipy reads them), ``optarena.Bounds``
+            or ``scipy.optimize.Bounds``. Two arrays or tensors are ``(lower, upper)``; for
+            d = 2, two rows of two numbers are ambiguous and refused unless they read the same
+            both ways (see :func:`optarena.inputs.as_bounds`).
+        constraints: :class:`optarena.Ineq` / :class:`optarena.Eq` objects, or scipy's
+            ``LinearConstraint``, ``NonlinearConstraint`` (numpy functions; Jacobian from
+            ``jac`` or finite differences) and ``{"type": "ineq" | "eq", "fun": ...}`` dicts,
+            read as scipy reads them (see :mod:`optarena.scipy_forms`).
+        budget: an int (evaluations) or a :class:`Budget`; default 10,000 evaluations. A
+            Budget limited only by ``grad_evals`` also gets that default evaluation cap (and a
+            warning) on a method that needs no gradient, which it might never bind.
+        seed: seeds every random draw of the run, an int in [0, 2**63 - 1]; ``None`` draws
+            one (kept in the Result).
         callback: called after every iteration with an :class:`IterationInfo`; returning a
             truthy value stops the run.
         record_x: keep every evaluated point in the History (default: when d <= 64).
@@ -107,8 +119,10 @@ def minimize(
     reason = meth.info.refusal(facts)
     if reason is not None:
         raise ValueError(reason)
-    bud = Budget.coerce(budget)
+    if seed is None and resume is not None:  # a resume continues the checkpoint's stream
+        seed = getattr(resume, "made_under", {}).get("seed")
     run_seed = as_seed(seed)
+    bud = Budget.coerce(budget).binding(meth.info.needs_grad, f"method {meth.label!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     _check_resume(resume, meth)
@@ -124,9 +138,11 @@ def minimize(
     if parallel is None:
         oracle = Oracle(obj, x0_t, bud, box=box, record_x=record_x, constraints=cons)
         meth.check(ctx, oracle)
+        _probe(obj, x0_t, meth, resume, facts)
         return run_method(meth, oracle, ctx)
     # the method's own checks come first: opening ships the objective to the workers
     meth.check(ctx, Oracle(obj, x0_t, bud, box=box, record_x=False, constraints=cons))
+    _probe(obj, x0_t, meth, resume, facts)
     runner = parallel.open(obj)
     oracle = Oracle(obj, x0_t, bud, box=box, record_x=record_x, constraints=cons, parallel=runner)
     try:
@@ -141,6 +157,17 @@ def minimize(
             stacklevel=2,
         )
     return result
+
+
+def _probe(obj: Objective, x0: torch.Tensor, meth: Method, resume: Any, facts: Facts) -> None:
+    """A plain function's first call, at x0, tells a numpy function from a torch one before a
+    method that needs a gradient runs (the run counts that call as its first evaluation)."""
+    if obj.decided or resume is not None or not meth.info.needs_grad:
+        return
+    obj.probe(x0)
+    reason = meth.info.refusal(dataclasses.replace(facts, gradient=obj.gradient))
+    if reason is not None:
+        raise ValueError(reason)
 
 
 def _check_resume(resume: Checkpoint | None, meth: Method) -> None:

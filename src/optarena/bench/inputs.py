@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..budget import Budget
+from ..inputs import MAX_SEED
 
 __all__ = [
     "SpecError",
@@ -110,9 +111,16 @@ def parse_seeds(value: Any, where: str = "seeds") -> tuple[int, ...]:
         return tuple(range(value))
     if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
         seeds = tuple(value)
-        bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+        bad = [
+            s
+            for s in seeds
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0 or s > MAX_SEED
+        ]
         if not seeds or bad:
-            raise SpecError(f"{where} must be non-negative ints, got {list(seeds)}")
+            raise SpecError(
+                f"{where} must be non-negative ints up to 2**63 - 1 (the store keeps 64-bit "
+                f"seeds), got {list(seeds)}"
+            )
         if len(set(seeds)) != len(seeds):
             raise SpecError(f"{where} has repeated seeds: {list(seeds)}")
         return seeds
