@@ -120,8 +120,12 @@ def test_finite_differences_count_every_probe() -> None:
 
 @pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 def test_non_differentiable_output_is_explained() -> None:
-    with pytest.raises(oa.ObjectiveError, match="autograd cannot trace"):
+    # a plain function returning a float is found out by its first call, before the run
+    with pytest.raises(ValueError, match=r"needs a gradient.*gradient='fd'"):
         oa.minimize(lambda x: float((x**2).sum()), X0, "adam", budget=5)
+    # declared a torch function, it is refused at its first evaluation
+    with pytest.raises(oa.ObjectiveError, match="autograd cannot trace"):
+        oa.minimize(oa.Objective(lambda x: float((x**2).sum())), X0, "adam", budget=5)
 
 
 def test_non_scalar_output_is_explained() -> None:

@@ -242,6 +242,11 @@ class Result:
     feasible point (within each constraint's tolerance) or, if none was found, the least
     violating one; ``ncev`` counts constraint evaluations, ``max_violation`` is the largest
     violation at ``x`` and ``feasible`` says whether it is within tolerance.
+
+    ``x`` is a tensor of the run's dtype and device; on the CPU, ``np.asarray(res.x)``
+    (or :meth:`x_numpy`, always a float64 copy) gives a numpy array. ``success`` is False for
+    a run that ended by an error, on non-finite values, or because the method could not work
+    (``method_failed``: e.g. an autograd gradient that is zero everywhere, a step function).
     """
 
     x: torch.Tensor

@@ -6,11 +6,25 @@ fastest first (the direct path of a feed-forward ``nn.Sequential``, then ``torch
 each in balanced chunks, and a path that fails is turned off for good with one warning, the
 next one taking over from the failing chunk; the loop over single points comes last. No
 counting here: the Oracle counts what this returns.
+
+The user's function (the loop, the declared ``batched`` function) runs in the caller's autograd
+mode, which a run keeps as the user's: an objective may train a model inside. Only ``vmap``
+and the direct network path run under ``no_grad``: a function ``vmap`` can vectorize computes
+the same values in either mode, and one that differentiates inside fails under ``vmap`` and
+goes to the loop. A function that failed ``vmap`` once is remembered for the process (one
+warning, no second attempt), whichever Objective wraps it.
+
+A ``deadline`` (a ``time.perf_counter()`` reading, the Budget's seconds) is checked between
+chunks and between the loop's points: a batch cut short by the clock ends with
+:class:`BatchCut`, holding the values of the rows done. One call of the function is never
+interrupted.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +36,11 @@ from .errors import ObjectiveDefinitionError
 if TYPE_CHECKING:
     from .objective import Objective
 
-__all__ = ["RowError", "auto_chunk", "balanced", "batch_values"]
+__all__ = ["BatchCut", "RowError", "auto_chunk", "balanced", "batch_values", "vmap_failed"]
+
+# Functions torch.func.vmap could not vectorize (keyed by the function, not the Objective: a
+# plain function is wrapped in a new Objective by every minimize() call).
+_NO_VMAP: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 class RowError(Exception):
@@ -36,6 +54,33 @@ class RowError(Exception):
     def __reduce__(self) -> tuple[type[RowError], tuple[int, np.ndarray]]:
         # rebuilt from index and done (the default passes the message alone to __init__)
         return (type(self), (self.index, self.done))
+
+
+class BatchCut(Exception):
+    """The deadline passed between chunks: ``done`` holds the values of the rows evaluated."""
+
+    def __init__(self, done: np.ndarray) -> None:
+        super().__init__(f"time is up after {done.shape[0]} rows of the batch")
+        self.done = done
+
+
+def _key(fn: Any) -> Any:
+    """What identifies a function across Objectives (a bound method is made anew each time)."""
+    return getattr(fn, "__func__", fn)
+
+
+def vmap_failed(obj: Objective) -> bool:
+    """True when vmap failed on this objective or on its function before."""
+    if obj._vmap_failed:
+        return True
+    try:
+        return _key(obj.fn) in _NO_VMAP
+    except TypeError:  # not weak-referenceable: remembered by this Objective only
+        return False
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() >= deadline
 
 
 def auto_chunk(chunk_size: int | None, dim: int) -> int:
@@ -52,17 +97,37 @@ def balanced(n: int, step: int) -> int:
     return -(-n // -(-n // step))
 
 
-def batch_values(obj: Objective, X: torch.Tensor) -> tuple[np.ndarray, str]:
+def batch_values(
+    obj: Objective, X: torch.Tensor, deadline: float | None = None
+) -> tuple[np.ndarray, str]:
     """Values of the rows of ``X`` (a private copy) and how they were computed.
 
     Raises :class:`RowError` (chained to the cause) when a row or chunk raises, with the
-    values of the rows before it, so that they are counted and recorded.
+    values of the rows before it, so that they are counted and recorded; :class:`BatchCut`
+    when ``deadline`` passed between chunks.
     """
     n = X.shape[0]
     if n == 0:
         return np.empty(0), "none"
+    if not obj.decided:  # the first row tells what the function is (see .kinds)
+        try:
+            first = obj._value(X[0].clone())
+        except BaseException as e:
+            raise RowError(0, np.empty(0)) from e
+        head = np.array([first])
+        if n == 1:
+            return head, "loop"
+        if _late(deadline):
+            raise BatchCut(head)
+        try:
+            rest, kind = batch_values(obj, X[1:], deadline)
+        except RowError as e:
+            raise RowError(e.index + 1, np.concatenate([head, e.done])) from e.__cause__
+        except BatchCut as e:
+            raise BatchCut(np.concatenate([head, e.done])) from None
+        return np.concatenate([head, rest]), kind
     if obj.batched is not None:
-        return _declared(obj, obj.batched, X), "batched"
+        return _declared(obj, obj.batched, X, deadline), "batched"
     out = np.empty(n)
     start = 0
     if obj.vectorize:
@@ -72,17 +137,23 @@ def batch_values(obj: Objective, X: torch.Tensor) -> tuple[np.ndarray, str]:
             try:
                 with torch.no_grad():
                     for s in range(start, n, step):
+                        if s > start and _late(deadline):
+                            raise BatchCut(out[:s].copy())
                         y = vfn(X[s : s + step])
                         out[s : s + step] = np.asarray(
                             torch.as_tensor(y).detach().cpu().double().reshape(-1)
                         )
                 return out, kind
+            except BatchCut:
+                raise
             except Exception as e:  # next path from this chunk; real errors re-raise
                 start = s
                 _vector_failed(obj, kind, e)
             except BaseException as e:  # Ctrl-C: keep the chunks already done
                 raise RowError(s, out[:s].copy()) from e
     for i in range(start, n):
+        if i > start and _late(deadline):
+            raise BatchCut(out[:i].copy())
         try:
             out[i] = obj._value(X[i].clone())
         except BaseException as e:  # Ctrl-C too: the rows already done must be kept
@@ -90,26 +161,25 @@ def batch_values(obj: Objective, X: torch.Tensor) -> tuple[np.ndarray, str]:
     return out, "loop"
 
 
-def _declared(obj: Objective, batched: Callable[[Any], Any], X: torch.Tensor) -> np.ndarray:
-    """The declared batched function over the rows of ``X``, in chunks of ``auto_chunk``."""
+def _declared(
+    obj: Objective, batched: Callable[[Any], Any], X: torch.Tensor, deadline: float | None
+) -> np.ndarray:
+    """The declared batched function over the rows of ``X``, in chunks of ``auto_chunk``, in
+    the caller's autograd mode (it is the user's function)."""
     n = X.shape[0]
     step = auto_chunk(obj.chunk_size, X.shape[1])
     if n <= step and obj.backend == "torch":  # one call, no copy into a buffer
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                y = batched(X)
-        else:  # population runs are already under no_grad: skip the context's cost
-            y = batched(X)
-        return _checked(obj, y, n).copy()
+        return _checked(obj, batched(X), n).copy()
     out = np.empty(n)
     for s in range(0, n, step):
+        if s > 0 and _late(deadline):
+            raise BatchCut(out[:s].copy())
         chunk = X[s : s + step]
         try:
             if obj.backend == "numpy":
                 y = batched(chunk.detach().cpu().double().numpy())
             else:
-                with torch.no_grad():
-                    y = batched(chunk)
+                y = batched(chunk)
         except BaseException as e:  # the chunks already done are kept and counted
             raise RowError(s, out[:s].copy()) from e
         out[s : s + step] = _checked(obj, y, chunk.shape[0])
@@ -136,7 +206,7 @@ def _vector_paths(obj: Objective, dim: int) -> list[tuple[str, Callable[[torch.T
     if obj._module_batched is not None:
         rows = obj.chunk_size or obj._module_batched.rows_per_chunk
         paths.append(("module", obj._module_batched, rows))
-    if not obj._vmap_failed:
+    if not vmap_failed(obj):
         paths.append(("vmap", torch.func.vmap(obj.fn), auto_chunk(obj.chunk_size, dim)))
     return paths
 
@@ -154,6 +224,12 @@ def _vector_failed(obj: Objective, kind: str, error: Exception) -> None:
         )
         return
     obj._vmap_failed = True
+    try:
+        if _key(obj.fn) in _NO_VMAP:
+            return  # this function failed vmap before (another Objective): warned then
+        _NO_VMAP[_key(obj.fn)] = True
+    except TypeError:  # not weak-referenceable: this Objective remembers it
+        pass
     warnings.warn(
         f"objective {obj.name!r} cannot be vectorized with torch.func.vmap "
         f"({type(error).__name__}: {error}); populations are evaluated one point at a "

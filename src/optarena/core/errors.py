@@ -9,7 +9,7 @@ from ..budget import StopReason
 if TYPE_CHECKING:
     from ..result import Result
 
-__all__ = ["ObjectiveDefinitionError", "ObjectiveError", "StopRun"]
+__all__ = ["CallbackError", "ObjectiveDefinitionError", "ObjectiveError", "StopRun"]
 
 
 class StopRun(BaseException):
@@ -36,3 +36,8 @@ class ObjectiveError(RuntimeError):
 
 class ObjectiveDefinitionError(TypeError):
     """The objective cannot do what was asked of it (e.g. a gradient of a numpy function)."""
+
+
+class CallbackError(ObjectiveError):
+    """The user's callback raised; chained to the original exception. An ObjectiveError, so
+    ``result`` holds the best-so-far Result of the run, as for a failing objective."""

@@ -16,6 +16,7 @@ import torch
 from ..budget import Budget, StopReason
 from .errors import ObjectiveError, StopRun
 from .fd import fd_gradients, fd_probes
+from .kinds import Probe
 from .objective import Objective, ObjectiveDefinitionError
 from .rows import RowFailure, exact_rows
 
@@ -42,6 +43,7 @@ class GradientEvaluations:
         def _record(self, x: torch.Tensor, f: float) -> float: ...
         def _record_batch(self, X: torch.Tensor, f: np.ndarray) -> np.ndarray: ...
         def _fail(self, e: BaseException, index: int) -> ObjectiveError: ...
+        def _take_probe(self, first: torch.Tensor) -> Probe | None: ...
         def as_tensor(self, x: Any) -> torch.Tensor: ...
         def values(self, X: Any) -> torch.Tensor: ...
 
@@ -62,8 +64,14 @@ class GradientEvaluations:
             return self._fd_value_and_grad(self.as_tensor(x), stop_on_nonfinite)
         self._check_before(grad=True)
         xt = self.as_tensor(x)
+        p = self._take_probe(xt) if self.objective._probe is not None else None
         try:
-            f, g = self.objective._value_and_grad(xt.clone())
+            if p is None:
+                f, g, flat = self.objective._value_grad_flat(xt.clone())
+            elif p.g is None:
+                raise p.grad_error or ObjectiveDefinitionError("no autograd gradient")
+            else:
+                f, g, flat = p.f, p.g, p.flat
         except Exception as e:
             raise self._fail(e, self.nfev + 1) from e
         self.ngev += 1
@@ -72,6 +80,14 @@ class GradientEvaluations:
         self._check_after(
             not stop_on_nonfinite or (math.isfinite(f) and bool(torch.isfinite(g).all()))
         )
+        if flat and stop_on_nonfinite and self.ngev == 1:
+            raise StopRun(
+                StopReason.METHOD_FAILED,
+                "the autograd gradient at the first point is exactly zero, and zero everywhere: "
+                "the value depends on x only through steps (floor, round, sign, ...), so no "
+                "gradient method can move. Use a gradient-free method (nelder_mead, cmaes) or "
+                "gradient='fd'",
+            )
         return ranked, g
 
     def _fd_value_and_grad(
@@ -149,6 +165,24 @@ class GradientEvaluations:
         limit = self.budget.grad_evals
         if limit is not None:
             k = min(k, limit - self.ngev)
+        if self.objective._probe is not None:
+            p = self._take_probe(Xt[0])
+            if p is not None:  # row 0 was evaluated by the probe: the rest as a batch
+                if p.g is None:
+                    err = p.grad_error or ObjectiveDefinitionError("no autograd gradient")
+                    raise self._fail(err, self.nfev + 1) from err
+                self.ngev += 1
+                r0 = self._record(Xt[0].clone(), p.f)
+                self._check_after()
+                f0 = torch.tensor([r0], dtype=self.dtype, device=self.device)
+                g0 = p.g.to(device=self.device, dtype=self.dtype).reshape(1, -1)
+                if n == 1:
+                    return f0, g0
+                f1, G1 = self.values_and_grads(Xt[1:])
+                return torch.cat([f0, f1]), torch.cat([g0, G1])
+            k = self._check_before(n, grad=True)
+            if limit is not None:
+                k = min(k, limit - self.ngev)
         Xk = Xt[:k].clone()
         try:
             f, G = exact_rows(self.objective, Xk)

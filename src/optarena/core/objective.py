@@ -20,14 +20,16 @@ from torch import nn
 
 from .batch import RowError, auto_chunk, batch_values
 from .errors import ObjectiveDefinitionError
+from .kinds import Probe, disconnected, first_call, is_flat, probe_call
 from .module_objective import ModuleParameters, module_objective
 
 if TYPE_CHECKING:
     from .module_batch import SequentialBatch
 
-__all__ = ["GradientMode", "Objective", "ObjectiveDefinitionError", "RowError"]
+__all__ = ["Backend", "GradientMode", "Objective", "ObjectiveDefinitionError", "RowError"]
 
 GradientMode = Literal["autograd", "fd", "none"]
+Backend = Literal["torch", "numpy", "auto"]
 
 
 def _to_scalar_tensor(y: Any, where: str) -> torch.Tensor:
@@ -52,7 +54,13 @@ class Objective:
     Args:
         fn: ``fn(x) -> scalar`` for a 1-D tensor ``x`` (or a 1-D numpy array when
             ``backend="numpy"``). It receives a copy of the point, never the optimizer's own.
-        backend: ``"torch"`` (default) or ``"numpy"`` (values only, no autograd).
+        backend: ``"torch"`` (default), ``"numpy"`` (values only, no autograd) or ``"auto"``
+            (what :func:`optarena.minimize` makes of a plain function): the first call tells.
+            It is made with a tensor; a function that returns a tensor is a torch function,
+            one that returns a float is a black box without autograd gradient, one that
+            returns a numpy value (or raises, then is called again with a numpy array) is a
+            numpy function, evaluated on numpy arrays from then on. :meth:`probe` makes that
+            first call at x0 before a run when the choice of method depends on it.
         gradient: ``"autograd"`` (default for torch functions), ``"fd"`` (forward finite
             differences, every probe counted as an evaluation) or ``"none"`` (declares the
             function non-differentiable: gradient methods refuse it before evaluating).
@@ -69,7 +77,7 @@ class Objective:
         self,
         fn: Callable[[Any], Any],
         *,
-        backend: Literal["torch", "numpy"] = "torch",
+        backend: Backend = "torch",
         gradient: GradientMode | None = None,
         batched: Callable[[Any], Any] | None = None,
         vectorize: bool = True,
@@ -81,10 +89,10 @@ class Objective:
     ) -> None:
         if not callable(fn):
             raise TypeError(f"the objective must be callable, got {type(fn).__name__}")
-        if backend not in ("torch", "numpy"):
-            raise ValueError(f"backend must be 'torch' or 'numpy', got {backend!r}")
+        if backend not in ("torch", "numpy", "auto"):
+            raise ValueError(f"backend must be 'torch', 'numpy' or 'auto', got {backend!r}")
         if gradient is None:
-            gradient = "autograd" if backend == "torch" else "none"
+            gradient = "none" if backend == "numpy" else "autograd"
         if gradient not in ("autograd", "fd", "none"):
             raise ValueError(f"gradient must be 'autograd', 'fd' or 'none', got {gradient!r}")
         if backend == "numpy" and gradient == "autograd":
@@ -99,10 +107,10 @@ class Objective:
         if not (isinstance(fd_step, float | int) and fd_step > 0):
             raise ValueError(f"fd_step must be positive, got {fd_step!r}")
         self.fn = fn
-        self.backend = backend
+        self.backend: Backend = backend
         self.gradient: GradientMode = gradient
         self.batched = batched
-        self.vectorize = vectorize and backend == "torch"
+        self.vectorize = vectorize and backend != "numpy"
         self.chunk_size = chunk_size
         self.fd_step = float(fd_step)
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
@@ -111,6 +119,7 @@ class Objective:
         self._vmap_failed = False
         self._module_batched: SequentialBatch | None = None
         self._parameters: ModuleParameters | None = None
+        self._probe: Probe | None = None
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -199,40 +208,96 @@ class Objective:
             raise ValueError(f"evaluate_batch needs X of shape (n, d), got {tuple(Xt.shape)}")
         return self._values(Xt.clone())[0]
 
+    # -- the kind of a plain function (backend="auto") --------------------------------------
+    @property
+    def decided(self) -> bool:
+        """False while a ``backend="auto"`` objective has not been called yet."""
+        return self.backend != "auto"
+
+    def probe(self, x0: torch.Tensor) -> None:
+        """Decide what an undecided (``backend="auto"``) objective is by calling it at ``x0``
+        now, before the method is chosen (a no-op once decided). That call is the next run's
+        first evaluation at ``x0``, counted there: the run takes its value (and gradient)
+        instead of calling again, or records it as its own evaluation when it starts elsewhere.
+        """
+        if self.decided:
+            return
+        self._probe = probe_call(self, x0, self._scalar)
+
+    def _take_probe(self) -> Probe | None:
+        """The pending probe, handed once to the run that counts it."""
+        p, self._probe = self._probe, None
+        return p
+
+    def _decide(self, kind: str) -> None:
+        """Fix the kind found by the first call: torch, numpy, or a black box of tensors."""
+        if kind == "numpy":
+            self.backend, self.vectorize = "numpy", False
+        else:
+            self.backend = "torch"
+        if kind != "torch" and self.gradient == "autograd":
+            self.gradient = "none"
+
+    def _scalar(self, y: Any) -> torch.Tensor:
+        return _to_scalar_tensor(y, f"objective {self.name!r}")
+
+    def _untraceable(self) -> ObjectiveDefinitionError:
+        return ObjectiveDefinitionError(
+            f"objective {self.name!r} returned a value that autograd cannot trace back "
+            "to x (a float, .item(), numpy or detach inside the function). Write it "
+            "with torch operations, or declare gradient='none' and use a gradient-free "
+            "method, or gradient='fd' for finite differences"
+        )
+
     # -- computing (no counting here; the Oracle counts) ------------------------------------
     def _value(self, x: torch.Tensor) -> float:
-        """f(x) for one point; ``x`` is already a private copy."""
+        """f(x) for one point; ``x`` is already a private copy. The function runs in the
+        caller's autograd mode (the user's: an objective may train a model inside)."""
         if self.backend == "numpy":
             y = self.fn(x.detach().cpu().double().numpy())
+        elif self.backend == "auto":
+            return first_call(self, x)
         else:
-            with torch.no_grad():
-                y = self.fn(x)
-        return float(_to_scalar_tensor(y, f"objective {self.name!r}"))
+            y = self.fn(x)
+        return float(self._scalar(y))
 
     def _value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         """f(x) and its autograd gradient for one point (``gradient='autograd'`` only)."""
+        f, g, _ = self._value_grad_flat(x)
+        return f, g
+
+    def _value_grad_flat(self, x: torch.Tensor) -> tuple[float, torch.Tensor, bool]:
+        """f(x), its autograd gradient, and whether that gradient is exactly zero because the
+        value reaches x only through steps (floor, round, ...: see :func:`.kinds.is_flat`).
+
+        A value that autograd does not connect to x at all (a new tensor, a detached x, a
+        term on other parameters only) is refused: its "gradient" would be a false zero."""
+        if self.backend == "auto":
+            p = probe_call(self, x, self._scalar)
+            if p.error is not None:
+                raise p.error
+            if p.g is None:
+                raise p.grad_error or self._untraceable()
+            return p.f, p.g, p.flat
         xx = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            y = _to_scalar_tensor(self.fn(xx), f"objective {self.name!r}")
+            y = self._scalar(self.fn(xx))
             if not y.requires_grad:
-                raise ObjectiveDefinitionError(
-                    f"objective {self.name!r} returned a value that autograd cannot trace back "
-                    "to x (a float, .item(), numpy or detach inside the function). Write it "
-                    "with torch operations, or declare gradient='none' and use a gradient-free "
-                    "method, or gradient='fd' for finite differences"
-                )
+                raise self._untraceable()
             (g,) = torch.autograd.grad(y, xx, allow_unused=True)
         if g is None:
-            g = torch.zeros_like(xx)
-        return float(y.detach()), g.detach()
+            raise disconnected(self.name)
+        flat = not bool(g.any()) and is_flat(y, xx)
+        return float(y.detach()), g.detach(), flat
 
     def _auto_chunk(self, dim: int) -> int:
         """Rows per batched call for points of dimension ``dim``."""
         return auto_chunk(self.chunk_size, dim)
 
-    def _values(self, X: torch.Tensor) -> tuple[np.ndarray, str]:
-        """Values of the rows of ``X`` (a private copy); returns them and how they were computed."""
-        return batch_values(self, X)
+    def _values(self, X: torch.Tensor, deadline: float | None = None) -> tuple[np.ndarray, str]:
+        """Values of the rows of ``X`` (a private copy); returns them and how they were
+        computed. ``deadline`` (``time.perf_counter()``) is checked between chunks."""
+        return batch_values(self, X, deadline)
 
     def __repr__(self) -> str:
         return f"Objective({self.name!r}, backend={self.backend!r}, gradient={self.gradient!r})"

@@ -17,9 +17,11 @@ import torch
 from ..budget import Budget, StopReason
 from ..constraints import Constraint, ConstraintSet
 from ..result import History
+from .batch import BatchCut
 from .errors import ObjectiveError, StopRun
 from .evaluator import BatchRunner
 from .gradients import GradientEvaluations
+from .kinds import Probe
 from .objective import Objective, ObjectiveDefinitionError, RowError
 
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
@@ -123,6 +125,8 @@ class Oracle(GradientEvaluations):
     # -- conversion ------------------------------------------------------------------------
     def as_tensor(self, x: torch.Tensor | np.ndarray | float) -> torch.Tensor:
         """A private copy of ``x`` as a flat tensor of the run's dtype and device."""
+        if isinstance(x, np.ndarray) and not x.flags.writeable:
+            x = x.copy()  # scipy hands read-only arrays; torch warns on wrapping them
         t = torch.as_tensor(x).detach()
         t = t.to(device=self.device, dtype=self.dtype).reshape(-1).clone()
         if t.numel() != self.dim:
@@ -196,11 +200,33 @@ class Oracle(GradientEvaluations):
             index,
         )
 
+    def _take_probe(self, first: torch.Tensor) -> Probe | None:
+        """The objective's probe (:meth:`Objective.probe`: its first call, made at this run's
+        x0 before the run) at the run's first evaluation. Returned when ``first``, the point
+        asked for, is the probed one; otherwise counted and recorded as its own evaluation (it
+        was a real call) and None returned. A probe made at another x0 belongs to a run that
+        never started: it is dropped."""
+        p = self.objective._take_probe()
+        if p is None or p.x.shape != self._x0.shape or not torch.equal(p.x, self._x0):
+            return None
+        if p.error is not None:
+            raise self._fail(p.error, self.nfev + 1) from p.error
+        if first.shape == p.x.shape and torch.equal(first, p.x):
+            return p
+        self._check_before()
+        self._record(p.x.clone(), p.f)
+        self._check_after()
+        return None
+
     # -- evaluations -----------------------------------------------------------------------
     def value(self, x: torch.Tensor | np.ndarray) -> float:
         """f(x), counted as one evaluation; ``+inf`` stands for any non-finite value."""
         self._check_before()
         xt = self.as_tensor(x)
+        if self.objective._probe is not None and (p := self._take_probe(xt)) is not None:
+            ranked = self._record(xt, p.f)
+            self._check_after()
+            return ranked
         try:
             f = self.objective._value(xt.clone())
         except Exception as e:
@@ -225,12 +251,25 @@ class Oracle(GradientEvaluations):
         n = Xt.shape[0]
         if n == 0:
             return torch.empty(0, dtype=self.dtype, device=self.device)
+        if self.objective._probe is not None:
+            self._check_before()
+            if (p := self._take_probe(Xt[0])) is not None:  # row 0 was evaluated by the probe
+                head = torch.tensor([self._record(Xt[0].clone(), p.f)], dtype=self.dtype)
+                self._check_after()
+                head = head.to(self.device)
+                return head if n == 1 else torch.cat([head, self.values(Xt[1:])])
         k = self._check_before(n)
         Xk = Xt if k == n else Xt[:k]  # never written to; the objective gets its own copy
         if self.parallel is not None:
             return self._values_on_workers(Xk.clone(), n)
+        seconds = self.budget.seconds
+        deadline = None if seconds is None else self._t0 + seconds
         try:
-            f, self.batch_mode = self.objective._values(Xk.clone())
+            f, self.batch_mode = self.objective._values(Xk.clone(), deadline)
+        except BatchCut as e:  # the clock ran out between chunks: keep the rows done
+            self._record_batch(Xk[: e.done.shape[0]], e.done)
+            self._check_after()
+            raise StopRun(StopReason.MAX_SECONDS) from None
         except RowError as e:
             self._record_batch(Xk[: e.index], e.done)
             cause = e.__cause__ if e.__cause__ is not None else e

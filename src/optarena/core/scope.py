@@ -14,6 +14,11 @@ best point, first and last value.
 - ``transform``: a merit function on top of the objective (penalty, augmented Lagrangian): the
   inner method sees ``f + term(constraint values)``, gradients through the constraints'
   Jacobians, and an unconstrained problem.
+
+A gradient evaluation whose value or gradient is not finite ends the sub-run, not the whole run
+(``ScopeEnded`` with ``why == "non_finite"``): the inner method diverged, and the composite that
+opened the Scope decides what follows (a more cautious restart from the best point, the next
+phase or start).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
+from ..budget import StopReason
 from ..constraints import ConstraintSet
+from .errors import StopRun
 from .evaluator import Evaluator
 
 if TYPE_CHECKING:
@@ -32,10 +39,20 @@ if TYPE_CHECKING:
     from ..result import History
     from .objective import Objective
 
-__all__ = ["CAP_SPENT", "ConstraintEvaluator", "Merit", "Scope", "ScopeEnded", "sub_seed"]
+__all__ = [
+    "CAP_SPENT",
+    "DIVERGED",
+    "ConstraintEvaluator",
+    "Merit",
+    "Scope",
+    "ScopeEnded",
+    "sub_seed",
+]
 
 #: Why a sub-run ended when its cap was spent.
 CAP_SPENT = "share"
+#: Why a sub-run ended when a gradient evaluation gave a non-finite value or gradient.
+DIVERGED = "non_finite"
 
 
 def sub_seed(seed: int, salt: int) -> int:
@@ -245,13 +262,30 @@ class Scope:
     def value_and_grad(
         self, x: Any, *, stop_on_nonfinite: bool = True
     ) -> tuple[float, torch.Tensor]:
-        """f(x) and its gradient (the merit's with a transform), counted by the parent."""
+        """f(x) and its gradient (the merit's with a transform), counted by the parent.
+
+        A value or gradient that is not finite ends this sub-run (``ScopeEnded`` with
+        :data:`DIVERGED`, after it is counted and recorded) instead of the whole run, unless
+        ``stop_on_nonfinite=False``: then the caller gets it (value ``+inf``) and decides."""
         self._gate()
         xt = self.as_tensor(x)
-        f, g = self.parent.value_and_grad(xt, stop_on_nonfinite=stop_on_nonfinite)
+        try:
+            f, g = self.parent.value_and_grad(xt, stop_on_nonfinite=stop_on_nonfinite)
+        except StopRun as stop:  # the Oracle's end of the run on a non-finite gradient
+            if stop.reason is not StopReason.NON_FINITE:
+                raise
+            self._keep(xt, math.inf, self.parent.nfev)
+            raise ScopeEnded(DIVERGED, self) from None
+        except ScopeEnded as end:  # an enclosing Scope's: this evaluation is this sub-run's
+            if end.why != DIVERGED:
+                raise
+            self._keep(xt, math.inf, self.parent.nfev)
+            raise ScopeEnded(DIVERGED, self) from None
         if self.transform is not None:
             f, g = self._merit_grad(xt, f, g)
         self._keep(xt, f, self.parent.nfev)
+        if stop_on_nonfinite and not (math.isfinite(f) and bool(torch.isfinite(g).all())):
+            raise ScopeEnded(DIVERGED, self)  # the merit's terms were not finite
         return f, g
 
     def values(self, X: Any) -> torch.Tensor:

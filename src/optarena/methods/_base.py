@@ -14,6 +14,7 @@ are the evaluator's business (the run's Oracle, or a view of it).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 
 from ..budget import StopReason
-from ..core.errors import StopRun
+from ..core.errors import CallbackError, StopRun
 from ..core.evaluator import Evaluator
+from ._checkpoint import Checkpoint, differences
 from ._params import validate_params
 from ._registry import MethodInfo
 
@@ -51,28 +53,6 @@ class IterationInfo:
     x: torch.Tensor | None = None
     f: float | None = None
     checkpoint: Checkpoint | None = None
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A copy of a checkpointable method's run state (plain tensors, numbers and lists) and of
-    the run's random generators, taken after iteration (generation, step) ``generation``.
-
-    Pass it to ``minimize(..., resume=checkpoint)`` (same objective, method and seed) to
-    continue exactly as the uninterrupted run would have; counts and history start afresh.
-    ``numpy_rng`` is empty when the run had not used its numpy generator yet.
-    """
-
-    method: str
-    generation: int
-    state: Any
-    torch_rng: torch.Tensor
-    numpy_rng: dict[str, Any]
-
-    @property
-    def iteration(self) -> int:
-        """The iteration after which the checkpoint was taken (``generation`` by another name)."""
-        return self.generation
 
 
 @dataclass
@@ -116,6 +96,20 @@ class RunContext:
             return x
         return torch.minimum(torch.maximum(x, self.lower), self.upper)
 
+    @property
+    def made_under(self) -> dict[str, Any]:
+        """What a checkpoint of this run must match to be resumed here (not x0: the state
+        holds the iterate)."""
+        box = None
+        if self.lower is not None and self.upper is not None:
+            box = (self.lower.detach().cpu().clone(), self.upper.detach().cpu().clone())
+        return {
+            "dimension": int(self.x0.numel()),
+            "dtype": str(self.x0.dtype).removeprefix("torch."),
+            "bounds": box,
+            "seed": self.seed,
+        }
+
     def notify(
         self,
         oracle: Evaluator,
@@ -124,7 +118,8 @@ class RunContext:
         f: float | None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        """Call the user's callback; a truthy return ends the run."""
+        """Call the user's callback; a truthy return ends the run. An exception in it ends
+        the run with :class:`CallbackError` (an ObjectiveError: it carries the best so far)."""
         if self.callback is None:
             return
         best_x = None if oracle.best_x is None else oracle.best_x.clone()
@@ -138,7 +133,15 @@ class RunContext:
             f=f,
             checkpoint=checkpoint,
         )
-        if self.callback(info):
+        try:
+            stop = self.callback(info)
+        except Exception as e:
+            raise CallbackError(
+                f"the callback raised {type(e).__name__} after iteration {iteration} "
+                f"(evaluation {oracle.nfev}): {e}",
+                oracle.nfev,
+            ) from e
+        if stop:
             raise StopRun(StopReason.CALLBACK, "the callback asked to stop")
 
 
@@ -206,12 +209,34 @@ class Method:
             state=self.save_state(state),
             torch_rng=ctx.generator.get_state(),
             numpy_rng={} if rng is None else copy.deepcopy(rng.bit_generator.state),
+            made_under=self._made_under(ctx),
         )
 
-    def restore(self, cp: Checkpoint, ctx: RunContext) -> tuple[Any, int]:
-        """The state and iteration of a checkpoint, with the generators set back to it."""
+    def _made_under(self, ctx: RunContext) -> dict[str, Any]:
+        """The run's facts and this method's plain options (numbers, strings, tuples...), which
+        a checkpoint must match; options that are functions are the caller's to keep."""
+        options = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if not callable(getattr(self, f.name))
+        }
+        return {**ctx.made_under, "options": options}
+
+    def resume_mismatch(self, cp: Checkpoint, ctx: RunContext) -> str | None:
+        """What differs between the run a checkpoint was made under and this one, or None."""
         if cp.method != self.info.name:
-            raise ValueError(f"checkpoint is from method {cp.method!r}, not {self.info.name!r}")
+            return f"method {cp.method!r} (checkpoint) vs {self.info.name!r} (this run)"
+        return differences(cp.made_under, self._made_under(ctx))
+
+    def restore(self, cp: Checkpoint, ctx: RunContext) -> tuple[Any, int]:
+        """The state and iteration of a checkpoint, with the generators set back to it; a
+        checkpoint made under another dimension, dtype, box, seed or options is refused."""
+        diff = self.resume_mismatch(cp, ctx)
+        if diff is not None:
+            raise ValueError(
+                f"resume= got a checkpoint made under other settings: {diff}. Resume with the "
+                "objective, bounds, seed and options of the run that made it"
+            )
         ctx.generator.set_state(cp.torch_rng)
         if cp.numpy_rng:
             ctx.rng.bit_generator.state = copy.deepcopy(cp.numpy_rng)
@@ -280,22 +305,25 @@ class PopulationMethod(Method):
 
     def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         # init/ask/tell run under one no_grad for the whole run instead of one per batch (a
-        # method that differentiates inside them uses torch.enable_grad there)
+        # method that differentiates inside them uses torch.enable_grad there); the user's
+        # function and callback run in the user's mode, as they would elsewhere
+        user_mode = torch.is_grad_enabled()
         with torch.no_grad():
-            return self._loop(oracle, ctx)
+            return self._loop(oracle, ctx, user_mode)
 
-    def _loop(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
+    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
         if ctx.resume is not None:
             state, gen = self.restore(ctx.resume, ctx)
         else:
             state, gen = self.init(ctx.x0.clone(), ctx), 0
         while True:
             X = self.ask(state, ctx)
-            f = oracle.values(X)
+            with torch.set_grad_enabled(user_mode):
+                f = oracle.values(X)
             state = self.tell(state, X, f, ctx)
             gen += 1
             if ctx.callback is not None:
-                with torch.enable_grad():  # the user's callback runs as it would elsewhere
+                with torch.set_grad_enabled(user_mode):
                     ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
             if self.converged(state):
                 return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))

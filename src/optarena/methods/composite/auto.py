@@ -208,6 +208,8 @@ class Auto(ExternalMethod):
 
     # -- running -------------------------------------------------------------------------------
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        if ctx.resume is None:
+            oracle.objective.probe(ctx.x0)  # a plain function's kind decides the plan
         plan = self.plan(oracle, ctx)
         if plan.first is not None:
             check_inner(plan.first, ctx, oracle, "chosen method")

@@ -1,0 +1,156 @@
+"""What kind of function a plain callable is, told by its first call; and flat gradients.
+
+``minimize(f, x0)`` accepts a torch function of a tensor and a scipy-style function of a numpy
+array alike. An Objective with ``backend="auto"`` finds out which at its first call, made with
+a tensor (a torch function also accepts numpy arrays sometimes, so numpy first would lose the
+gradient of torch functions): a tensor back means torch; a Python float means a black box that
+takes tensors but has no autograd gradient; a numpy value back, or an exception (then one call
+with a numpy array), means a numpy function. That first call is a real evaluation: its value
+is counted by the run (see :class:`Probe`), never thrown away.
+
+:func:`is_flat` tells a gradient that is exactly zero because the value depends on ``x`` only
+through steps (floor, round, sign, ...) from a genuine stationary point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .errors import ObjectiveDefinitionError
+
+if TYPE_CHECKING:
+    from .objective import Objective
+
+__all__ = ["Probe", "disconnected", "first_call", "is_flat", "probe_call"]
+
+# Autograd nodes whose derivative is zero everywhere it exists: a value reaching x only through
+# them has a zero autograd gradient at every point (a step or rounding function of x).
+_STEP_NODES = frozenset(
+    (
+        "FloorBackward0",
+        "CeilBackward0",
+        "RoundBackward0",
+        "RoundBackward1",
+        "TruncBackward0",
+        "SignBackward0",
+        "SgnBackward0",
+    )
+)
+
+
+@dataclass
+class Probe:
+    """The first call of an undecided objective, made at x0 before the run: its value (and
+    gradient, or why there is none) is handed to the run's first evaluation, which counts it."""
+
+    x: torch.Tensor
+    f: float
+    g: torch.Tensor | None = None
+    grad_error: BaseException | None = None
+    error: BaseException | None = None
+    flat: bool = False
+
+
+def disconnected(name: str) -> ObjectiveDefinitionError:
+    """The refusal of a value that autograd does not connect to ``x``."""
+    return ObjectiveDefinitionError(
+        f"objective {name!r} returned a value that does not depend on x through autograd "
+        "(a new tensor such as torch.tensor(v, requires_grad=True), x.detach(), or a term on "
+        "other parameters only): its gradient would be a meaningless zero. Return a tensor "
+        "computed from x with torch operations, or declare gradient='none' (gradient-free "
+        "methods) or gradient='fd' (finite differences)"
+    )
+
+
+def is_flat(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """True when every autograd path from ``y`` back to the leaf ``x`` passes through a step
+    node (floor, round, sign, ...): the gradient is then zero at every point, not only here."""
+    seen: set[int] = set()
+    stack = [y.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.name() in _STEP_NODES:
+            continue
+        if getattr(node, "variable", None) is x:
+            return False
+        stack.extend(n for n, _ in node.next_functions)
+    return True
+
+
+def _numpy_input(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().double().numpy()
+
+
+def first_call(obj: Objective, x: torch.Tensor) -> float:
+    """The value of an undecided objective's first call at ``x``, deciding its kind as
+    :func:`probe_call` does (the same input, so the same answer whichever call comes first)."""
+    p = probe_call(obj, x, obj._scalar, want_grad=False)
+    if p.error is not None:
+        raise p.error
+    return p.f
+
+
+def _kind_of(y: Any) -> str:
+    """The kind a first value tells: tensor -> torch, numpy value -> numpy, float -> black box."""
+    if isinstance(y, torch.Tensor):
+        return "torch"
+    if isinstance(y, np.generic | np.ndarray):
+        return "numpy"
+    return "black_box"
+
+
+def probe_call(
+    obj: Objective,
+    x0: torch.Tensor,
+    to_scalar: Callable[[Any], torch.Tensor],
+    want_grad: bool = True,
+) -> Probe:
+    """The first call of an undecided objective at ``x0``, with its gradient when it has one
+    and ``want_grad``. ``x0`` requires grad, so a numpy function converting it raises, and is
+    called once more with a numpy array: that failed call returned nothing, so it is not an
+    evaluation; both failing gives the tensor call's error."""
+    xx = x0.detach().clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            y = obj.fn(xx)
+    except Exception as tensor_error:
+        try:
+            y = obj.fn(_numpy_input(x0))
+        except Exception:
+            return Probe(x0.clone(), float("nan"), error=tensor_error)
+        obj._decide("numpy")
+        return _value_only(x0, y, to_scalar)
+    kind = _kind_of(y)
+    obj._decide(kind)
+    if kind != "torch":
+        return _value_only(x0, y, to_scalar)
+    try:
+        yt = to_scalar(y)
+    except Exception as e:
+        return Probe(x0.clone(), float("nan"), error=e)
+    f = float(yt.detach())
+    if not want_grad:
+        return Probe(x0.clone(), f)
+    if not yt.requires_grad:
+        return Probe(x0.clone(), f, grad_error=obj._untraceable())
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(yt, xx, allow_unused=True)
+    if g is None:
+        return Probe(x0.clone(), f, grad_error=disconnected(obj.name))
+    flat = not bool(g.any()) and is_flat(yt, xx)
+    return Probe(x0.clone(), f, g=g.detach(), flat=flat)
+
+
+def _value_only(x0: torch.Tensor, y: Any, to_scalar: Callable[[Any], torch.Tensor]) -> Probe:
+    try:
+        return Probe(x0.clone(), float(to_scalar(y)))
+    except Exception as e:
+        return Probe(x0.clone(), float("nan"), error=e)
