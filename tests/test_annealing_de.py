@@ -131,7 +131,9 @@ def test_dual_annealing_needs_a_proper_box() -> None:
 
     x0 = torch.zeros(2, dtype=torch.float64)
     with pytest.raises(ValueError, match="lower < upper"):
-        oa.minimize(fn, x0, "dual_annealing", bounds=([-1, 0], [1, 0]))
+        # two tensors are always (lower, upper); two lists of two could be scipy's pairs
+        box = (torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 0.0]))
+        oa.minimize(fn, x0, "dual_annealing", bounds=box)
     with pytest.raises(ValueError, match="finite bounds"):
         oa.minimize(fn, x0, "dual_annealing", bounds=(-math.inf, 1))
     with pytest.raises(ValueError, match="finite bounds"):

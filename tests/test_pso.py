@@ -4,6 +4,7 @@ the random-search baseline that shares its box handling."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -229,7 +230,8 @@ def test_infinite_bounds_are_refused_before_evaluating(name: str) -> None:
             lambda x: calls.append(1) or (x**2).sum(),
             torch.zeros(2),
             name,
-            bounds=([-1.0, -math.inf], [1.0, 1.0]),
+            # two tensors are always (lower, upper); two lists of two could be scipy's pairs
+            bounds=(torch.tensor([-1.0, -math.inf]), torch.tensor([1.0, 1.0])),
         )
     assert not calls
 
@@ -349,3 +351,12 @@ def test_callbacks_of_population_runs_can_differentiate() -> None:
     )
     assert res.stop_reason is oa.StopReason.MAX_EVALS
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_pso_budget_of_one_swarm_warns() -> None:
+    f = lambda x: (x**2).sum()  # noqa: E731
+    with pytest.warns(RuntimeWarning, match="random search"):
+        oa.minimize(f, torch.ones(2, dtype=torch.float64), "pso", bounds=(-1, 1), budget=40, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        oa.minimize(f, torch.ones(2, dtype=torch.float64), "pso", bounds=(-1, 1), budget=41, seed=0)

@@ -86,11 +86,12 @@ def restart_point(
     upper: torch.Tensor | None,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """Where a restarted run starts: a uniform random point of the box when it is finite,
-    else ``x0`` (given in the dtype and on the device of the distribution) again."""
+    """Where a restarted run starts: a uniform random point of the box when it is finite and
+    its width too (a width that overflows would give inf or NaN), else ``x0`` (given in the
+    dtype and on the device of the distribution) again."""
     if lower is None or upper is None:
         return x0
-    if not bool((torch.isfinite(lower) & torch.isfinite(upper)).all()):
+    if not bool(torch.isfinite(upper - lower).all()):  # also False for an infinite side
         return x0
     u = torch.rand(x0.numel(), generator=generator, dtype=x0.dtype).to(x0.device)
     return lower + u * (upper - lower)

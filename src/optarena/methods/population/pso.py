@@ -18,6 +18,7 @@ optimization", CEC 2000.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -135,6 +136,16 @@ class PSO(PopulationMethod):
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         require_finite_box(ctx, self.info.name)
+        left = oracle.remaining_evals()
+        if left is not None and left <= self.popsize and ctx.resume is None:
+            warnings.warn(
+                f"pso with a budget of {left} evaluations and popsize={self.popsize} evaluates "
+                "only its first swarm, uniform random points: that is random search. Give a "
+                f"budget above {self.popsize} (a swarm needs several generations, e.g. "
+                f"{10 * self.popsize}), a smaller popsize, or use random_search",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     # -- ask / tell ------------------------------------------------------------------------
     def init(self, x0: torch.Tensor, ctx: RunContext) -> PSOState:

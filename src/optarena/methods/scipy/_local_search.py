@@ -41,7 +41,8 @@ class _NonFinite(Exception):
 
 
 def box_arrays(ctx: RunContext, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The bounds as float64 arrays, or ValueError when they are missing or infinite."""
+    """The bounds as float64 arrays, or ValueError when they are missing or infinite, or
+    when the width ``upper - lower`` overflows (scipy scales by it: samples would be inf)."""
     if ctx.lower is None or ctx.upper is None:
         raise ValueError(f"method {method!r} searches a box and needs bounds=(lower, upper)")
     lo = ctx.lower.detach().cpu().double().numpy()
@@ -52,6 +53,16 @@ def box_arrays(ctx: RunContext, method: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"method {method!r} needs finite bounds, but index {i} has [{lo[i]}, {hi[i]}]; "
             "give a finite box that contains the region worth searching"
+        )
+    with np.errstate(over="ignore"):
+        wide = np.flatnonzero(~np.isfinite(hi - lo))
+    if wide.size:
+        i = int(wide[0])
+        raise ValueError(
+            f"method {method!r} samples the box uniformly, but its width upper - lower "
+            f"overflows to inf at index {i} ([{lo[i]}, {hi[i]}]), so samples would be inf or "
+            "NaN; give a finite box whose width is representable (below 1.7e308), the range "
+            "you want searched"
         )
     return lo, hi
 

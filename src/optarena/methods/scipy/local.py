@@ -15,126 +15,30 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.optimize as so
-import torch
 
 from ...budget import StopReason
-from ...core.errors import StopRun
+from ...core.evaluator import Evaluator
 from ...core.oracle import Oracle
-from .._base import ExternalMethod, Outcome, RunContext
+from .._base import Outcome, RunContext
 from .._params import param
 from .._registry import register
+from ._adapter import ScipyConstraints, ScipyMethod, ScipyRun
+from ._kkt import kkt_residual
 from ._local_search import NO_LIMIT
+from ._outside import OutsideProbes
 
 __all__ = ["BFGS", "COBYLA", "LBFGSB", "SLSQP", "NelderMead", "Powell", "TrustConstr"]
 
-
-class _ScipyConstraints:
-    """Constraint values and exact Jacobians for scipy, counted by the Oracle, memoized per x."""
-
-    def __init__(self, oracle: Oracle, point: Any) -> None:
-        self.oracle = oracle
-        self.point = point
-        self._jac_x: np.ndarray | None = None
-        self._jacs: list[np.ndarray] = []
-
-    def fun(self, i: int, sign: float = 1.0) -> Any:
-        def f(xk: np.ndarray) -> np.ndarray:
-            vals = self.oracle.constraint_values(self.point(xk))
-            return sign * vals[i].detach().cpu().double().numpy()
-
-        return f
-
-    def jac(self, i: int, sign: float = 1.0) -> Any:
-        def j(xk: np.ndarray) -> np.ndarray:
-            xk = np.asarray(xk, dtype=np.float64)
-            if self._jac_x is None or not np.array_equal(self._jac_x, xk):
-                pairs = self.oracle.constraint_jacobians(self.point(xk))
-                self._jacs = [jac.detach().cpu().double().numpy() for _, jac in pairs]
-                self._jac_x = xk.copy()
-            return sign * self._jacs[i]
-
-        return j
+#: Bounds beyond this magnitude reach scipy's trust-constr and Powell as infinite (see there).
+HUGE_BOUND = 1e150
 
 
-@dataclass(frozen=True)
-class _ScipyMethod(ExternalMethod):
-    """Shared machinery: wrap the Oracle as scipy's fun/jac and run scipy.optimize.minimize."""
-
-    _scipy_name: ClassVar[str] = ""
-    _uses_grad: ClassVar[bool] = False
-    stall: int | None = param(
-        200, "stop after this many evaluations without a better value (None: never)", gt=0
-    )
-
-    def _options(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _extra(self, oracle: Oracle, ctx: RunContext) -> dict[str, Any]:
-        return {}
-
-    def _constraints(self, cons: _ScipyConstraints) -> list[Any]:
-        """scipy's constraint objects for this method (dicts with exact Jacobians)."""
-        out: list[Any] = []
-        for i, c in enumerate(cons.oracle.constraints.items):
-            out.append({"type": c.kind, "fun": cons.fun(i), "jac": cons.jac(i)})
-        return out
-
-    def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
-        project = ctx.project if ctx.bounded and self.info.supports_bounds else (lambda t: t)
-        iteration = 0
-        mark = {"best": math.inf, "at": 0}
-
-        def watch() -> None:
-            # scipy's own tests can go on forever at a solution (SLSQP with a tight ftol on
-            # some equality-constrained problems); stop once the best value has not moved for
-            # `stall` evaluations.
-            best = oracle.best_f
-            if best < mark["best"] - 1e-15 * max(1.0, abs(best)) or not oracle.best_feasible:
-                mark["best"], mark["at"] = best, oracle.nfev
-            elif self.stall is not None and oracle.nfev - mark["at"] >= self.stall:
-                raise StopRun(
-                    StopReason.CONVERGED, f"no improvement in the last {self.stall} evaluations"
-                )
-
-        def point(xk: np.ndarray) -> torch.Tensor:
-            return project(oracle.as_tensor(np.asarray(xk, dtype=np.float64)))
-
-        def fun(xk: np.ndarray) -> float:
-            f = oracle.value(point(xk))
-            watch()
-            return f
-
-        def fun_and_grad(xk: np.ndarray) -> tuple[float, np.ndarray]:
-            f, g = oracle.value_and_grad(point(xk))
-            watch()
-            return f, g.detach().cpu().double().numpy()
-
-        def callback(xk: Any, *args: Any) -> None:
-            nonlocal iteration
-            iteration += 1
-            x = xk.x if isinstance(xk, so.OptimizeResult) else xk
-            ctx.notify(oracle, iteration, torch.as_tensor(np.asarray(x)), None)
-
-        kwargs: dict[str, Any] = {"method": self._scipy_name, "options": self._options()}
-        kwargs.update(self._extra(oracle, ctx))
-        if ctx.constraints:
-            kwargs["constraints"] = self._constraints(_ScipyConstraints(oracle, point))
-        if self._uses_grad:
-            kwargs["jac"] = True
-        if ctx.bounded and self.info.supports_bounds:
-            assert ctx.lower is not None and ctx.upper is not None
-            kwargs["bounds"] = so.Bounds(
-                ctx.lower.detach().cpu().double().numpy(),
-                ctx.upper.detach().cpu().double().numpy(),
-            )
-        if ctx.callback is not None:
-            kwargs["callback"] = callback
-        x0 = ctx.x0.detach().cpu().double().numpy()
-        res = so.minimize(fun_and_grad if self._uses_grad else fun, x0, **kwargs)
-        message = str(res.message)
-        if res.success:
-            return Outcome(StopReason.CONVERGED, message, {"scipy_status": int(res.status)})
-        return Outcome(StopReason.METHOD_FAILED, message, {"scipy_status": int(res.status)})
+def open_huge(lower: np.ndarray, upper: np.ndarray) -> so.Bounds:
+    """The box for scipy with bounds beyond +-HUGE_BOUND opened to +-inf. Every evaluation
+    still stays in the run's box: the points scipy asks for are clipped into it."""
+    lower = np.where(lower < -HUGE_BOUND, -np.inf, lower)
+    upper = np.where(upper > HUGE_BOUND, np.inf, upper)
+    return so.Bounds(lower, upper)
 
 
 @register(
@@ -146,7 +50,7 @@ class _ScipyMethod(ExternalMethod):
     roles={"local": 2, "constrained": 1},
 )
 @dataclass(frozen=True)
-class SLSQP(_ScipyMethod):
+class SLSQP(ScipyMethod):
     """Sequential least squares programming (scipy), with the exact gradient."""
 
     _scipy_name: ClassVar[str] = "SLSQP"
@@ -155,6 +59,56 @@ class SLSQP(_ScipyMethod):
 
     def _options(self) -> dict[str, Any]:
         return {"maxiter": NO_LIMIT, "ftol": self.ftol}
+
+    def _finish(
+        self, res: so.OptimizeResult, oracle: Oracle, run: ScipyRun, ctx: RunContext
+    ) -> Outcome:
+        """A failure at a feasible point where the first-order conditions hold is a solution.
+
+        ``ftol`` is an absolute goal for f: near the precision of f's rounding (1e-12 on a
+        value of 17, as on Hock-Schittkowski 71) the line search finds no descent at the
+        solution and scipy ends on "Positive directional derivative for linesearch", or on
+        another rounding symptom, where the answer is right. The best point is then checked:
+        feasible, and stationary to ``sqrt(ftol)`` relative (the accuracy of x that a value
+        accurate to ``ftol`` implies). A point that fails the check stays a failure.
+        """
+        outcome = super()._finish(res, oracle, run, ctx)
+        if res.success:
+            return outcome
+        return self._checked(outcome, oracle, run, ctx)
+
+    def _stalled(
+        self, message: str, oracle: Oracle, run: ScipyRun, ctx: RunContext
+    ) -> Outcome | None:
+        """The stall rule ended the run: converged only where the first-order conditions hold
+        (a wrong gradient also stalls SLSQP, on a point that is no solution)."""
+        return self._checked(Outcome(StopReason.METHOD_FAILED, message), oracle, run, ctx)
+
+    def _checked(self, outcome: Outcome, oracle: Oracle, run: ScipyRun, ctx: RunContext) -> Outcome:
+        """``outcome`` (a failure), or CONVERGED when the best point passes the KKT check."""
+        x = oracle.best_x
+        if x is None or run.best_grad is None or not oracle.best_feasible:
+            return outcome
+        lower = upper = None
+        if ctx.lower is not None and ctx.upper is not None:
+            lower = ctx.lower.detach().cpu().double().numpy()
+            upper = ctx.upper.detach().cpu().double().numpy()
+        residual = kkt_residual(oracle, x, run.best_grad, lower, upper)
+        info = {**outcome.info, "kkt_residual": residual}
+        if residual <= math.sqrt(self.ftol):
+            return Outcome(
+                StopReason.CONVERGED,
+                f"first-order (KKT) conditions hold at the best point to {residual:.2g} "
+                f"(relative); scipy's own test at ftol={self.ftol:g} could not be met there "
+                f"for rounding: {outcome.message}",
+                info,
+            )
+        return Outcome(
+            outcome.reason,
+            f"{outcome.message}; the best point is not stationary (KKT residual "
+            f"{residual:.2g}, relative)",
+            info,
+        )
 
 
 @register(
@@ -166,7 +120,7 @@ class SLSQP(_ScipyMethod):
     roles={"local": 3, "merit": 1},
 )
 @dataclass(frozen=True)
-class LBFGSB(_ScipyMethod):
+class LBFGSB(ScipyMethod):
     """L-BFGS-B (scipy): limited-memory BFGS with native box bounds, exact gradient."""
 
     _scipy_name: ClassVar[str] = "L-BFGS-B"
@@ -199,7 +153,7 @@ class LBFGSB(_ScipyMethod):
     roles={"local": 1},
 )
 @dataclass(frozen=True)
-class BFGS(_ScipyMethod):
+class BFGS(ScipyMethod):
     """BFGS quasi-Newton (scipy) with the exact gradient and a Wolfe line search."""
 
     _scipy_name: ClassVar[str] = "BFGS"
@@ -225,7 +179,7 @@ class BFGS(_ScipyMethod):
     roles={"constrained": 2},
 )
 @dataclass(frozen=True)
-class TrustConstr(_ScipyMethod):
+class TrustConstr(ScipyMethod):
     """Trust-region interior point / SQP (scipy trust-constr), exact gradient, BFGS Hessian."""
 
     _scipy_name: ClassVar[str] = "trust-constr"
@@ -250,7 +204,25 @@ class TrustConstr(_ScipyMethod):
     def _extra(self, oracle: Oracle, ctx: RunContext) -> dict[str, Any]:
         return {"hess": so.BFGS() if self.hessian_update == "bfgs" else so.SR1()}
 
-    def _constraints(self, cons: _ScipyConstraints) -> list[Any]:
+    def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        if ctx.lower is None or ctx.upper is None:
+            return
+        lo, hi = ctx.lower.detach().cpu().double(), ctx.upper.detach().cpu().double()
+        far = (lo > HUGE_BOUND) | (hi < -HUGE_BOUND)
+        if bool(far.any()):
+            i = int(far.nonzero()[0, 0])
+            raise ValueError(
+                f"trust_constr cannot search a box beyond +-{HUGE_BOUND:g} (index {i} has "
+                f"[{float(lo[i])}, {float(hi[i])}]): its interior point method squares the "
+                "distances to the bounds, which overflow; rescale the variables"
+            )
+
+    def _scipy_bounds(self, lower: np.ndarray, upper: np.ndarray) -> so.Bounds:
+        """Bounds beyond +-1e150 reach scipy as infinite: its interior point method squares
+        the distances to them, which overflow, and then it loops without evaluating."""
+        return open_huge(lower, upper)
+
+    def _constraints(self, cons: ScipyConstraints) -> list[Any]:
         out: list[Any] = []
         for i, c in enumerate(cons.oracle.constraints.items):
             upper = 0.0 if c.kind == "eq" else np.inf
@@ -264,7 +236,7 @@ class TrustConstr(_ScipyMethod):
     "nelder_mead", family="external", needs_grad=False, supports_bounds=True, roles={"local": 6}
 )
 @dataclass(frozen=True)
-class NelderMead(_ScipyMethod):
+class NelderMead(ScipyMethod):
     """Nelder-Mead simplex (scipy): gradient-free local search."""
 
     _scipy_name: ClassVar[str] = "Nelder-Mead"
@@ -288,7 +260,7 @@ class NelderMead(_ScipyMethod):
 
 @register("powell", family="external", needs_grad=False, supports_bounds=True, roles={"local": 5})
 @dataclass(frozen=True)
-class Powell(_ScipyMethod):
+class Powell(ScipyMethod):
     """Powell's conjugate direction method (scipy): gradient-free local search."""
 
     _scipy_name: ClassVar[str] = "Powell"
@@ -297,6 +269,12 @@ class Powell(_ScipyMethod):
 
     def _options(self) -> dict[str, Any]:
         return {"maxiter": NO_LIMIT, "maxfev": NO_LIMIT, "xtol": self.xtol, "ftol": self.ftol}
+
+    def _scipy_bounds(self, lower: np.ndarray, upper: np.ndarray) -> so.Bounds:
+        """Bounds beyond +-1e150 reach scipy as infinite: its bounded line search divides
+        the span between them, which overflows to NaN coordinates (and a golden-section
+        search over +-1e150 takes thousands of evaluations)."""
+        return open_huge(lower, upper)
 
 
 @register(
@@ -308,7 +286,7 @@ class Powell(_ScipyMethod):
     roles={"local": 7, "constrained": 3},
 )
 @dataclass(frozen=True)
-class COBYLA(_ScipyMethod):
+class COBYLA(ScipyMethod):
     """COBYLA (scipy): gradient-free, linear approximations in a trust region."""
 
     _scipy_name: ClassVar[str] = "COBYLA"
@@ -318,10 +296,41 @@ class COBYLA(_ScipyMethod):
     def _options(self) -> dict[str, Any]:
         return {"maxiter": NO_LIMIT, "rhobeg": self.rhobeg, "tol": self.tol}
 
-    def _constraints(self, cons: _ScipyConstraints) -> list[Any]:
+    def _restart(self, kwargs: dict[str, Any], attempt: int) -> dict[str, Any]:
+        """A restart after a collapse against non-finite values: a trust region a quarter
+        as large each time, so the linear models are built from nearby finite points."""
+        options = {**kwargs["options"], "rhobeg": self.rhobeg * 0.25**attempt}
+        options["tol"] = min(self.tol, options["rhobeg"])
+        return {**kwargs, "options": options}
+
+    def _wrap(self, fun: Any, cons: ScipyConstraints, ctx: RunContext) -> tuple[Any, Any]:
+        """COBYLA treats the bounds as constraints it may violate on the way (its first
+        simplex steps ``rhobeg`` past a start on the bound): probes outside the box are
+        answered by linear extrapolation from two evaluations inside (``_outside``)."""
+        if ctx.lower is None or ctx.upper is None:
+            return fun, cons
+        outside = OutsideProbes(
+            cons.oracle,
+            ctx.lower.detach().cpu().double().numpy(),
+            ctx.upper.detach().cpu().double().numpy(),
+        )
+        return outside.objective(fun), _OutsideConstraints(cons, outside)
+
+    def _constraints(self, cons: ScipyConstraints) -> list[Any]:
         out: list[Any] = []
         for i, c in enumerate(cons.oracle.constraints.items):
             out.append({"type": "ineq", "fun": cons.fun(i)})
             if c.kind == "eq":  # COBYLA takes inequalities only: h = 0 as h >= 0 and -h >= 0
                 out.append({"type": "ineq", "fun": cons.fun(i, sign=-1.0)})
         return out
+
+
+class _OutsideConstraints(ScipyConstraints):
+    """COBYLA's constraints: as :class:`ScipyConstraints` in the box, extrapolated outside."""
+
+    def __init__(self, inside: ScipyConstraints, outside: OutsideProbes) -> None:
+        super().__init__(inside.oracle, inside.point)
+        self.inside, self.outside = inside, outside
+
+    def fun(self, i: int, sign: float = 1.0) -> Any:
+        return self.outside.constraint(self.inside.fun(i, sign), i, sign)
