@@ -126,7 +126,11 @@ def test_roles_reproduce_the_choices_made_before() -> None:
     assert auto.candidates(grad, "from_x0") == ["lbfgs"]
     assert get_method_class("lbfgs").info.options_for("from_x0") == {"line_search": "strong_wolfe"}
     assert auto.candidates(grad, "restarts") == ["multistart"]
-    assert Penalty() == Penalty("lbfgsb") and AugmentedLagrangian().inner == "lbfgsb"
+    # a wrapper's inner method is chosen for the problem: lbfgsb with a gradient, else the
+    # first derivative-free "local" method
+    assert Penalty().inner is None and Penalty().inner_method().name == "lbfgsb"
+    assert AugmentedLagrangian().inner_method(grad) == get_method_class("lbfgsb")()
+    assert Penalty().inner_method(free).name == "powell"
     assert MultiStart() == MultiStart("lbfgs") and MultiStart("bfgs").batched
     assert not MultiStart("slsqp").batched
     assert Chain() == Chain("cmaes", "local") and Chain().label == "cmaes>local"

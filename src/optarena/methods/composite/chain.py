@@ -8,7 +8,10 @@ improvement ``rtol`` over ``window`` evaluations) or the phase converged on its 
 phase starts from the best point found so far (or from each of the ``polish`` best distinct
 points). ``result.info`` says which phase found the best point and which evaluations each
 phase spent. The placeholder phase ``"local"`` and the default first phase are chosen from
-the registry by role (``"local"``, ``"global"``), never by name.
+the registry by role (``"local"``, ``"global"``), never by name. A phase that diverges (a
+non-finite value or gradient) is run again from its best point by a more cautious copy of its
+method (``result.info["phases"][i]["cautious_restarts"]``); the chain says ``converged`` only
+when its last phase ended on its own, not when the budget cut it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ import torch
 from ...budget import StopReason
 from ...core.errors import StopRun
 from ...core.evaluator import Evaluator
-from ...core.scope import CAP_SPENT, Scope, ScopeEnded
+from ...core.scope import CAP_SPENT, DIVERGED, Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import declared_params, param
 from .._registry import Facts, candidates, register, resolve_method
-from ._subrun import check_inner, inner_facts, run_scoped, sub_context
+from ._subrun import budget_end, check_inner, inner_facts, run_scoped, sub_context
 
 __all__ = ["Chain", "choose_local", "distinct_best"]
 
@@ -116,7 +119,10 @@ class Chain(ExternalMethod):
 
     def validate(self) -> None:
         if len(self.phases) < 2:
-            raise ValueError(f"a chain needs at least two phases, got {list(self.phases)}")
+            raise ValueError(
+                f"a chain needs at least two phases, got {list(self.phases)}; to run one "
+                "method, pass it as the method itself"
+            )
         for p in self.phases:
             if not isinstance(p, str | Method):
                 raise TypeError(f"a phase is a method name or a Method instance, got {p!r}")
@@ -197,13 +203,29 @@ class Chain(ExternalMethod):
         except StopRun as stop:
             _close(record, oracle, stop.reason.value)
             return Outcome(stop.reason, stop.message, self._info(info, oracle))
+        ends = [r["ended"] for r in record[len(phases) - 1 :]]  # the last phase's runs
+        spent = budget_end(oracle)
+        if spent is not None and ends[-1] == CAP_SPENT:
+            return Outcome(spent, "the budget ended the last phase", self._info(info, oracle))
+        if all(e == DIVERGED for e in ends):
+            return Outcome(
+                StopReason.NON_FINITE,
+                "the last phase diverged (a non-finite value or gradient) from every start",
+                self._info(info, oracle),
+            )
         return Outcome(StopReason.CONVERGED, "all phases ended", self._info(info, oracle))
 
     def _run_phase(
         self, m: Method, view: Scope, sub: RunContext, record: list[dict[str, Any]]
     ) -> None:
         record.append({"method": m.label, "first_eval": view.nfev + 1, "last_eval": None})
-        _close(record, view, run_scoped(m, view, sub))
+        restarts: list[str] = []
+        try:
+            ended = run_scoped(m, view, sub, restarts)
+        finally:
+            if restarts:
+                record[-1]["cautious_restarts"] = restarts
+        _close(record, view, ended)
 
     def _polish_starts(self, oracle: Evaluator) -> list[torch.Tensor]:
         best = oracle.best()[0]

@@ -5,11 +5,15 @@ Powell-Hestenes-Rockafellar augmented Lagrangian, see ``_merit.py``) through a t
 :class:`~optarena.core.scope.Scope` of the run's evaluator: every objective and constraint
 evaluation is still counted once by the Oracle, the whole run shares one Budget, and the best
 point is ranked by feasibility first, then by the true objective.
+
+Without constraints there is nothing to wrap: the inner method runs alone, once, on the
+objective. An inner run that diverges (a non-finite value or gradient) does not end the run:
+that outer iteration is run again from its best point by a more cautious copy of the inner
+method (a line search, a smaller step: see ``_subrun.cautious``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,22 +24,24 @@ import torch
 
 from ...budget import StopReason
 from ...core.evaluator import Evaluator
-from ...core.scope import Scope, ScopeEnded, sub_seed
+from ...core.scope import DIVERGED, Scope, ScopeEnded, sub_seed
 from .._base import ExternalMethod, GradientMethod, Method, Outcome, RunContext
 from .._params import param
-from .._registry import Facts, candidates, register, resolve_method
+from .._registry import Facts, MethodInfo, get_method_class, register, resolve_method
+from ._inner import WrapperInfo, default_inner
 from ._merit import PHR, Quadratic
-from ._subrun import check_inner, method_like
+from ._subrun import (
+    MAX_CAUTION,
+    cautious,
+    check_inner,
+    describe_caution,
+    inner_facts,
+    method_like,
+    run_scoped,
+    sub_context,
+)
 
 __all__ = ["AugmentedLagrangian", "Penalty", "default_inner"]
-
-
-def default_inner() -> str:
-    """The default inner method: the registry's first method for the ``"merit"`` role."""
-    found = candidates("merit", Facts())
-    if not found:
-        raise ValueError("no registered method takes the 'merit' role")
-    return found[0].name
 
 
 def _mapping(value: Any) -> str | None:
@@ -48,7 +54,7 @@ class _Wrapper(ExternalMethod):
 
     inner: str | Method | None = param(  # noqa: RUF009 (a declared option is a field)
         None,
-        "the method run on the merit function (None: the registry's first 'merit' method)",
+        "the method run on the merit function (None: chosen by role for the problem)",
         check=method_like,
     )
     inner_options: Mapping[str, Any] = param(
@@ -66,32 +72,36 @@ class _Wrapper(ExternalMethod):
     max_outer: int = param(200, "most outer iterations", ge=1)
 
     def validate(self) -> None:
-        if self.inner is None:
-            object.__setattr__(self, "inner", default_inner())
         inner = self.inner_method()
         if isinstance(inner, _Wrapper):
             raise ValueError("a constraint wrapper cannot wrap another one")
         # This instance is as stochastic, global and gradient-hungry as its inner method (so
-        # benchmark runs use every seed and the box, and minimize checks the gradient).
+        # benchmark runs use every seed and the box); its refusal names the inner method. An
+        # inner method chosen for the problem needs no gradient: one without is chosen then.
         own = type(self).info
-        object.__setattr__(
-            self,
-            "info",
-            dataclasses.replace(
-                own,
-                needs_grad=inner.info.needs_grad,
-                stochastic=inner.info.stochastic,
-                is_global=inner.info.is_global,
-                requires_bounds=inner.info.requires_bounds,
-            ),
+        named = None if self.inner is None else inner.info
+        free = get_method_class(default_inner(Facts(gradient="none"))).info
+        picks = [inner.info] if named is not None else [inner.info, free]
+        flags = {f: getattr(own, f) for f in MethodInfo.__dataclass_fields__}
+        flags.update(
+            needs_grad=named is not None and named.needs_grad,
+            stochastic=any(i.stochastic for i in picks),
+            is_global=any(i.is_global for i in picks),
+            requires_bounds=inner.info.requires_bounds,
         )
+        spelled = f"optarena.{type(self).__name__}"
+        info = WrapperInfo(**flags, own=own, inner=named, spelled=spelled)
+        object.__setattr__(self, "info", info)
 
-    def inner_method(self) -> Method:
-        """The inner method instance (resolved from its name and inner_options)."""
-        return resolve_method(self.inner, dict(self.inner_options))
+    def inner_method(self, facts: Facts | None = None) -> Method:
+        """The inner method instance: the named one (with inner_options), else the one chosen
+        by role for a problem with ``facts`` (default: an objective with a gradient)."""
+        name = self.inner if self.inner is not None else default_inner(facts)
+        return resolve_method(name, dict(self.inner_options))
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
-        check_inner(self.inner_method(), ctx, oracle, "inner method")
+        inner = self.inner_method(inner_facts(oracle, ctx))
+        check_inner(inner, ctx, oracle, "inner method")
 
     def _tol(self, oracle: Evaluator) -> float:
         if self.tol is not None:
@@ -115,7 +125,8 @@ class _Wrapper(ExternalMethod):
         x: torch.Tensor,
         outer: int,
         kept: dict[str, Any],
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, str]:
+        """One inner run from ``x`` on the merit function; its best point and how it ended."""
         lower, upper = ctx.lower, ctx.upper
         if (
             self.box_shrink is not None
@@ -153,13 +164,16 @@ class _Wrapper(ExternalMethod):
                         break
                 x_now = getattr(state, "x", None)
                 if x_now is not None:
-                    return x_now.detach().clone()
+                    return x_now.detach().clone(), "steps"
             else:
                 inner.run(view, sub)
         except ScopeEnded as end:
             if end.scope is not view:
                 raise  # an enclosing sub-run ended
-        return x if view.best_x is None else view.best_x
+            why = end.why
+        else:
+            why = "ended"
+        return (x if view.best_x is None else view.best_x), why
 
     def _measure(self, oracle: Evaluator, x: torch.Tensor) -> tuple[list[torch.Tensor], float]:
         vals = oracle.constraint_values(x)
@@ -167,34 +181,53 @@ class _Wrapper(ExternalMethod):
         return vals, raw
 
     def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
-        inner = self.inner_method()
+        inner = self.inner_method(inner_facts(oracle, ctx))
         kinds = tuple(c.kind for c in oracle.constraints.items)
+        if not kinds:
+            return self._alone(inner, oracle, ctx)
         tol = self._tol(oracle)
         x = ctx.x0.detach().clone()
-        merit = self._initial_merit(kinds, oracle, x) if kinds else Quadratic(kinds, 0.0)
+        merit = self._initial_merit(kinds, oracle, x)
         prev_f = math.inf
         kept: dict[str, Any] = {}
-        for outer in range(1, self.max_outer + 1):
+        restarts: list[str] = []
+        outer = 0
+        while outer < self.max_outer:
+            outer += 1
             view = Scope(oracle, cap=self._inner_cap(inner, oracle), transform=merit)
-            x = self._run_inner(inner, view, ctx, x, outer, kept)
+            x, why = self._run_inner(inner, view, ctx, x, outer, kept)
+            safer = cautious(inner) if why == DIVERGED and len(restarts) < MAX_CAUTION else None
+            if safer is not None:
+                # the inner run diverged: the same outer iteration again, from its best
+                # point, with a more cautious copy of the inner method (kept from now on)
+                inner, kept, outer = safer, {}, outer - 1
+                restarts.append(describe_caution(inner))
+                continue
             vals, viol = self._measure(oracle, x)
             f = float(oracle.value(x)) if view.best_x is None else self._f_at(oracle, x)
             ctx.notify(oracle, outer, x, f)
-            if not kinds:
-                return Outcome(StopReason.CONVERGED, "no constraints: one inner run")
-            if viol <= tol and self._settled(f, prev_f, outer):
+            if viol <= tol and why != DIVERGED and self._settled(f, prev_f, outer):
                 return Outcome(
                     StopReason.CONVERGED,
                     f"violation {viol:.3g} <= {tol:.3g} after {outer} outer iterations",
-                    {"outer_iterations": outer},
+                    _info({"outer_iterations": outer}, restarts),
                 )
             merit = self._update(merit, vals, viol)
             prev_f = f
         return Outcome(
             StopReason.METHOD_FAILED,
             f"no feasible point after {self.max_outer} outer iterations",
-            {"outer_iterations": self.max_outer},
+            _info({"outer_iterations": self.max_outer}, restarts),
         )
+
+    def _alone(self, inner: Method, oracle: Evaluator, ctx: RunContext) -> Outcome:
+        """No constraints: the inner method runs once, alone, on the objective (its own
+        stopping rule decides; a diverged run is restarted cautiously as in a wrapper)."""
+        restarts: list[str] = []
+        why = run_scoped(inner, Scope(oracle), sub_context(ctx, ctx.x0, inner, 1), restarts)
+        reason = StopReason(why) if why in StopReason._value2member_map_ else StopReason.CONVERGED
+        message = f"no constraints: the inner method {inner.label!r} ran alone ({why})"
+        return Outcome(reason, message, _info({}, restarts))
 
     def _f_at(self, oracle: Evaluator, x: torch.Tensor) -> float:
         """The objective at the inner run's best point, taken from the History (no new call)."""
@@ -214,6 +247,11 @@ class _Wrapper(ExternalMethod):
 
     def _settled(self, f: float, prev_f: float, outer: int) -> bool:
         return True
+
+
+def _info(info: dict[str, Any], restarts: list[str]) -> dict[str, Any]:
+    """``info`` with the cautious restarts of diverged inner runs, when there were any."""
+    return {**info, "cautious_restarts": restarts} if restarts else info
 
 
 @register(

@@ -29,12 +29,12 @@ from scipy.stats import qmc
 from ...budget import StopReason
 from ...core.errors import StopRun
 from ...core.evaluator import Evaluator
-from ...core.scope import Scope, ScopeEnded
+from ...core.scope import CAP_SPENT, Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
 from .._registry import method_infos, register, resolve_method
 from ..gradient._lanes import BatchedQuasiNewton
-from ._subrun import check_inner, inner_facts, method_like, run_scoped, sub_context
+from ._subrun import budget_end, check_inner, inner_facts, method_like, run_scoped, sub_context
 
 __all__ = ["MultiStart", "default_local", "draw_starts"]
 
@@ -84,7 +84,10 @@ def draw_starts(
         return ctx.project(x0.unsqueeze(0) + sigma * z.to(dtype=x0.dtype, device=x0.device))
     assert ctx.lower is not None and ctx.upper is not None
     ut = torch.from_numpy(u).to(dtype=x0.dtype, device=x0.device)
-    return ctx.project(ctx.lower + ut * (ctx.upper - ctx.lower))
+    width = ctx.upper - ctx.lower
+    if not bool(torch.isfinite(width).all()):  # bounds near the float range: no overflow
+        return ctx.project(ctx.lower * (1 - ut) + ctx.upper * ut)
+    return ctx.project(ctx.lower + ut * width)
 
 
 @register(
@@ -232,6 +235,10 @@ class MultiStart(ExternalMethod):
                 self._sequential(oracle, ctx, cands, found)
         except StopRun as stop:
             return Outcome(stop.reason, stop.message, self._info(found))
+        spent = budget_end(oracle)
+        if spent is not None and found and found[-1]["ended"] == CAP_SPENT:
+            message = f"the budget ended local search {len(found)} of {len(cands)}"
+            return Outcome(spent, message, self._info(found))
         return Outcome(
             StopReason.CONVERGED, f"{len(found)} local searches ended", self._info(found)
         )
@@ -247,7 +254,8 @@ class MultiStart(ExternalMethod):
                 cap = max(1, left // (len(cands) - i))
             view = Scope(oracle, cap=cap, watch=self._dedup_watch(found))
             first = oracle.nfev + 1
-            ended = run_scoped(local, view, sub_context(ctx, x, local, i))
+            restarts: list[str] = []
+            ended = run_scoped(local, view, sub_context(ctx, x, local, i), restarts)
             found.append(
                 {
                     "x": view.best_x,
@@ -255,6 +263,7 @@ class MultiStart(ExternalMethod):
                     "f0": view.first_f,
                     "evals": oracle.nfev - first + 1,
                     "ended": ended,
+                    "cautious": len(restarts),
                 }
             )
 
@@ -277,7 +286,7 @@ class MultiStart(ExternalMethod):
         for m in found:
             ended[m["ended"]] = ended.get(m["ended"], 0) + 1
         best = int(np.argmin(fs)) if fs else None
-        return {
+        info = {
             "starts": len(found),
             "start_best": min((m["f0"] for m in found), default=math.inf),
             "start_values": fs,
@@ -285,3 +294,7 @@ class MultiStart(ExternalMethod):
             "ended": ended,
             "best_start": best,
         }
+        cautious = sum(m.get("cautious", 0) for m in found)
+        if cautious:  # diverged starts run again, more cautiously
+            info["cautious_restarts"] = cautious
+        return info
