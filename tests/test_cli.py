@@ -158,6 +158,14 @@ def test_demo_writes_the_fair_table(capsys, tmp_path) -> None:
     assert all(int(float(r["median_evals_used"])) <= 40 for r in rows)
     md = (out_dir / "summary.md").read_text()
     assert "mlp_identity" in md and "| adam(lr=1.0) |" in md and "| adam(lr=1.0) |" in out
+    # the stop column says why each method's runs ended, as stored
+    with Store(out_dir / "results.sqlite") as st:
+        stored = {r["label"]: r["stop_reason"] for r in st.runs() if r["label"] == "lbfgs"}
+    header, _, *lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    lbfgs = next(ln for ln in lines if "| lbfgs |" in ln)
+    cells = dict(zip(cols, [c.strip() for c in lbfgs.strip("|").split("|")], strict=True))
+    assert cells["stop"] == stored["lbfgs"]
     infos = {i.name: i for i in oa.methods()}
     assert all(
         t.bounds == (infos[t.method].is_global or infos[t.method].requires_bounds)

@@ -12,7 +12,7 @@ import torch
 
 import optarena as oa
 from optarena.bench import MethodEntry
-from optarena.bench.summary import RunOutcome, Target, default_targets, summarize
+from optarena.bench.summary import RunOutcome, Summary, Target, default_targets, summarize
 from optarena.compare import Comparison, compare
 
 
@@ -101,7 +101,34 @@ def test_gradient_methods_are_skipped_on_a_function_without_gradient() -> None:
     assert "gradient" in c.skipped["adam"]
     assert set(c.results) == {"nelder_mead"} and c.targets == ()
     assert "Skipped: adam" in c.table()
-    assert c.rows[0].success == 1.0  # without targets: ended normally at a finite value
+    # without a known optimum there is no target, so no success rate: "-", never "100%"
+    assert c.rows[0].success is None
+    header, _, row = c.table().splitlines()[:3]
+    cells = dict(zip(_cells(header), _cells(row), strict=True))
+    assert cells["success"] == "-"
+    assert cells["stop"] == c.results["nelder_mead"][0].stop_reason.value
+    assert "success_rate" in c.summary.csv() and ",," in c.summary.csv()
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_the_stop_column_counts_how_the_runs_ended() -> None:
+    tg = (Target(0.1, "t"),)
+
+    def run(why, status="ok"):
+        return RunOutcome("p", "m", "m", status, 1.0, 10, 0.5, (None,), why)
+
+    (row,) = summarize([run("max_evals"), run("converged"), run("max_evals"),
+                        run(None, "error")], {"p": tg})  # fmt: skip
+    assert row.stops == (("max_evals", 2), ("converged", 1), ("error", 1))
+    assert row.success == 0.0
+    text = Summary((row,), {"p": tg}).markdown()
+    cells = dict(zip(_cells(text.splitlines()[0]), _cells(text.splitlines()[2]), strict=True))
+    assert cells["stop"] == "max_evals 2, converged 1, error 1" and cells["success"] == "0%"
+    (same,) = summarize([run("converged"), run("converged")], {"p": tg})
+    assert Summary((same,), {"p": tg}).records()[0]["stop_reasons"] == "converged"
 
 
 def test_bounds_go_to_global_methods_unless_asked() -> None:

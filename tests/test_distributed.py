@@ -16,6 +16,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -300,6 +301,46 @@ def test_cluster_argument_is_checked() -> None:
         pass
     with pytest.raises(TypeError, match="scheduler address"), connect(4):
         pass
+
+
+def hangs_once(marker: str):
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        if float(x[0]) > 1.0:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return bumpy(x)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            time.sleep(300)  # an evaluation far slower than the timeout
+        return bumpy(x)
+
+    return fn
+
+
+def test_a_timed_out_chunk_does_not_keep_its_dask_worker_busy(client, tmp_path: Path) -> None:
+    """Dask cannot interrupt a running task: the worker still running the late chunk is
+    restarted before the run ends, so the next run finds every worker free."""
+    marker = tmp_path / "hung"
+    run("pso", executor=Parallel(client, chunks=2))  # workers warm: torch imported
+    with pytest.raises(ExecutorError, match="timeout=5 s"):
+        run("pso", oa.Objective(hangs_once(str(marker)), vectorize=False),
+            executor=Parallel(client, chunks=2, timeout=5))  # fmt: skip
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 60  # restart_workers has returned; allow for reaping
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the worker running the late chunk still runs"
+        time.sleep(0.1)
+    client.wait_for_workers(2, timeout=60)
+    assert_same_run(run("pso"), run("pso", executor=Parallel(client, chunks=2, timeout=60)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # -- dead workers (last: the cluster restarts its workers after these) ----------------------------

@@ -325,3 +325,13 @@ def test_ecdf_targets_from_f_opt_or_the_best_value_found():
         ecdf_data({"S": [tr([math.nan])]})
     with pytest.raises(ValueError, match="no problems"):
         ecdf_data({})
+
+
+def test_highlighted_ranks_the_lowest_final_medians():
+    from optarena.plot.data import highlighted
+
+    finals = {"a": 3.0, "b": 1.0, "c": INF, "d": 2.0, "e": 1.0}
+    curves = convergence_data({k: [tr([10.0, v])] for k, v in finals.items()})
+    assert highlighted(curves, 3) == [None, 0, None, 2, 1]  # ties by label: b before e
+    assert highlighted(curves, 10) == [3, 0, 4, 2, 1]  # never finite: last
+    assert highlighted(curves, 0) == [None] * 5

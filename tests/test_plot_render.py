@@ -95,7 +95,8 @@ def test_convergence_raw_values_symlog_target_and_other_axes(tmp_path, rosen_run
 
 
 def test_many_labels_put_the_legend_beside_the_axes(tmp_path):
-    runs = {f"m{i}": plot.Trace.from_values([5.0, 4.0 - 0.3 * i]) for i in range(12)}
+    # 10 labels: each its own colour (beyond 10 only the best few are coloured, see below)
+    runs = {f"m{i}": plot.Trace.from_values([5.0, 4.0 - 0.3 * i]) for i in range(10)}
     fig = plot.convergence(runs)
     assert fig.get_size_inches()[0] > 7.0
     styles = {line.get_linestyle() for line in fig.axes[0].lines}
@@ -206,3 +207,23 @@ def test_animation_1d_and_errors(tmp_path):
     with pytest.raises(ValueError, match="fps"):
         plot.animate(sq, gd, fps=0)
     assert math.isfinite(gd.fun)
+
+
+def test_many_labels_highlight_the_best_few_in_distinct_colours():
+    """25 methods: the 7 best final medians get 7 different colours and ranked legend
+    entries, the other 18 one grey entry; 10 or fewer labels each keep a colour of their own."""
+    from matplotlib.colors import to_hex
+
+    finals = {f"m{i:02d}": float(25 - i) for i in range(25)}  # m24 is best
+    runs = {k: [plot.Trace.from_values([100.0, v])] for k, v in finals.items()}
+    fig = plot.convergence(runs)
+    lines = {ln.get_label(): to_hex(ln.get_color()) for ln in fig.axes[0].get_lines()}
+    texts = legend_texts(fig)
+    best = sorted(finals, key=finals.get)[:7]
+    assert texts[:7] == [f"{r + 1}. {k}" for r, k in enumerate(best)]
+    assert texts[7] == "18 other labels (grey)" and len(texts) == 8
+    coloured = [c for c in lines.values() if c != to_hex("0.65")]
+    assert len(coloured) == len(set(coloured)) == 7
+    few = plot.convergence({k: runs[k] for k in list(runs)[:10]})
+    colours = [to_hex(ln.get_color()) for ln in few.axes[0].get_lines()]
+    assert len(set(colours)) == 10 and len(legend_texts(few)) == 10

@@ -122,7 +122,8 @@ def test_report_is_self_contained_and_lists_every_run(store, report):
     assert len(runs) >= 9
     assert sorted(int(r[0]) for r in page.rows) == [r[0] for r in runs]
     for row in page.rows:
-        assert len(row) == 11 and row[4] in ("ok", "error")
+        assert len(row) == 12 and row[4] in ("ok", "error")
+        assert row[11] == "" or row[4] == "error"  # the error column holds failures' messages
     problems = {r[1] for r in runs}
     # one convergence picture per problem, a landscape per 2-D problem, and the ECDF
     assert len(page.images) == len(problems) + 2 + 1
@@ -131,6 +132,20 @@ def test_report_is_self_contained_and_lists_every_run(store, report):
         im = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True)))
         assert im.format == "PNG" and im.size[0] >= 300
         assert np.asarray(im.convert("L"), dtype=float).std() > 10
+
+
+def test_report_shows_the_error_message_of_a_failed_run(tmp_path):
+    from optarena.bench.runner import record_from_result
+
+    spec = Spec.from_dict({"name": "err", "budget": 10, "problems": ["rosenbrock"],
+                           "methods": ["nelder_mead"]})  # fmt: skip
+    (task,) = spec.plan().tasks
+    path = tmp_path / "err.sqlite"
+    with Store(path) as st:
+        st.write(record_from_result(task, None, "error", "ZeroDivisionError: <broke> at eval 3"))
+    page = parse(write_report(path, tmp_path / "out").read_text(encoding="utf-8"))
+    (row,) = page.rows
+    assert row[4] == "error" and row[11] == "ZeroDivisionError: <broke> at eval 3"
 
 
 def test_report_of_an_empty_store_and_of_a_missing_one(tmp_path):

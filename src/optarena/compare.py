@@ -139,6 +139,7 @@ class _Runs:
                 hits=(None,) * len(self.targets)
                 if h is None
                 else hits_from_history(h.best_f, h.evals, h.seconds, self.targets),
+                stop_reason="error" if res is None else res.stop_reason.value,
             )
         )
 

@@ -65,7 +65,9 @@ def _header(plan: Plan, budget: int, seeds: int) -> str:
         "forward+backward counts as one evaluation); global methods search [-1, 1]^10. "
         "Columns: final best value over the runs (median, quartiles, best); success = "
         "reached f*+1e-6; 'evals to t' = median evaluations to reach t among the runs that "
-        "did (hits/runs).",
+        "did (hits/runs); stop = why the runs ended (converged: the method's own test was met; "
+        "max_evals: the budget was spent; non_finite: only NaN or inf values; error: it "
+        "raised), with counts when a method's runs ended differently.",
         "",
     ]
     if plan.skipped:

@@ -11,16 +11,10 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing as mp
-import os
 import platform
-import signal
 import sqlite3
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -34,6 +28,7 @@ from ..minimize import minimize
 from ..result import Result
 from .inputs import budget_to_dict
 from .plan import Plan, Skipped, Task
+from .pool import WorkerDied, run_in_workers
 from .spec import Spec
 from .store import RunRecord, Store
 
@@ -184,20 +179,10 @@ def torch_threads(n: int | None = 1) -> Iterator[None]:
 
 
 def _init_worker() -> None:
-    """Worker setup: one torch thread, Ctrl-C left to the parent, exit when orphaned."""
+    """Worker setup: one torch thread, as in a serial run (the same numbers)."""
     import torch
 
     torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-
-    def watch() -> None:  # the parent (or the fork server) died: nobody wants our results
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="optarena-orphan-watch", daemon=True).start()
 
 
 def _context() -> mp.context.BaseContext:
@@ -290,28 +275,22 @@ def run_plan(
 
 
 def _run_parallel(todo: list[Task], workers: int, save: Callable[[RunRecord], None]) -> None:
-    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
-    procs = []
     try:
-        pending: set[Future[RunRecord]] = {pool.submit(execute, t) for t in todo}
-        procs = list(getattr(pool, "_processes", {}).values())
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                save(fut.result())
-    except BrokenProcessPool as e:
+        run_in_workers(
+            todo,
+            workers,
+            execute,
+            lambda _task, rec: save(rec),
+            ctx=_context(),
+            init=_init_worker,
+            describe=lambda t: f"{t.label} on {t.problem} (seed {t.seed})",
+        )
+    except WorkerDied as e:
         raise RuntimeError(
-            "a worker process died (out of memory, killed, or a script that starts workers "
-            "without `if __name__ == '__main__':`); every finished run is in the store: run "
-            "the same command again to resume"
+            f"a worker process died: {e} (out of memory, killed, or a script that starts "
+            "workers without `if __name__ == '__main__':`); every finished run is in the "
+            "store: run the same command again to resume"
         ) from e
-    except BaseException:
-        procs = list(getattr(pool, "_processes", {}).values()) or procs
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:  # running tasks are abandoned; they are redone on the next call
-            p.terminate()
-        raise
-    pool.shutdown(wait=True)
 
 
 def run_spec(

@@ -2,8 +2,10 @@
 
 The same numbers come from in-process Results (:func:`optarena.compare`) and from a store
 (:func:`summarize_store`). Targets default to ``f_opt + 10^k`` for k in 0, -3, -6 when the
-problem's optimum is known. Success is reaching the tightest target (or, without targets,
-ending without error at a finite value).
+problem's optimum is known. Success is reaching the tightest target; without targets (an
+unknown optimum) there is no success rate, and tables show "-". The "stop" column says why
+the runs ended (``converged``, ``max_evals``, ``non_finite``, ``error``, ...), with counts
+when the runs of a method ended differently.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class RunOutcome:
     nfev: int
     elapsed: float
     hits: tuple[tuple[int, float] | None, ...]  # (evaluations, seconds) per target, or None
+    stop_reason: str | None = None  # why the run ended (a StopReason value), None: unknown
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,11 @@ class SummaryRow:
     q1: float
     q3: float
     best: float
-    success: float
+    success: float | None  # share of runs that reached the tightest target; None: no target
     median_evals: float
     median_seconds: float
     targets: tuple[TargetStat, ...]
+    stops: tuple[tuple[str, int], ...] = ()  # (stop reason, runs), most frequent first
 
     def as_dict(self) -> dict[str, Any]:
         """Flat columns (one group of three per target) for CSV and pandas."""
@@ -95,6 +99,7 @@ class SummaryRow:
             "q3": self.q3,
             "best": self.best,
             "success_rate": self.success,
+            "stop_reasons": _fmt_stops(self.stops, ":", ";"),
             "median_evals_used": self.median_evals,
             "median_seconds_used": self.median_seconds,
         }
@@ -145,11 +150,14 @@ def summarize(
                     _median([h[1] for h in hit if h is not None]),
                 )
             )
+        success = None  # without a target (an unknown optimum) success has no meaning
         if tg:
             tightest = min(range(len(tg)), key=lambda i: tg[i].value)
             success = stats[tightest].hits / len(runs)
-        else:
-            success = sum(math.isfinite(v) for v in vals) / len(runs)
+        reasons: dict[str, int] = {}
+        for r in runs:
+            why = r.stop_reason or ("error" if r.status == "error" else "unknown")
+            reasons[why] = reasons.get(why, 0) + 1
         rows.append(
             SummaryRow(
                 problem=group,
@@ -165,13 +173,15 @@ def summarize(
                 median_evals=_median([r.nfev for r in runs]) or 0.0,
                 median_seconds=_median([r.elapsed for r in runs]) or 0.0,
                 targets=tuple(stats),
+                stops=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
             )
         )
     order = {g: i for i, g in enumerate(dict.fromkeys(o[0] for o in groups))}
 
     def rank(r: SummaryRow) -> tuple[Any, ...]:
         m = r.median if not math.isnan(r.median) else math.inf
-        return (order[r.problem], math.isnan(r.median), m, -r.success, r.best, r.label)
+        ok = -1.0 if r.success is None else -r.success
+        return (order[r.problem], math.isnan(r.median), m, ok, r.best, r.label)
 
     return sorted(rows, key=rank)
 
@@ -193,6 +203,13 @@ def _fmt_seconds(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
+def _fmt_stops(stops: Sequence[tuple[str, int]], sep: str = " ", join: str = ", ") -> str:
+    """``"converged"`` when every run stopped for one reason, else ``"max_evals 3, error 1"``."""
+    if len(stops) == 1:
+        return stops[0][0]
+    return join.join(f"{why}{sep}{n}" for why, n in stops)
+
+
 @dataclass(frozen=True)
 class Summary:
     """Summary rows with the targets they were measured against, ready to print or export."""
@@ -207,7 +224,7 @@ class Summary:
     def markdown(self) -> str:
         """A GitHub-flavoured markdown table, best median first within each problem."""
         labels = list(dict.fromkeys(ts.target.label for r in self.rows for ts in r.targets))
-        header = ["problem", "method", "runs", "median", "q1", "q3", "best", "success"]
+        header = ["problem", "method", "runs", "median", "q1", "q3", "best", "success", "stop"]
         for lab in labels:
             header += [f"evals to {lab}", f"s to {lab}"]
         header += ["evals used", "s used"]
@@ -222,7 +239,8 @@ class Summary:
                 _fmt_value(r.q1),
                 _fmt_value(r.q3),
                 _fmt_value(r.best),
-                f"{r.success:.0%}",
+                "-" if r.success is None else f"{r.success:.0%}",
+                _fmt_stops(r.stops),
             ]
             by_label = {ts.target.label: ts for ts in r.targets}
             for lab in labels:
@@ -346,6 +364,7 @@ def summarize_store(
             nfev=r["nfev"],
             elapsed=r["elapsed"],
             hits=hits[r["run_id"]],
+            stop_reason=r["stop_reason"],
         )
         for r in rows
     ]

@@ -10,8 +10,11 @@ full traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from .arena import BENCH, DEMO, REPORT, SUMMARY
 from .catalog import COMMANDS as _CATALOG
@@ -59,13 +62,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or bad usage (already printed)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
+    terminated: list[bool] = []
+    with _sigterm_as_interrupt(terminated):
+        try:
+            return int(args._run(args))
+        except KeyboardInterrupt:
+            if terminated:
+                print("optarena: terminated (SIGTERM); finished runs are kept", file=sys.stderr)
+                return 128 + signal.SIGTERM
+            print("optarena: interrupted; finished runs are kept", file=sys.stderr)
+            return 130
+        except Exception as e:
+            if args.traceback:
+                raise
+            print(f"optarena: error: {e}", file=sys.stderr)
+            return 1
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(came: list[bool]) -> Iterator[None]:
+    """Within the block SIGTERM stops a command as Ctrl-C does (worker processes stopped,
+    finished runs kept) instead of killing this process outright; ``came`` records it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        came.append(True)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, handler)
     try:
-        return int(args._run(args))
-    except KeyboardInterrupt:
-        print("optarena: interrupted; finished runs are kept", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if args.traceback:
-            raise
-        print(f"optarena: error: {e}", file=sys.stderr)
-        return 1
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -24,9 +24,20 @@ Faults:
   spent), and ``result.info`` holds ``worker_retries`` (lost attempts) and ``lost_evals``
   (their evaluations); a chunk lost on every attempt, a chunk
   slower than ``timeout`` or an executor that breaks ends the run with :class:`ExecutorError`,
-  which carries the best-so-far Result like any ObjectiveError. Dask's scheduler itself reruns
-  a task whose worker died up to ``distributed.scheduler.allowed-failures`` times (default 3)
-  before it reports ``KilledWorker``; those reruns are invisible here and not counted.
+  which carries the best-so-far Result like any ObjectiveError.
+- What is counted: every attempt this process submitted and lost (all its points, whether the
+  worker died before, during or after evaluating them). Dask's scheduler itself reruns a
+  task whose worker died up to ``distributed.scheduler.allowed-failures`` times (default 3)
+  before it reports ``KilledWorker``, and recomputes a finished chunk whose result was lost
+  with its worker; this process never sees those reruns, so the objective can have run more
+  often than ``nfev`` says. With ``allowed-failures = 0`` on the scheduler every loss comes
+  back as ``KilledWorker`` and is counted here (only a result lost after its chunk finished
+  can still be recomputed unseen).
+- A chunk slower than ``timeout`` cannot be interrupted where it runs. On a Dask
+  ``Client`` the workers still running the batch's late chunks are restarted through their
+  nannies before the run ends, so the next run finds them free; a worker without a nanny,
+  ``client.get_executor()`` or a ``concurrent.futures`` pool keeps running the evaluation
+  until it returns.
 - A ``ProcessPoolExecutor`` cannot replace a dead process: once broken, the run ends with
   ExecutorError at the next submission. Dask's nannies restart dead workers.
 

@@ -170,6 +170,7 @@ class ParallelRun:
                 if late:
                     chunks[late[0]].timed_out = True
                     stop = late[0]
+                    self._restart_busy(chunks[stop:])
                     cancel(chunks[stop:])
                 continue
             i = next((i for i, c in enumerate(chunks[:stop]) if c.future is fut), None)
@@ -181,6 +182,26 @@ class ParallelRun:
             if failed:
                 stop = i
                 cancel(chunks[stop + 1 :])
+
+    def _restart_busy(self, chunks: list[Chunk]) -> None:
+        """Restart (through their nannies) the Dask workers still running these chunks.
+
+        Neither Dask nor a process pool can interrupt a running Python call: cancelling a
+        chunk that timed out would leave its worker busy with it for as long as it takes,
+        and the next run would wait for it. Dask workers with a nanny are restarted here
+        before the run ends (their other tasks are rerun by Dask); a worker without one, a
+        Dask executor passed as ``client.get_executor()`` or a ``concurrent.futures`` pool
+        keeps running the evaluation until it returns.
+        """
+        if not self._direct or self._client is None:
+            return
+        keys = {c.future.key for c in chunks if c.future is not None and not c.future.done()}
+        if not keys:
+            return
+        with contextlib.suppress(Exception):  # best effort: the run ends with its error anyway
+            busy = [w for w, ks in self._client.processing().items() if keys & set(ks)]
+            if busy:
+                self._client.restart_workers(busy, raise_for_error=False)
 
     def _take(
         self,

@@ -11,9 +11,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._draw import axes, colors, finish, legend, line_style
-from .data import AXIS_LABELS, Axis, convergence_data, y_scale
+from .data import AXIS_LABELS, Axis, convergence_data, highlighted, y_scale
 
 __all__ = ["convergence"]
+
+#: Up to this many labels each gets its own colour; beyond it only the best few do.
+DISTINCT = 10
+#: Labels highlighted in colour when there are more than DISTINCT (the others are grey).
+HIGHLIGHT = 7
 
 
 def _f_opt(f_opt: float | None, problem: Any, runs: Any) -> float | None:
@@ -38,6 +43,7 @@ def convergence(
     band: tuple[float, float] = (0.25, 0.75),
     target: float | str | None = "auto",
     title: str | None = None,
+    highlight: int | None = None,
     ax: Axes | None = None,
     path: str | Path | None = None,
     figsize: tuple[float, float] = (7.0, 4.5),
@@ -51,6 +57,10 @@ def convergence(
     ``.problem``) the gap ``f - f_opt`` is drawn (``gap=False`` for raw values); values <= 0
     on the log axis are drawn at a floor line that says so. ``target="auto"`` draws ``f_opt``
     as a line on raw values.
+
+    Colours stay distinguishable: up to 10 labels each get one; with more, only the
+    ``highlight`` (default 7) with the lowest final median do, ranked in the legend, and the
+    others are thin grey lines under one legend entry.
     """
     fopt = _f_opt(f_opt, problem, runs)
     if gap is None:
@@ -61,23 +71,37 @@ def convergence(
     ys = y_scale(curves, gap=gap, kind=yscale)
     own = ax is None
     fig, ax = axes(ax, figsize, dpi)
-    for i, (c, color) in enumerate(zip(curves, colors(len(curves)), strict=True)):
+    n = len(curves)
+    best = (n if n <= DISTINCT else HIGHLIGHT) if highlight is None else highlight
+    rank = highlighted(curves, best)
+    shown = min(best, n)
+    palette = colors(shown)
+    order = sorted(range(n), key=lambda i: (rank[i] is None, rank[i] or 0))
+    grey = 0
+    for i in order:
+        c, r = curves[i], rank[i]
         med, lo, hi = c.median, c.lower, c.upper
         if ys.floor is not None:
             med, lo, hi = (np.maximum(v, ys.floor) for v in (med, lo, hi))
         name = c.label if c.n_runs == 1 else f"{c.label} (median of {c.n_runs})"
+        if r is None:  # not among the best: grey, thin, behind, one legend entry for all
+            ax.plot(c.x, med, drawstyle="steps-post", color="0.65", lw=0.8, zorder=1,
+                    label=None if grey else f"{n - shown} other labels (grey)")  # fmt: skip
+            grey += 1
+            continue
         ax.plot(
             c.x,
             med,
             drawstyle="steps-post",
-            color=color,
-            label=name,
-            lw=1.6,
-            ls=line_style(i, len(curves)),
+            color=palette[r],
+            label=name if shown == n else f"{r + 1}. {name}",
+            lw=1.6 if shown == n else 2.0,
+            ls=line_style(r, n) if shown == n else "-",
             marker="o" if c.x.size == 1 else None,
+            zorder=3,
         )
         if c.n_runs > 1:
-            ax.fill_between(c.x, lo, hi, step="post", color=color, alpha=0.2, lw=0)
+            ax.fill_between(c.x, lo, hi, step="post", color=palette[r], alpha=0.2, lw=0)
     if ys.n_clipped and ys.floor is not None:
         what = "f - f_opt <= 0 (optimum reached)" if gap else "f <= 0"
         ax.axhline(ys.floor, color="0.4", ls=":", lw=1, label=f"{what}, drawn at {ys.floor:.0e}")
@@ -103,7 +127,7 @@ def convergence(
             fontsize=8,
         )
     ax.grid(True, which="major", alpha=0.3)
-    legend(ax, len(curves), own)
+    legend(ax, shown + (grey > 0), own)
     if title:
         ax.set_title(title)
     return finish(fig, path)

@@ -35,6 +35,7 @@ table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f0f0f0; position: sticky; top: 0; }
 td.text { text-align: left; } tr.error td { background: #fde8e8; }
+td.text:last-child { max-width: 40em; white-space: pre-wrap; }
 figure { display: inline-block; margin: 0.5em 1em 0.5em 0; vertical-align: top; }
 figcaption { font-size: 0.85em; color: #555; max-width: 640px; }
 img { max-width: 100%; height: auto; }
@@ -53,6 +54,7 @@ _COLUMNS = (
     ("ngev", "gradient evals"),
     ("elapsed", "seconds"),
     ("stop_reason", "stop reason"),
+    ("message", "error"),  # what went wrong, for failed runs only
 )
 
 
@@ -96,6 +98,8 @@ def _table(runs: Iterable[Mapping[str, Any]]) -> str:
                 v = None if fun is None or f_opt is None else fun - f_opt
             elif col == "problem":
                 v = _problem_key(r)
+            elif col == "message":
+                v = r["message"] if r["status"] != "ok" else ""
             else:
                 v = r[col]
             cls = ' class="text"' if isinstance(v, str) else ""
@@ -168,7 +172,8 @@ def write_report(
 ) -> Path:
     """Write ``out_dir/index.html`` for the results store at ``store_path``; returns its path.
 
-    The page holds a table of every stored run, a convergence picture per problem, a
+    The page holds a table of every stored run (with the error message of failed ones), a
+    convergence picture per problem, a
     landscape with the runs' best points for 2-D problems and the runtime ECDF over all
     problems (targets ``f_opt + 10^k`` where the optimum is known).
     """

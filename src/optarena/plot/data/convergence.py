@@ -16,6 +16,7 @@ __all__ = [
     "ConvergenceCurve",
     "YScale",
     "convergence_data",
+    "highlighted",
     "quantiles",
     "step_values",
     "y_scale",
@@ -108,6 +109,22 @@ def convergence_data(
         lower, median, upper = quantiles(vals, (band[0], 0.5, band[1]))
         out.append(ConvergenceCurve(label, grid, median, lower, upper, len(traces)))
     return out
+
+
+def highlighted(curves: Sequence[ConvergenceCurve], best: int) -> list[int | None]:
+    """Each curve's rank among the ``best`` lowest final medians (0 = lowest), None for the
+    others: a picture of many methods gives those few their own colours, the rest one grey.
+    A curve that never found a finite value ranks last; ties go by label."""
+
+    def final(c: ConvergenceCurve) -> float:
+        v = float(c.median[-1]) if c.median.size else math.inf
+        return math.inf if math.isnan(v) else v
+
+    order = sorted(range(len(curves)), key=lambda i: (final(curves[i]), curves[i].label))
+    rank: list[int | None] = [None] * len(curves)
+    for r, i in enumerate(order[: max(best, 0)]):
+        rank[i] = r
+    return rank
 
 
 @dataclass(frozen=True)
