@@ -1,17 +1,68 @@
-"""The README's method table agrees with the registry: every method listed, with its family and
-whether it needs a gradient; no row names a method that does not exist."""
+"""The README is true: every ```python block runs as written, and the method table agrees
+with the registry (every method listed, with its family and whether it needs a gradient; no
+row names a method that does not exist)."""
 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 import optarena as oa
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HEADER = "| name | family | gradient | what it is |"
+#: The one marker that keeps a block from running (for what a test machine cannot have, such
+#: as a cluster's address); it must say why after the colon.
+SKIP_MARKER = "# not run by the tests:"
+
+
+def python_blocks(text: str | None = None) -> list[tuple[int, str]]:
+    """``(line number, code)`` of every fenced ```python block of the README."""
+    lines = (README.read_text() if text is None else text).splitlines()
+    blocks, start = [], None
+    for i, line in enumerate(lines, 1):
+        if start is None and line.strip() == "```python":
+            start = i
+        elif start is not None and line.strip() == "```":
+            blocks.append((start, "\n".join(lines[start : i - 1]) + "\n"))
+            start = None
+    assert start is None, f"README: the ```python block at line {start} is never closed"
+    return blocks
+
+
+def _block_id(block: tuple[int, str]) -> str:
+    return f"line{block[0]}"
+
+
+def test_block_reader_finds_blocks_and_the_skip_marker() -> None:
+    text = (
+        "a\n```python\nx = 1\n```\n```bash\nls\n```\n```python\n# not run by the tests: why\n```\n"
+    )
+    assert python_blocks(text) == [(2, "x = 1\n"), (8, "# not run by the tests: why\n")]
+    blocks = python_blocks()
+    assert len(blocks) >= 6
+    skipped = [line for line, code in blocks if SKIP_MARKER in code]
+    assert len(skipped) <= 1, f"README blocks not run by the tests: lines {skipped}"
+
+
+@pytest.mark.parametrize("block", python_blocks(), ids=_block_id)
+def test_readme_block_runs_as_written(
+    block: tuple[int, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line, code = block
+    first = code.lstrip().splitlines()[0] if code.strip() else ""
+    if first.startswith(SKIP_MARKER):
+        reason = first.removeprefix(SKIP_MARKER).strip()
+        assert reason, f"README line {line}: say why the block is not run"
+        pytest.skip(f"README line {line}: {reason}")
+    monkeypatch.chdir(tmp_path)  # files a block writes (pictures) land in a scratch folder
+    compiled = compile(code, f"README.md:{line}", "exec")
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        exec(compiled, {"__name__": "__readme__"})  # a fresh namespace: each block stands alone
 
 
 def method_rows() -> dict[str, tuple[str, str]]:

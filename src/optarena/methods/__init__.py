@@ -1,9 +1,20 @@
-"""Optimization methods. Every public module here registers at least one method."""
+"""Optimization methods. Every public module here registers at least one method.
+
+The methods live in family subpackages (``gradient``, ``population``, ``scipy``,
+``composite``); the flat module paths of earlier versions (``optarena.methods.cmaes``, ...)
+still import, as the module at the new path, with a ``DeprecationWarning`` naming it.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import pkgutil
+import sys
+import types
+import warnings
+from types import ModuleType
 
 from ._base import (
     Checkpoint,
@@ -25,6 +36,7 @@ from ._registry import (
 )
 
 __all__ = [
+    "MOVED",
     "Checkpoint",
     "ExternalMethod",
     "Facts",
@@ -64,3 +76,73 @@ def _load_all() -> None:
     for name in method_modules():
         importlib.import_module(f"{__name__}.{name}")
     _LOADED = True
+
+
+#: Module paths of earlier versions (below this package) and where each module lives now.
+MOVED = {
+    "gd": "gradient.gd",
+    "lbfgs": "gradient.lbfgs",
+    "torch_optim": "gradient.torch_optim",
+    "cmaes": "population.cmaes",
+    "pso": "population.pso",
+    "random_search": "population.random_search",
+    "scipy_local": "scipy.local",
+    "annealing": "scipy.annealing",
+    "de": "scipy.de",
+    "hybrid": "composite.chain",
+    "multistart": "composite.multistart",
+    "auto": "composite.auto",
+    "constrained": "composite.constrained",
+}
+
+
+class _MovedLoader(importlib.abc.Loader):
+    """Loads an old module path as the module at its new path (the same module object, so
+    nothing runs or registers twice)."""
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.spec: importlib.machinery.ModuleSpec | None = None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        warnings.warn(
+            f"{spec.name} has moved to {self.new}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        module = importlib.import_module(self.new)
+        self.spec = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # the import system has set the old path's spec on the module: give it back its own
+        module.__spec__ = self.spec
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder):
+    """Finds the old flat module paths of :data:`MOVED` (last on ``sys.meta_path``, so a
+    real module of the same name always wins)."""
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        package, _, leaf = fullname.rpartition(".")
+        if package != __name__ or leaf not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _MovedLoader(f"{__name__}.{MOVED[leaf]}"))
+
+
+if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
+    sys.meta_path.append(_MovedFinder())
+
+
+class _MethodsModule(types.ModuleType):
+    """``optarena.methods`` is this package and, called, the listing of every method:
+    ``optarena.methods()`` and ``import optarena.methods.population.cmaes`` both work."""
+
+    def __call__(self) -> list[MethodInfo]:
+        """Every registered method with its capabilities (family, gradient, bounds, ...)."""
+        return method_infos()
+
+
+sys.modules[__name__].__class__ = _MethodsModule
