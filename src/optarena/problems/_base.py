@@ -12,7 +12,7 @@ import torch
 
 from ..core.objective import Objective
 
-__all__ = ["Problem", "get", "names", "register_problem"]
+__all__ = ["Problem", "get", "names", "register_problem", "register_unavailable"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class Problem:
 
 
 _PROBLEMS: dict[str, Callable[..., Problem]] = {}
+# Problems whose optional dependency is not installed: name -> what to install.
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register_problem(name: str) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
@@ -75,6 +77,12 @@ def register_problem(name: str) -> Callable[[Callable[..., Problem]], Callable[.
     return deco
 
 
+def register_unavailable(name: str, requirement: str) -> None:
+    """Record that problem ``name`` exists but needs ``requirement``, which is not installed:
+    :func:`get` then says what to install instead of "unknown problem"."""
+    _UNAVAILABLE[name] = requirement
+
+
 def names() -> list[str]:
     """Names of every registered problem."""
     _load()
@@ -84,6 +92,8 @@ def names() -> list[str]:
 def get(name: str, **params: Any) -> Problem:
     """The problem ``name`` built with ``params`` (e.g. ``get("rosenbrock", b=100)``)."""
     _load()
+    if name not in _PROBLEMS and name in _UNAVAILABLE:
+        raise ImportError(f"problem {name!r} needs {_UNAVAILABLE[name]}, which is not installed")
     if name not in _PROBLEMS:
         close = difflib.get_close_matches(name, list(_PROBLEMS), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -100,4 +110,5 @@ def get(name: str, **params: Any) -> Problem:
 
 
 def _load() -> None:
-    from . import classic, constrained, seeds, variants  # noqa: F401  (registration side effect)
+    # registration side effect; bbob registers only when cocoex is installed (never imports it)
+    from . import bbob, classic, constrained, seeds, variants  # noqa: F401
