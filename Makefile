@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+
+# A headless browser for tests/test_report.py (which skips without one; tests never install
+# software). Debian/Ubuntu, as root; elsewhere install Chromium yourself or set CHROMIUM=/path.
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 clean:
 	rm -rf $(VENV) optarena-demo build *.egg-info src/*.egg-info

@@ -423,3 +423,57 @@ def test_process_pool_worker_death_ends_the_run() -> None:
     assert e.result.info["worker_retries"] == 1
     assert e.result.nfev == e.result.info["lost_evals"] == 20
     assert np.isnan(e.result.history.f).all()
+
+
+def logs_and_dies_once(log: str, marker: str):
+    """Appends a line to ``log`` per call; the 5th call of one chunk kills its worker process
+    (once: the ``marker`` file), after logging, so that call and those before it were run."""
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b".\n")
+        os.close(fd)
+        with open(log, "rb") as fh:
+            if fh.read().count(b"\n") == 25:
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return bumpy(x)
+                os._exit(1)
+        return bumpy(x)
+
+    return fn
+
+
+def test_dask_rerun_of_a_dead_workers_chunk_never_calls_the_objective_unseen(tmp_path) -> None:
+    """With the scheduler's default allowed-failures, Dask reruns a task whose worker died:
+    the rerun finds the attempt claimed and does not evaluate, the loss is counted and the
+    chunk resubmitted, so the objective ran no more often than nfev says."""
+    log, marker = tmp_path / "calls.log", tmp_path / "died"
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        assert dask.config.get("distributed.scheduler.allowed-failures") >= 1
+        res = run(
+            "pso",
+            oa.Objective(logs_and_dies_once(str(log), str(marker)), vectorize=False),
+            budget=100,
+            executor=Parallel(c, chunks=2, retries=2, timeout=120),
+        )
+        claims = c.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.extensions["events"]._events)
+        )
+    assert marker.exists()  # a worker did die mid-chunk
+    calls = log.read_text().count("\n")
+    assert calls <= res.nfev == 100
+    assert res.info["worker_retries"] >= 1 and res.info["lost_evals"] >= 10
+    assert calls >= res.nfev - res.info["lost_evals"] + 5  # the lost attempt's calls ran
+    assert claims == []  # the run's claims are removed from the scheduler when it ends

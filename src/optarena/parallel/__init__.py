@@ -27,12 +27,11 @@ Faults:
   which carries the best-so-far Result like any ObjectiveError.
 - What is counted: every attempt this process submitted and lost (all its points, whether the
   worker died before, during or after evaluating them). Dask's scheduler itself reruns a
-  task whose worker died up to ``distributed.scheduler.allowed-failures`` times (default 3)
-  before it reports ``KilledWorker``, and recomputes a finished chunk whose result was lost
-  with its worker; this process never sees those reruns, so the objective can have run more
-  often than ``nfev`` says. With ``allowed-failures = 0`` on the scheduler every loss comes
-  back as ``KilledWorker`` and is counted here (only a result lost after its chunk finished
-  can still be recomputed unseen).
+  task whose worker died (``distributed.scheduler.allowed-failures``, default 3): on a Dask
+  ``Client`` each attempt first claims its label on the scheduler (a ``distributed.Event``),
+  and a rerun that finds it claimed returns without calling the objective and is counted
+  here as a lost attempt, so the objective never runs more often than ``nfev`` says. Through
+  ``client.get_executor()`` there is no claim and such reruns stay unseen.
 - A chunk slower than ``timeout`` cannot be interrupted where it runs. On a Dask
   ``Client`` the workers still running the batch's late chunks are restarted through their
   nannies before the run ends, so the next run finds them free; a worker without a nanny,

@@ -21,7 +21,7 @@ import torch
 from ..core.evaluator import Evaluated
 from ..core.objective import Objective
 from .chunks import Chunk, cancel, spent_before, split
-from .errors import ExecutorError, RemoteTraceback
+from .errors import ExecutorError, RemoteTraceback, WorkerLost
 from .worker import evaluate_chunk
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class ParallelRun:
         self._direct = self._client is not None and self._client is parallel.executor
         self._remote: Any = None
         self._run_id = uuid.uuid4().hex
+        self._claims: list[str] = []  # the Dask attempts' claim names, cleared at close()
         if isinstance(parallel.executor, ThreadPoolExecutor):
             self._payload: Any = objective  # threads share the object itself
             self._digest = ""
@@ -84,11 +85,15 @@ class ParallelRun:
         )
 
     def close(self) -> None:
-        """Release what the run left on the cluster (the scattered objective)."""
+        """Release what the run left on the cluster (the scattered objective, the claims)."""
         if self._remote is not None:
             remote, self._remote = self._remote, None
             with contextlib.suppress(Exception):  # the cluster may be gone: nothing to free
                 remote.release()
+        if self._claims and self._client is not None:
+            claims, self._claims = self._claims, []
+            with contextlib.suppress(Exception):
+                self._client.sync(_clear_claims, self._client, claims)
 
     # -- evaluating one batch --------------------------------------------------------------------
     def evaluate(self, X: torch.Tensor, first: int, left: int | None) -> Evaluated:
@@ -126,8 +131,12 @@ class ParallelRun:
         rows = to_wire(X[c.start : c.stop])
         try:
             if self._direct:
+                # Dask reruns a task whose worker died without telling us: the attempt claims
+                # its label on the scheduler first, and a rerun finds it claimed (``"lost"``)
+                claim = "optarena-" + "-".join(map(str, label))
+                self._claims.append(claim)
                 fut = self._client.submit(  # type: ignore[union-attr]
-                    evaluate_chunk, self._digest, payload, rows, label, pure=False
+                    evaluate_chunk, self._digest, payload, rows, label, claim, pure=False
                 )
             else:
                 fut = self.parallel.executor.submit(
@@ -216,6 +225,11 @@ class ParallelRun:
         """Use the finished attempt ``fut`` of chunk ``c``; True when the chunk failed for good."""
         try:
             outcome = fut.result(timeout=self.parallel.timeout)  # done; Dask still fetches it
+            if outcome[0] == "lost":
+                raise WorkerLost(
+                    f"the worker running attempt {c.attempts} of this chunk died; Dask reran "
+                    "the task, which did not evaluate the chunk a second time"
+                )
         except (Exception, CancelledError) as e:
             if not is_lost(e):
                 c.fatal = (f"the executor failed ({type(e).__name__}: {e})", e)
@@ -338,6 +352,13 @@ def dask_client(executor: Any) -> Any:
     return None
 
 
+async def _clear_claims(client: Any, claims: list[str]) -> None:
+    """Remove the run's claim events from the scheduler (a cleared event is deleted there)."""
+    import asyncio
+
+    await asyncio.gather(*(client.scheduler.event_clear(name=n) for n in claims))
+
+
 def to_wire(rows: torch.Tensor) -> Any:
     """Rows as they travel: a numpy copy for CPU floats (no tensor sharing machinery between
     processes, and Dask serializes it without a copy), else a tensor copy."""
@@ -357,7 +378,7 @@ def dumps(obj: Any) -> bytes:
 
 def is_lost(e: BaseException) -> bool:
     """True for the executors' ways of saying that a worker died with the task."""
-    if isinstance(e, BrokenExecutor | CancelledError):
+    if isinstance(e, BrokenExecutor | CancelledError | WorkerLost):
         return True
     dist = sys.modules.get("distributed")
     return dist is not None and isinstance(e, dist.KilledWorker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core.errors import ObjectiveError
 
-__all__ = ["ExecutorError", "RemoteTraceback"]
+__all__ = ["ExecutorError", "RemoteTraceback", "WorkerLost"]
 
 
 class ExecutorError(ObjectiveError):
@@ -30,3 +30,8 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\n{self.text}"""'
+
+
+class WorkerLost(RuntimeError):
+    """A chunk attempt lost with its worker, seen when Dask's scheduler reran the attempt: the
+    rerun found the attempt already claimed and returned without calling the objective."""

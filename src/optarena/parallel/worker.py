@@ -18,7 +18,7 @@ import torch
 
 from ..core.objective import Objective, RowError
 
-__all__ = ["CACHE_SIZE", "evaluate_chunk"]
+__all__ = ["CACHE_SIZE", "claimed_before", "evaluate_chunk"]
 
 #: Objectives each worker process keeps unpickled between chunks (least recently used first out).
 CACHE_SIZE = 4
@@ -60,14 +60,35 @@ def _portable(exc: BaseException) -> BaseException:
     return WorkerError(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}")
 
 
-def evaluate_chunk(digest: str, payload: Any, X: Any, label: Any) -> tuple[Any, ...]:
+def claimed_before(claim: str) -> bool:
+    """Claim a Dask chunk attempt on the scheduler; True when it was claimed already.
+
+    The claim is a ``distributed.Event`` named after the attempt, kept by the scheduler, so it
+    outlives the worker: when a worker dies mid-chunk, Dask reruns the task elsewhere, and the
+    rerun finds the event set instead of calling the objective a second time unseen.
+    """
+    from distributed import Event
+
+    event = Event(claim)
+    if event.is_set():
+        return True
+    event.set()
+    return False
+
+
+def evaluate_chunk(
+    digest: str, payload: Any, X: Any, label: Any, claim: str | None = None
+) -> tuple[Any, ...]:
     """Evaluate one chunk on a worker; failures of the objective come back as values.
 
-    Returns ``("ok", values, mode)``, ``("raised", row, values_before, exc, traceback_text)``
-    or ``("unloadable", message)``. Anything the executor raises instead is its own failure
-    (a dead worker, a lost connection).
+    Returns ``("ok", values, mode)``, ``("raised", row, values_before, exc, traceback_text)``,
+    ``("unloadable", message)`` or, for a Dask rerun of an attempt already claimed (its first
+    run died with its worker), ``("lost",)``. Anything the executor raises instead is its own
+    failure (a dead worker, a lost connection).
     """
     del label  # only there to make the submission unique
+    if claim is not None and claimed_before(claim):
+        return ("lost",)
     try:
         objective = _load(digest, payload)
     except Exception as e:

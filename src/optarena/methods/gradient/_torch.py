@@ -4,11 +4,16 @@ optimizer's state as plain tensors (for checkpoints) and loading it back."""
 from __future__ import annotations
 
 import copy
+import importlib
+import signal
+import sys
+import threading
 from typing import Any
 
 import torch
 
 __all__ = [
+    "import_without_interrupts",
     "leaf",
     "load_optimizer",
     "save_optimizer",
@@ -20,7 +25,35 @@ __all__ = [
 def warm_up_torch_optim() -> None:
     """Import what torch.optim's first ``step()`` imports lazily (about a second of
     ``torch._dynamo``), before the run's clock starts, so it never counts as run time."""
-    import torch._dynamo  # noqa: F401
+    if "torch._dynamo" not in sys.modules:
+        import_without_interrupts("torch._dynamo")
+
+
+def import_without_interrupts(name: str) -> None:
+    """Import module ``name`` with Ctrl-C held back until the import has finished.
+
+    A KeyboardInterrupt in the middle of an import leaves half-initialised modules in
+    ``sys.modules`` (torch._dynamo then fails for the rest of the process with "module 'sympy'
+    has no attribute 'core'"). In the main thread SIGINT is recorded while the import runs and
+    handed to the previous handler afterwards; other threads never receive signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        importlib.import_module(name)
+        return
+    caught: list[tuple[int, Any]] = []
+    try:
+        before = signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    except ValueError:  # no signals here (an embedded interpreter): import as is
+        importlib.import_module(name)
+        return
+    try:
+        importlib.import_module(name)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if caught and callable(before):
+        before(*caught[0])  # the default handler raises KeyboardInterrupt now
+    elif caught and before == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
 
 
 def two_betas(value: Any) -> str | None:
