@@ -416,13 +416,17 @@ def test_killed_sweep_resumes_to_exactly_the_serial_results(tmp_path) -> None:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no run was stored in time"
             time.sleep(0.02)
+        # freeze the whole sweep (parent and workers) before counting, so the count is the
+        # number of runs stored at the kill, whatever the machine's speed
+        os.killpg(proc.pid, signal.SIGSTOP)
+        at_kill = _count_runs(store)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
         _kill_group(proc)
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    at_kill = _count_runs(store)
+    assert _count_runs(store) == at_kill  # nothing was written after the freeze
     assert 3 <= at_kill < total, "the sweep must be killed midway"
     with Store(store) as st:  # what survived is whole: every stored run has its full history
         assert st.query("PRAGMA integrity_check")[0][0] == "ok"
