@@ -3,6 +3,8 @@ phase found the best point, and the refusals made before any evaluation."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -61,10 +63,13 @@ def test_phases_share_one_budget_and_report_their_evaluations() -> None:
     assert res.nfev == fn.calls <= 400
     assert np.array_equal(res.history.x[0], x0.numpy())  # the start is evaluated first
     phases = res.info["phases"]
-    assert [p["method"] for p in phases] == ["cmaes", "lbfgs"]
+    # the polish ended with budget left: global search and polish again, until it is spent
+    assert [p["method"] for p in phases] == ["cmaes", "lbfgs"] * (len(phases) // 2)
+    assert res.nfev == 400 and res.info["rounds"] == len(phases) // 2 >= 2
     assert phases[0]["first_eval"] == 2
-    assert phases[1]["first_eval"] == phases[0]["last_eval"] + 1
-    assert phases[1]["last_eval"] == res.nfev
+    for before, after in itertools.pairwise(phases):
+        assert after["first_eval"] == before["last_eval"] + 1
+    assert phases[-1]["last_eval"] == res.nfev
     best = res.best_eval
     owner = next(p for p in phases if p["first_eval"] <= best <= p["last_eval"])
     assert res.info["phase_of_best"] == owner["method"] == "lbfgs"
@@ -89,7 +94,8 @@ def test_global_phase_ends_when_it_stagnates() -> None:
 def test_polish_starts_from_several_distinct_points() -> None:
     res = oa.minimize(problems.get("wavy_bowl", dtype=F64), method=Chain("cmaes", "slsqp",
                       polish=3), budget=2000, seed=0)  # fmt: skip
-    assert [p["method"] for p in res.info["phases"]] == ["cmaes", "slsqp", "slsqp", "slsqp"]
+    # the first round polishes three points; later rounds (budget left) polish their own best
+    assert [p["method"] for p in res.info["phases"]][:4] == ["cmaes", "slsqp", "slsqp", "slsqp"]
     assert res.fun == pytest.approx(-0.661470591797071, abs=1e-9)
 
 

@@ -177,7 +177,7 @@ def test_duplicate_starts_stop_near_a_better_minimum() -> None:
     res = oa.minimize(
         lambda x: ((x - 1.0) ** 4).sum() + 1e-3 * ((x - 1.0) ** 2).sum(),
         torch.zeros(4, dtype=F64),
-        MultiStart("bfgs", starts=12, lanes=2, scale=0.2),
+        MultiStart("bfgs", starts=12, lanes=2, scale=0.2, more_starts=False),
         seed=0,
     )
     assert res.fun < 1e-6  # gtol=1e-5 on a quartic
@@ -197,14 +197,18 @@ def test_non_finite_starts_are_dropped_without_ending_the_run() -> None:
         f = ((x - 0.2) ** 2).sum()
         return f * torch.nan if float(x.detach()[0]) > 1.0 else f
 
-    res = oa.minimize(fn, torch.zeros(2, dtype=F64), MultiStart("lbfgs", 8, scale=2.0), seed=3)
+    res = oa.minimize(
+        fn, torch.zeros(2, dtype=F64), MultiStart("lbfgs", 8, scale=2.0, more_starts=False), seed=3
+    )
     assert res.info["ended"].get("non_finite", 0) >= 1
     assert res.fun < 1e-12 and res.stop_reason is StopReason.CONVERGED
 
 
 def test_sequential_local_methods_run_one_start_after_another() -> None:
     res = oa.minimize(
-        problems.get("wavy_bowl", dtype=F64), method=MultiStart("slsqp", starts=6), seed=0
+        problems.get("wavy_bowl", dtype=F64),
+        method=MultiStart("slsqp", starts=6, more_starts=False),
+        seed=0,
     )
     assert res.fun == pytest.approx(-0.661470591797071, abs=1e-9)
     assert res.info["starts"] == 6 and sum(res.info["start_evals"]) == res.nfev
@@ -239,7 +243,7 @@ def test_bad_options_are_refused() -> None:
 
 def test_lbfgs_multistart_finds_the_certified_optimum_of_mlp_identity() -> None:
     mlp = problems.get("mlp_identity")
-    res = oa.minimize(mlp, method=MultiStart("lbfgs", 64), budget=40_000, seed=0)
+    res = oa.minimize(mlp, method=MultiStart("lbfgs", 64, more_starts=False), budget=40_000, seed=0)
     assert res.fun <= F_MLP * (1 + 1e-6)
     assert res.info["starts"] == 64 and res.stop_reason is StopReason.CONVERGED
     assert math.isfinite(res.info["start_best"])

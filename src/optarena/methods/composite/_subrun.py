@@ -25,6 +25,7 @@ from .._registry import Facts
 __all__ = [
     "MAX_CAUTION",
     "budget_end",
+    "budget_left",
     "cautious",
     "check_inner",
     "describe_caution",
@@ -121,6 +122,19 @@ def budget_end(evaluator: Evaluator) -> StopReason | None:
     if b.seconds is not None and evaluator.elapsed >= b.seconds:
         return StopReason.MAX_SECONDS
     return None
+
+
+def budget_left(evaluator: Evaluator) -> bool:
+    """Whether a composite should go on searching with what is left: the run has a limit of
+    evaluations or seconds, some of it is left, and ``evaluator`` is the run's own or a capped
+    share of it (an uncapped sub-run, one iteration of a penalty method, returns to its
+    composite, which decides what follows)."""
+    b = evaluator.budget
+    if b.evals is None and b.seconds is None:
+        return False
+    if isinstance(evaluator, Scope) and evaluator.cap is None:
+        return False
+    return budget_end(evaluator) is None
 
 
 def run_scoped(

@@ -40,7 +40,7 @@ from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
 from .._registry import Facts, MethodInfo, get_method_class, method_infos, register, resolve_method
 from .._registry import candidates as role_candidates
-from ._subrun import check_inner, inner_facts, run_scoped, sub_context
+from ._subrun import budget_left, check_inner, inner_facts, run_scoped, sub_context
 
 __all__ = ["ROLES", "Auto", "Plan", "candidates"]
 
@@ -125,15 +125,25 @@ class Auto(ExternalMethod):
     def plan(self, oracle: Evaluator, ctx: RunContext) -> Plan:
         """The plan for this problem, decided from its facts before any evaluation."""
         obj, d = oracle.objective, oracle.dim
-        grad = obj.has_gradient
+        grad = obj.gradient == "autograd"  # declared differences: the plan without gradient
         facts = inner_facts(oracle, ctx)
         if ctx.constraints:
             why = "constraints: a method that handles them natively" + (
-                " with exact gradients and Jacobians" if grad else ", without gradient"
+                " with exact gradients and Jacobians" if obj.has_gradient else ", without gradient"
             )
             return self._single(_first(facts, "constrained"), "constrained", why)
         if obj.noisy:
-            return self._global(facts, "noisy values: a population method, no differences of noise")
+            plan = self._global(facts, "noisy values: a population method, no differences of noise")
+            method = plan.first
+            assert method is not None
+
+            def again(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
+                out = method.run(oracle, ctx)
+                if out.reason is StopReason.CONVERGED and budget_left(oracle):
+                    return _rest(method, oracle, ctx, info)
+                return out
+
+            return replace(plan, run=again)
         if grad and d <= self.dense_max:
             return self._races(
                 facts,
@@ -165,6 +175,7 @@ class Auto(ExternalMethod):
         fd = sample > 0
         lanes = self.lanes or (8 if fd else 16)
         fallback = self._global(facts, "") if fd else None
+        rest = self._global(facts, "").first
         # the lanes run dense BFGS on differences too: their gradient comes from the probes
         local = _first(replace(facts, gradient="fd") if fd else facts, "dense_lanes").name
         restarts = get_method_class(_first(facts, "restarts").name)
@@ -178,10 +189,14 @@ class Auto(ExternalMethod):
                 sample=sample,
                 include_x0=k == 0,
                 fd_gradient=fd,
+                more_starts=False,
             )
 
         def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
-            return _cohorts(oracle, ctx, cohort, info, fallback, self.patience)
+            out = _cohorts(oracle, ctx, cohort, info, fallback, self.patience)
+            if out.reason is StopReason.CONVERGED and rest is not None and budget_left(oracle):
+                return _rest(rest, oracle, ctx, info)
+            return out
 
         label = f"{restarts.info.name}({local}{', fd' if fd else ''}, race)"
         return Plan(label, why, run, cohort(0))
@@ -194,7 +209,7 @@ class Auto(ExternalMethod):
         lanes = self.lanes or 4
 
         def cohort(k: int) -> Method:
-            return restarts(local, starts=lanes, lanes=lanes, race=self.race)
+            return restarts(local, starts=lanes, lanes=lanes, race=self.race, more_starts=False)
 
         def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             _phase(first, oracle, ctx, 0)
@@ -257,8 +272,27 @@ def _cohorts(
             return out
         start = out.info.get("start_best", math.inf)
         end = min(out.info["start_values"] or [math.inf])
-        if fallback is not None and not end < start - 1e-3 * abs(start):
+        spread = out.info.get("start_spread", 0.0)  # of the starts' values: offset-invariant
+        if fallback is not None and not start - end > 1e-3 * spread:
             info["fallback"] = f"{fallback.label}: cohort {k} made no progress on its starts"
-            return fallback.run(oracle, sub_context(ctx, oracle.best()[0], ms, 10_000), info)
+            out = fallback.run(oracle, sub_context(ctx, oracle.best()[0], ms, 10_000), info)
+            if out.reason is StopReason.CONVERGED and fallback.first and budget_left(oracle):
+                return _rest(fallback.first, oracle, ctx, info)
+            return out
         stale = stale + 1 if not oracle.best_f < before else 0
     return Outcome(StopReason.CONVERGED, f"{patience} cohorts in a row found nothing better")
+
+
+def _rest(method: Method, oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
+    """The plan ended with budget left: ``method`` (the global search) from the best point
+    so far, again and again, until the budget is spent (an end of the run is raised)."""
+    runs = 0
+    while budget_left(oracle):
+        before = oracle.nfev
+        x = oracle.best()[0]
+        run_scoped(method, Scope(oracle), sub_context(ctx, x, method, 20_000 + runs))
+        runs += 1
+        info["continued"] = f"{method.label} from the best point ({runs} runs)"
+        if oracle.nfev == before:
+            break  # a run that evaluates nothing would never end
+    return Outcome(StopReason.CONVERGED, "the global search ended from the best point")

@@ -3,15 +3,18 @@
 ``Chain("cmaes", "lbfgs")`` (or ``method="cmaes>lbfgs"``) runs each phase through a
 :class:`~optarena.core.scope.Scope` of the run's evaluator: every evaluation is still counted
 once by the Oracle, but a phase can be ended by the chain, when its share of the budget is
-spent (``switch``) or, by default, when its best value has stopped improving (no relative
-improvement ``rtol`` over ``window`` evaluations) or the phase converged on its own. The last
-phase starts from the best point found so far (or from each of the ``polish`` best distinct
-points). ``result.info`` says which phase found the best point and which evaluations each
-phase spent. The placeholder phase ``"local"`` and the default first phase are chosen from
-the registry by role (``"local"``, ``"global"``), never by name. A phase that diverges (a
-non-finite value or gradient) is run again from its best point by a more cautious copy of its
-method (``result.info["phases"][i]["cautious_restarts"]``); the chain says ``converged`` only
-when its last phase ended on its own, not when the budget cut it.
+spent (``switch``) or, by default, when its best value has stopped improving (no improvement of
+``rtol`` times the spread of its recent values over ``window`` evaluations: invariant to adding
+a constant to f) or the phase converged on its own. The last phase starts from the best point
+found so far (or from each of the ``polish`` best distinct points). When it ends with budget
+left, the chain goes back to global search (a fresh start in the box and the best point in
+turn, the global phase then its polish) until the budget is spent (``info["rounds"]``).
+``result.info`` says which phase found the best point and which evaluations each phase spent.
+The placeholder phase ``"local"`` and the default first phase are chosen from the registry by
+role (``"local"``, ``"global"``), never by name. A phase that diverges (a non-finite value or
+gradient) is run again from its best point by a more cautious copy of its method
+(``result.info["phases"][i]["cautious_restarts"]``); the chain says ``converged`` only when its
+last phase ended on its own, not when the budget cut it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from ...core.scope import CAP_SPENT, DIVERGED, Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import declared_params, param
 from .._registry import Facts, candidates, register, resolve_method
-from ._subrun import budget_end, check_inner, inner_facts, run_scoped, sub_context
+from ._starts import draw_starts
+from ._subrun import budget_end, budget_left, check_inner, inner_facts, run_scoped, sub_context
 
 __all__ = ["Chain", "choose_local", "distinct_best"]
 
@@ -78,9 +82,9 @@ class Chain(ExternalMethod):
             without gradient is refused before any evaluation (never replaced silently).
         switch: fraction of the evaluation budget given to the phases before the last (split
             equally); ``None`` ends each of them when it stagnates or converges.
-        window: evaluations without a relative improvement of ``rtol`` that end a phase
-            (``None``: ``max(100, 20 * d)``).
-        rtol: the relative improvement of the phase's best value that counts as progress.
+        window: evaluations without progress that end a phase (``None``: ``max(100, 20 * d)``).
+        rtol: progress is an improvement of the phase's best value by more than ``rtol`` times
+            the spread of the values seen since the last progress (never relative to ``|f|``).
         max_global: with ``switch=None``, the largest fraction of the budget the phases before
             the last may spend, so the polish always gets evaluations.
         polish: how many distinct best points the last phase starts from, one after another,
@@ -156,11 +160,14 @@ class Chain(ExternalMethod):
     # -- running ---------------------------------------------------------------------------
     def _watch(self, oracle: Evaluator, n_global: int) -> Callable[[Scope], None]:
         """Ends a phase before the last: its share of a time budget, or (switch=None) when its
-        best value made no relative progress of ``rtol`` in ``window`` evaluations."""
+        best value made no progress in ``window`` evaluations. Progress is an improvement of
+        more than ``rtol`` times the spread of the values seen since the last progress (never
+        relative to ``|f|``): adding a constant to f changes nothing, and a search converging
+        linearly, whose values spread like its distance to the minimum, never stagnates."""
         window = self.window or max(100, 20 * oracle.dim)
         seconds = oracle.budget.seconds
         share = (self.switch if self.switch is not None else self.max_global) / n_global
-        mark = {"f": math.inf, "at": 0, "t0": oracle.elapsed}
+        mark = {"f": math.inf, "at": 0, "hi": -math.inf, "t0": oracle.elapsed}
 
         def watch(view: Scope) -> None:
             if seconds is not None and oracle.elapsed - mark["t0"] >= share * seconds:
@@ -168,15 +175,19 @@ class Chain(ExternalMethod):
             if self.switch is not None:
                 return
             f, old = view.best_f, mark["f"]
-            if f < old and (old == math.inf or f < old - self.rtol * abs(old)):
-                mark["f"], mark["at"] = f, view.used
+            if math.isfinite(view.last_f):
+                mark["hi"] = max(mark["hi"], view.last_f)
+            if f < old and (old == math.inf or old - f > self.rtol * (mark["hi"] - f)):
+                mark["f"], mark["at"], mark["hi"] = f, view.used, f
             elif view.used - mark["at"] >= window:
                 raise ScopeEnded("stagnated", view)
 
         return watch
 
-    def _global_cap(self, oracle: Evaluator, n_global: int) -> int | None:
-        total = oracle.budget.evals
+    def _global_cap(self, oracle: Evaluator, n_global: int, k: int = 0) -> int | None:
+        """A phase before the last may spend its fraction of the budget (in later rounds, of
+        what is left)."""
+        total = oracle.budget.evals if k == 0 else oracle.remaining_evals()
         if total is None:
             return None
         frac = self.switch / n_global if self.switch is not None else self.max_global / n_global
@@ -188,22 +199,24 @@ class Chain(ExternalMethod):
         info: dict[str, Any] = {"phases": record}
         try:
             oracle.value(ctx.x0)  # the start: never returned worse, and the fallback polish
-            for i, m in enumerate(phases[:-1]):
-                n = len(phases) - 1
-                view = Scope(oracle, cap=self._global_cap(oracle, n), watch=self._watch(oracle, n))
-                best = oracle.best()[0]
-                self._run_phase(m, view, sub_context(ctx, best, m, i + 1), record)
-            local = phases[-1]
-            starts = self._polish_starts(oracle)
-            for j, x in enumerate(starts):
-                left = oracle.remaining_evals()
-                cap = None if left is None else max(1, left // (len(starts) - j))
-                view = Scope(oracle, cap=cap)
-                self._run_phase(local, view, sub_context(ctx, x, local, 1000 + j), record)
+            last = self._round(phases, oracle, ctx, record, 0, oracle.best()[0])
+            rounds = 1
+            while budget_left(oracle):
+                # the polish ended with budget left: global search again, from a fresh point
+                # (odd rounds) or the best one (even rounds), then its polish
+                sub = sub_context(ctx, ctx.x0, phases[0], 2000 + rounds)
+                fresh = rounds % 2 == 1 and sub.lower is not None and sub.upper is not None
+                x = draw_starts(sub, 1, "uniform")[0] if fresh else oracle.best()[0]
+                before = oracle.nfev
+                last = self._round(phases, oracle, ctx, record, rounds, x)
+                rounds += 1
+                info["rounds"] = rounds
+                if oracle.nfev == before:
+                    break  # a round that evaluates nothing would never end
         except StopRun as stop:
             _close(record, oracle, stop.reason.value)
             return Outcome(stop.reason, stop.message, self._info(info, oracle))
-        ends = [r["ended"] for r in record[len(phases) - 1 :]]  # the last phase's runs
+        ends = [r["ended"] for r in record[len(record) - last :]]  # the last polish's runs
         spent = budget_end(oracle)
         if spent is not None and ends[-1] == CAP_SPENT:
             return Outcome(spent, "the budget ended the last phase", self._info(info, oracle))
@@ -214,6 +227,34 @@ class Chain(ExternalMethod):
                 self._info(info, oracle),
             )
         return Outcome(StopReason.CONVERGED, "all phases ended", self._info(info, oracle))
+
+    def _round(
+        self,
+        phases: list[Method],
+        oracle: Evaluator,
+        ctx: RunContext,
+        record: list[dict[str, Any]],
+        k: int,
+        x: torch.Tensor,
+    ) -> int:
+        """The phases once (round ``k``), the first from ``x``; returns how many runs the
+        last phase made (one per polish start)."""
+        n = len(phases) - 1
+        found: torch.Tensor | None = None
+        for i, m in enumerate(phases[:-1]):
+            view = Scope(oracle, cap=self._global_cap(oracle, n, k), watch=self._watch(oracle, n))
+            later = x if i == 0 or found is None else found
+            start = oracle.best()[0] if k == 0 else later
+            self._run_phase(m, view, sub_context(ctx, start, m, i + 1 + 3000 * k), record)
+            found = view.best_x
+        local = phases[-1]
+        starts = self._polish_starts(oracle) if k == 0 or found is None else [found]
+        for j, s in enumerate(starts):
+            left = oracle.remaining_evals()
+            cap = None if left is None else max(1, left // (len(starts) - j))
+            view = Scope(oracle, cap=cap)
+            self._run_phase(local, view, sub_context(ctx, s, local, 1000 + j + 3000 * k), record)
+        return len(starts)
 
     def _run_phase(
         self, m: Method, view: Scope, sub: RunContext, record: list[dict[str, Any]]

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import qmc
 
 from ...budget import StopReason
 from ...core.errors import StopRun
@@ -34,11 +33,18 @@ from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
 from .._registry import method_infos, register, resolve_method
 from ..gradient._lanes import BatchedQuasiNewton
-from ._subrun import budget_end, check_inner, inner_facts, method_like, run_scoped, sub_context
+from . import _starts
+from ._subrun import (
+    budget_end,
+    budget_left,
+    check_inner,
+    inner_facts,
+    method_like,
+    run_scoped,
+    sub_context,
+)
 
 __all__ = ["MultiStart", "default_local", "draw_starts"]
-
-SAMPLINGS = ("auto", "sobol", "uniform", "gaussian")
 
 
 def default_local() -> str:
@@ -50,44 +56,16 @@ def default_local() -> str:
     return found[0]
 
 
+SAMPLINGS = ("auto", "sobol", "uniform", "gaussian")
+
+
 def draw_starts(
     ctx: RunContext, n: int, sampling: str = "auto", scale: float | None = None
 ) -> torch.Tensor:
-    """``n`` start points from the run's generator, shape ``(n, d)``.
-
-    ``"sobol"`` (scrambled, seeded from ``ctx.rng``) and ``"uniform"`` fill a finite box;
-    ``"gaussian"`` draws around x0 with standard deviation ``scale`` (default
-    ``max(1, max |x0|)``), clipped into the box when there is one. ``"auto"`` is Sobol in a
-    finite box, else Gaussian.
-    """
-    x0 = ctx.x0
-    d = x0.numel()
-    finite = (
-        ctx.lower is not None
-        and ctx.upper is not None
-        and bool(torch.isfinite(ctx.lower).all() and torch.isfinite(ctx.upper).all())
-    )
-    if sampling == "auto":
-        sampling = "sobol" if finite else "gaussian"
-    if sampling in ("sobol", "uniform") and not finite:
-        raise ValueError(f"sampling={sampling!r} needs finite bounds on every coordinate")
-    if n <= 0:
-        return x0.new_empty((0, d))
-    if sampling == "sobol":
-        m = max(0, math.ceil(math.log2(n)))
-        u = qmc.Sobol(d, scramble=True, rng=ctx.rng).random_base2(m)[:n]
-    elif sampling == "uniform":
-        u = ctx.rng.random((n, d))
-    else:
-        sigma = scale if scale is not None else max(1.0, float(x0.abs().max()))
-        z = torch.from_numpy(ctx.rng.standard_normal((n, d)))
-        return ctx.project(x0.unsqueeze(0) + sigma * z.to(dtype=x0.dtype, device=x0.device))
-    assert ctx.lower is not None and ctx.upper is not None
-    ut = torch.from_numpy(u).to(dtype=x0.dtype, device=x0.device)
-    width = ctx.upper - ctx.lower
-    if not bool(torch.isfinite(width).all()):  # bounds near the float range: no overflow
-        return ctx.project(ctx.lower * (1 - ut) + ctx.upper * ut)
-    return ctx.project(ctx.lower + ut * width)
+    """``n`` start points from the run's generator, shape ``(n, d)``: ``"sobol"`` or
+    ``"uniform"`` in a finite box, ``"gaussian"`` around x0 (standard deviation ``scale``,
+    default ``max(1, max |x0|)``); ``"auto"`` is Sobol in a finite box, else Gaussian."""
+    return _starts.draw_starts(ctx, n, None if sampling == "auto" else sampling, scale)
 
 
 @register(
@@ -121,13 +99,16 @@ class MultiStart(ExternalMethod):
         fd_gradient: for the batched mode on an objective without gradient, estimate the
             gradient by forward differences (``d`` more evaluations per start and iteration,
             each counted); only for smooth, noise-free functions.
-        start_evals: evaluation cap of each start (``None``: ``max(500, 50 d)`` in the batched
-            mode, an equal share of what is left in the sequential one), so that a start
-            crawling along a kink cannot hold the run.
+        start_evals: evaluation cap of each start (``None``: in the batched mode, the larger
+            of ``max(500, 50 d)`` iterations and an equal share of what is left among the
+            lanes, all of it for a raced cohort; an equal share of what is left in the
+            sequential one), so that a start crawling along a kink cannot hold the run.
         race: successive halving in the batched mode: the starts run in cohorts of
             ``lanes``; after ``race`` rounds, then 2, 4, 8... times as many, the worse half of
             a cohort's running starts is stopped (0: no racing, finished lanes take the next
             start at once).
+        more_starts: when every start has ended with budget left (a limit of evaluations or
+            seconds), draw ``starts`` new ones (new draws, no x0) until the budget is spent.
     """
 
     local: str | Method | None = param(  # noqa: RUF009 (a declared option is a field)
@@ -145,6 +126,7 @@ class MultiStart(ExternalMethod):
     fd_gradient: bool = param(False)
     start_evals: int | None = param(None, ge=1)
     race: int = param(0, ge=0)
+    more_starts: bool = param(True)
 
     def validate(self) -> None:
         if self.local is None:
@@ -186,7 +168,9 @@ class MultiStart(ExternalMethod):
             draw_starts(ctx, 0, self.sampling)  # refuses a missing or infinite box
 
     # -- starts ----------------------------------------------------------------------------
-    def _candidates(self, oracle: Evaluator, ctx: RunContext, exact: bool) -> list[Any]:
+    def _candidates(
+        self, oracle: Evaluator, ctx: RunContext, exact: bool, include_x0: bool
+    ) -> list[Any]:
         """The starts in order, each ``(x, f, g)`` with f/g known or None.
 
         x0 is evaluated first, alone (so a target value it already meets ends the run at
@@ -194,10 +178,10 @@ class MultiStart(ExternalMethod):
         and ranked.
         """
         out: list[Any] = []
-        k = self.starts - int(self.include_x0)
-        if self.include_x0 and self.batched:
+        k = self.starts - int(include_x0)
+        if include_x0 and self.batched:
             out.append(self._evaluate_known(oracle, ctx.x0.unsqueeze(0), exact)[0])
-        elif self.include_x0:  # the local method evaluates it first
+        elif include_x0:  # the local method evaluates it first
             out.append((ctx.x0.clone(), None, None))
         if k <= 0:
             return out
@@ -220,31 +204,70 @@ class MultiStart(ExternalMethod):
     def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         exact = oracle.objective.gradient == "autograd"
         found: list[dict[str, Any]] = []
+        n = 0
         try:
-            cands = self._candidates(oracle, ctx, exact)
-            if self.batched:
-                lanes = min(self.lanes or self.starts, len(cands))
-                cap = self.start_evals or max(500, 50 * oracle.dim) * (
-                    1 if exact else 1 + oracle.dim
-                )
-                engine = BatchedQuasiNewton(
-                    self.local_method(), oracle, ctx, lanes, self.dedup, exact, cap, self.race
-                )
-                engine.run(cands, found)
-            else:
-                self._sequential(oracle, ctx, cands, found)
+            cands = self._candidates(oracle, ctx, exact, self.include_x0)
+            n = len(cands)
+            self._spend(oracle, ctx, cands, found, exact, 0)
+            batch = 0
+            while self.more_starts and budget_left(oracle):
+                batch += 1  # every start ended with budget left: new starts, new draws
+                sub = sub_context(ctx, ctx.x0, self, 5000 + batch)
+                before = oracle.nfev
+                cands = self._candidates(oracle, sub, exact, False)
+                n += len(cands)
+                self._spend(oracle, sub, cands, found, exact, len(found))
+                if oracle.nfev == before:
+                    break  # starts that evaluate nothing would never end
         except StopRun as stop:
             return Outcome(stop.reason, stop.message, self._info(found))
         spent = budget_end(oracle)
         if spent is not None and found and found[-1]["ended"] == CAP_SPENT:
-            message = f"the budget ended local search {len(found)} of {len(cands)}"
+            message = f"the budget ended local search {len(found)} of {n}"
             return Outcome(spent, message, self._info(found))
         return Outcome(
             StopReason.CONVERGED, f"{len(found)} local searches ended", self._info(found)
         )
 
+    def _spend(
+        self,
+        oracle: Evaluator,
+        ctx: RunContext,
+        cands: list[Any],
+        found: list[dict[str, Any]],
+        exact: bool,
+        salt: int,
+    ) -> None:
+        """Run the local searches from ``cands``, batched or one after another."""
+        if not self.batched:
+            self._sequential(oracle, ctx, cands, found, salt)
+            return
+        lanes = min(self.lanes or self.starts, len(cands))
+        engine = BatchedQuasiNewton(
+            self.local_method(), oracle, ctx, lanes, self.dedup, exact,
+            self._start_cap(oracle, exact, lanes), self.race,
+        )  # fmt: skip
+        engine.run(cands, found)
+
+    def _start_cap(self, oracle: Evaluator, exact: bool, lanes: int) -> int:
+        """Evaluations one batched start may spend: ``start_evals``, else at least
+        ``max(500, 50 d)`` iterations' worth and an equal share of what is left among the
+        lanes running at once (all of it for a raced cohort, whose survivors run alone)."""
+        if self.start_evals is not None:
+            return self.start_evals
+        floor = max(500, 50 * oracle.dim) * (1 if exact else 1 + oracle.dim)
+        left = oracle.remaining_evals()
+        if left is None:
+            return floor
+        return max(floor, left // (1 if self.race else lanes))
+
     def _sequential(
-        self, oracle: Evaluator, ctx: RunContext, cands: list[Any], found: list[dict[str, Any]]
+        self,
+        oracle: Evaluator,
+        ctx: RunContext,
+        cands: list[Any],
+        found: list[dict[str, Any]],
+        salt: int = 0,
     ) -> None:
         local = self.local_method()
         for i, (x, _, _) in enumerate(cands):
@@ -255,7 +278,7 @@ class MultiStart(ExternalMethod):
             view = Scope(oracle, cap=cap, watch=self._dedup_watch(found))
             first = oracle.nfev + 1
             restarts: list[str] = []
-            ended = run_scoped(local, view, sub_context(ctx, x, local, i), restarts)
+            ended = run_scoped(local, view, sub_context(ctx, x, local, salt + i), restarts)
             found.append(
                 {
                     "x": view.best_x,
@@ -289,6 +312,7 @@ class MultiStart(ExternalMethod):
         info = {
             "starts": len(found),
             "start_best": min((m["f0"] for m in found), default=math.inf),
+            "start_spread": _spread([m["f0"] for m in found]),
             "start_values": fs,
             "start_evals": [m["evals"] for m in found],
             "ended": ended,
@@ -298,3 +322,10 @@ class MultiStart(ExternalMethod):
         if cautious:  # diverged starts run again, more cautiously
             info["cautious_restarts"] = cautious
         return info
+
+
+def _spread(values: list[float]) -> float:
+    """max - min of the finite values (0 when fewer than two): a scale of the starts' values
+    that adding a constant to f does not change."""
+    finite = [v for v in values if math.isfinite(v)]
+    return max(finite) - min(finite) if len(finite) > 1 else 0.0
