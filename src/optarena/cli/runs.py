@@ -51,6 +51,12 @@ def _run_configure(p: argparse.ArgumentParser) -> None:
         help="give the problem's box: auto (global methods), always or never",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a live progress line on stderr (default: when run in a terminal)",
+    )
 
 
 def _problem(name: str, params: dict[str, Any]) -> Any:
@@ -67,20 +73,26 @@ def _run_run(args: argparse.Namespace) -> int:
     from optarena.bench.inputs import encode_params
     from optarena.bench.plan import MethodEntry
     from optarena.minimize import minimize
+    from optarena.progress import finish, observe, wants_progress
 
     options = parse_pairs(args.option, "--option")
     params = parse_pairs(args.param, "--param")
     problem = _problem(args.problem, params)
     entry = MethodEntry(args.method, options, bounds=args.bounds)
     task = _planned(problem, params, [entry], args.budget, [args.seed], "run").tasks[0]
-    res = minimize(
-        problem,
-        method=task.method,
-        bounds=problem.bounds if task.bounds else None,
-        budget=task.budget,
-        seed=task.seed,
-        **options,
-    )
+    with observe(wants_progress(args.progress), task.budget, task.label) as callback:
+        res = finish(
+            callback,
+            minimize(
+                problem,
+                method=task.method,
+                bounds=problem.bounds if task.bounds else None,
+                budget=task.budget,
+                seed=task.seed,
+                callback=callback,
+                **options,
+            ),
+        )
     out = {
         "problem": problem.name,
         "params": encode_params(problem.params),
