@@ -16,6 +16,7 @@ import torch
 from .budget import Budget, StopReason
 from .constraints import Constraint
 from .core.errors import ObjectiveError, StopRun
+from .core.noise import default_reevaluations, reevaluate_best, reserve
 from .core.objective import Objective
 from .core.oracle import Oracle
 from .inputs import (
@@ -32,6 +33,7 @@ from .methods._base import Checkpoint
 from .methods._registry import get_method_class, method_infos
 from .parallel import Parallel
 from .problems import Problem
+from .progress import Progress, finish, observe
 from .result import Result
 
 __all__ = ["as_objective", "minimize"]
@@ -51,6 +53,8 @@ def minimize(
     resume: Checkpoint | None = None,
     device: str | torch.device | None = None,
     executor: Any = None,
+    reevaluate: int | None = None,
+    progress: bool | Progress = False,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -90,6 +94,17 @@ def minimize(
             objective must pickle (cloudpickle: lambdas are fine). Same seed, same History as
             without it; ``result.info["worker_retries"]`` counts chunk attempts lost with a
             dead worker. A gradient method with an autograd gradient is refused (ValueError).
+        progress: show a live line on stderr (evaluations / budget, best so far, evaluations
+            per second); a :class:`optarena.progress.Progress` sets the stream and interval.
+        reevaluate: re-evaluations ``k`` of the best point, for objectives whose values are
+            noisy (``Objective(..., noisy=True)`` or a noisy Problem). The 3 lowest samples at
+            distinct points are evaluated ``k`` times each, the lowest mean wins, and
+            ``result.fun`` is the mean of ``k`` further evaluations of it (the luckiest sample
+            of a run is biased low); ``result.info["noise"]`` holds the raw best sample, ``k``,
+            the standard error ``fun_se`` and the candidates. ``4 * k`` evaluations are held
+            back from the method's budget for this (they are counted in ``nfev``). ``None``:
+            on a noisy objective up to 10, within 5% of the evaluation budget (none below 160
+            evaluations), else 0. They run even after a ``seconds`` limit has ended the method.
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
 
     Raises:
@@ -123,40 +138,122 @@ def minimize(
         seed = getattr(resume, "made_under", {}).get("seed")
     run_seed = as_seed(seed)
     bud = Budget.coerce(budget).binding(meth.info.needs_grad, f"method {meth.label!r}")
+    k = _reevaluations(reevaluate, obj, bud)
+    full, bud = bud, _held_back(bud, k)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     _check_resume(resume, meth)
-    ctx = RunContext(
-        x0=x0_t,
-        lower=None if box is None else box[0],
-        upper=None if box is None else box[1],
-        constraints=cons,
-        seed=run_seed,
-        callback=callback,
-        resume=resume,
-    )
-    if parallel is None:
-        oracle = Oracle(obj, x0_t, bud, box=box, record_x=record_x, constraints=cons)
-        meth.check(ctx, oracle)
-        _probe(obj, x0_t, meth, resume, facts)
-        return run_method(meth, oracle, ctx)
-    # the method's own checks come first: opening ships the objective to the workers
-    meth.check(ctx, Oracle(obj, x0_t, bud, box=box, record_x=False, constraints=cons))
-    _probe(obj, x0_t, meth, resume, facts)
-    runner = parallel.open(obj)
-    oracle = Oracle(obj, x0_t, bud, box=box, record_x=record_x, constraints=cons, parallel=runner)
-    try:
-        result = run_method(meth, oracle, ctx)
-    finally:
-        runner.close()
-    if runner.batches == 0:
-        warnings.warn(
-            f"executor= was not used: method {meth.label!r} evaluated one point at a time, "
-            "in this process",
-            RuntimeWarning,
-            stacklevel=2,
+    with observe(progress, full, meth.label, callback) as callback:
+        ctx = RunContext(
+            x0=x0_t,
+            lower=None if box is None else box[0],
+            upper=None if box is None else box[1],
+            constraints=cons,
+            seed=run_seed,
+            callback=callback,
+            resume=resume,
         )
-    return result
+        if parallel is None:
+            oracle = Oracle(
+                obj, x0_t, bud, box=box, record_x=record_x, constraints=cons, leaders=3 * (k > 0)
+            )
+            meth.check(ctx, oracle)
+            _probe(obj, x0_t, meth, resume, facts)
+            return finish(callback, _settle(run_method(meth, oracle, ctx), oracle, full, k))
+        # the method's own checks come first: opening ships the objective to the workers
+        meth.check(ctx, Oracle(obj, x0_t, bud, box=box, record_x=False, constraints=cons))
+        _probe(obj, x0_t, meth, resume, facts)
+        runner = parallel.open(obj)
+        oracle = Oracle(
+            obj,
+            x0_t,
+            bud,
+            box=box,
+            record_x=record_x,
+            constraints=cons,
+            parallel=runner,
+            leaders=3 * (k > 0),
+        )
+        try:
+            result = _settle(run_method(meth, oracle, ctx), oracle, full, k)
+        finally:
+            runner.close()
+        if runner.batches == 0:
+            warnings.warn(
+                f"executor= was not used: method {meth.label!r} evaluated one point at a time, "
+                "in this process",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return finish(callback, result)
+
+
+def _reevaluations(reevaluate: int | None, obj: Objective, bud: Budget) -> int:
+    """Re-evaluations per point for the final estimate (``minimize(reevaluate=)``), checked
+    against the budget before any evaluation."""
+    if reevaluate is None:
+        return default_reevaluations(bud.evals) if obj.noisy else 0
+    if isinstance(reevaluate, bool) or not isinstance(reevaluate, int) or reevaluate < 0:
+        raise ValueError(f"reevaluate must be an int >= 0 or None, got {reevaluate!r}")
+    if bud.evals is not None and reserve(reevaluate) >= bud.evals:
+        raise ValueError(
+            f"reevaluate={reevaluate} holds back {reserve(reevaluate)} evaluations (4 per "
+            f"re-evaluation), which leaves none of the budget of {bud.evals} to the method: "
+            "give a larger budget or a smaller reevaluate"
+        )
+    return reevaluate
+
+
+def _held_back(bud: Budget, k: int) -> Budget:
+    """The method's budget: the user's, less the evaluations reserved for re-evaluation."""
+    if k == 0 or bud.evals is None:
+        return bud
+    return dataclasses.replace(bud, evals=bud.evals - reserve(k))
+
+
+def _settle(result: Result, oracle: Oracle, full: Budget, k: int) -> Result:
+    """A noisy run's Result with its best point chosen and valued by re-evaluation (see
+    :mod:`optarena.core.noise`); other runs' Results unchanged. Skipped after an interruption
+    or when no finite value was seen."""
+    if k == 0:
+        return result
+    if result.stop_reason in (StopReason.INTERRUPTED, StopReason.CALLBACK) or (
+        oracle.best_x is None
+    ):
+        note = {"reevaluations": 0, "raw_best": result.fun, "skipped": str(result.stop_reason)}
+        return dataclasses.replace(result, info={**result.info, "noise": note})
+    oracle.budget = Budget(evals=full.evals)  # the reserve; no clock or target for it
+    try:
+        est = reevaluate_best(oracle, k)
+    except ObjectiveError as err:
+        err.result = result
+        raise
+    except (StopRun, KeyboardInterrupt):
+        est = None
+    if est is None:
+        note = {"reevaluations": 0, "raw_best": result.fun, "skipped": "re-evaluation stopped"}
+        return dataclasses.replace(result, info={**result.info, "noise": note})
+    violation = result.max_violation
+    feasible = result.feasible
+    if oracle.constraints:
+        raw, beyond = oracle.constraints.excess(oracle.constraint_values(est.x))
+        violation, feasible = raw, beyond <= 0
+    message = result.message + "; " if result.message else ""
+    message += f"value averaged over {k} re-evaluations of the best point (noisy objective)"
+    return dataclasses.replace(
+        result,
+        x=est.x,
+        fun=est.fun if math.isfinite(est.fun) else math.inf,
+        nfev=oracle.nfev,
+        ngev=oracle.ngev,
+        ncev=oracle.ncev,
+        elapsed=oracle.elapsed,
+        best_eval=est.index,
+        message=message,
+        max_violation=violation,
+        feasible=feasible,
+        info={**result.info, "noise": {**est.info, "reserved": reserve(k)}},
+    )
 
 
 def _probe(obj: Objective, x0: torch.Tensor, meth: Method, resume: Any, facts: Facts) -> None:

@@ -22,6 +22,7 @@ from .errors import ObjectiveError, StopRun
 from .evaluator import BatchRunner
 from .gradients import GradientEvaluations
 from .kinds import Probe
+from .noise import Leaders
 from .objective import Objective, ObjectiveDefinitionError, RowError
 
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
@@ -52,6 +53,7 @@ class Oracle(GradientEvaluations):
         record_x: bool | None = None,
         constraints: tuple[Constraint, ...] = (),
         parallel: BatchRunner | None = None,
+        leaders: int = 0,
     ) -> None:
         self.objective = objective
         self.parallel = parallel
@@ -82,6 +84,9 @@ class Oracle(GradientEvaluations):
         # The run's box, when it has one: finite-difference probes stay inside it.
         self.lower: torch.Tensor | None = None if box is None else box[0]
         self.upper: torch.Tensor | None = None if box is None else box[1]
+        # The lowest few samples at distinct points, kept when the best point of a noisy
+        # objective is to be re-evaluated (see .noise); None otherwise.
+        self.leaders: Leaders | None = Leaders(leaders) if leaders > 0 else None
 
     # -- time and budget -------------------------------------------------------------------
     def restart_clock(self) -> None:
@@ -157,6 +162,8 @@ class Oracle(GradientEvaluations):
             self.best_x = x.detach().clone()
             self.best_eval = self.nfev
             self.best_violation = raw
+        if self.leaders is not None and finite:
+            self.leaders.offer(key, self.nfev, x)
         self.last_f = ranked
         xs = x.detach().cpu().double().numpy() if self.history.has_x else None
         self.history._append_one(f, self.ngev, self.elapsed, xs, raw, beyond == 0)
@@ -347,11 +354,27 @@ class Oracle(GradientEvaluations):
             self.best_x = X[i].clone()  # rows come detached from values()/values_and_grads()
             self.best_eval = self.nfev + i + 1
             self.best_violation = 0.0 if raw is None else float(raw[i])
+        if self.leaders is not None:
+            self._offer_leaders(X, ranked, beyond if self.constraints else None)
         self.last_f = float(ranked[-1])
         self.nfev += n
         xs = _numpy_copy(X) if self.history.has_x else None
         self.history._append_block(f, self.ngev, self.elapsed, xs, raw, feasible)
         return ranked
+
+    def _offer_leaders(
+        self, X: torch.Tensor, ranked: np.ndarray, beyond: np.ndarray | None
+    ) -> None:
+        """Offer the lowest few finite rows of a batch (before ``nfev`` counts it) to the
+        leaders of a noisy run."""
+        assert self.leaders is not None
+        keys = [
+            (self._key(float(r), 0.0 if beyond is None else float(beyond[j])), j)
+            for j, r in enumerate(ranked)
+            if math.isfinite(r)
+        ]
+        for key, j in sorted(keys)[: self.leaders.size]:
+            self.leaders.offer(key, self.nfev + j + 1, X[j])
 
     # -- outcome ---------------------------------------------------------------------------
     def best(self) -> tuple[torch.Tensor, float]:

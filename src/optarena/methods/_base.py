@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,7 +26,7 @@ from ..budget import StopReason
 from ..core.errors import CallbackError, StopRun
 from ..core.evaluator import Evaluator
 from ._checkpoint import Checkpoint, differences
-from ._params import validate_params
+from ._params import param, validate_params
 from ._registry import MethodInfo
 
 __all__ = [
@@ -266,7 +266,10 @@ class GradientMethod(Method):
             state, it = self.restore(ctx.resume, ctx)
         else:
             state, it = self.init(ctx.x0.clone(), oracle, ctx), 0
-        keep = self.checkpointable and ctx.callback is not None
+        # a checkpoint is a deep copy: made only for a callback that may read it
+        keep = self.checkpointable and getattr(
+            ctx.callback, "wants_checkpoint", ctx.callback is not None
+        )
         while True:
             done = self.step(state, oracle, ctx)
             it += 1
@@ -276,13 +279,29 @@ class GradientMethod(Method):
                 return Outcome(StopReason.CONVERGED, f"converged after {it} steps")
 
 
+@dataclass(frozen=True)
 class PopulationMethod(Method):
     """Ask/tell methods: each generation is evaluated as one batch.
 
     ``init``, ``ask``, ``tell`` and ``converged`` run under ``torch.no_grad`` (the callback
     does not); a method that needs autograd inside them opens ``torch.enable_grad()``.
     Their states are tensors and numbers, so every population method is checkpointable.
+
+    On a noisy objective the loop can evaluate the generation's best few candidates once more
+    and hand ``tell`` the mean of their two samples (``reevaluate_elite``), so the method's
+    ranking and memory are fooled less by one lucky sample. pycma's ``NoiseHandler`` re-evaluates
+    ``2 + popsize / 20`` candidates per generation to measure rank changes and adapts its step
+    size and evaluation count to them; this keeps its count and its averaging of repeated
+    evaluations, without the adaptation. The re-evaluations are counted like any others.
     """
+
+    _: KW_ONLY
+    reevaluate_elite: int | None = param(
+        None,
+        "candidates of each generation evaluated twice and averaged (None: 2 + popsize // 20 "
+        "on an objective declared noisy, else 0)",
+        ge=0,
+    )
 
     checkpointable: ClassVar[bool] = True
 
@@ -320,13 +339,32 @@ class PopulationMethod(Method):
             X = self.ask(state, ctx)
             with torch.set_grad_enabled(user_mode):
                 f = oracle.values(X)
+                if self.reevaluate_elite != 0:
+                    f = self._average_elite(oracle, X, f)
             state = self.tell(state, X, f, ctx)
             gen += 1
             if ctx.callback is not None:
                 with torch.set_grad_enabled(user_mode):
-                    ctx.notify(oracle, gen, None, None, self.checkpoint(state, gen, ctx))
+                    wants = getattr(ctx.callback, "wants_checkpoint", True)
+                    cp = self.checkpoint(state, gen, ctx) if wants else None
+                    ctx.notify(oracle, gen, None, None, cp)
             if self.converged(state):
                 return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))
+
+    def _average_elite(self, oracle: Evaluator, X: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """``f`` with the best few finite rows averaged with one more counted evaluation each
+        (only on a noisy objective when ``reevaluate_elite`` is None)."""
+        r = self.reevaluate_elite
+        if r is None:
+            r = 2 + X.shape[0] // 20 if getattr(oracle.objective, "noisy", False) else 0
+        m = min(r, int(torch.isfinite(f).sum()))
+        if m == 0:
+            return f
+        idx = torch.argsort(f, stable=True)[:m]  # +inf (non-finite) rows sort last
+        again = oracle.values(X[idx])
+        f = f.clone()
+        f[idx] = (f[idx] + again) / 2
+        return f
 
 
 class ExternalMethod(Method):
