@@ -198,7 +198,13 @@ def test_de_one_batched_call_per_generation(init: str, members: int) -> None:
 
 def test_de_converges_and_polish_uses_the_exact_gradient() -> None:
     p = get("sphere", dim=3)
-    opts = {"method": "differential_evolution", "budget": 20_000, "seed": 1, "tol": 0, "atol": 1e-4}
+    opts = {
+        "method": "differential_evolution",
+        "budget": 20_000,
+        "seed": 1,
+        "atol": 1e-4,
+        "restart": False,
+    }
     plain = oa.minimize(p, **opts)
     polished = oa.minimize(p, polish=True, **opts)
     assert plain.stop_reason is oa.StopReason.CONVERGED
@@ -340,3 +346,24 @@ def test_local_search_restarts_where_lbfgsb_stalls() -> None:
     assert res.fun <= F_STAR * (1 + 1e-6)
     assert oracle.best_f == res.fun
     assert oracle.nfev < 400
+
+
+def test_de_default_stopping_ignores_an_offset_and_restarts_with_budget_left() -> None:
+    def sphere(shift: float) -> oa.Objective:
+        return oa.Objective(
+            lambda x: (x * x).sum() + shift, batched=lambda X: (X * X).sum(1) + shift
+        )
+
+    x0 = torch.full((3,), 0.5, dtype=torch.float64)
+    kw = {"bounds": (-1.0, 1.0), "seed": 0, "budget": 200_000}
+    one = oa.minimize(sphere(0.0), x0, "differential_evolution", restart=False, **kw)
+    shifted = oa.minimize(sphere(1e3), x0, "differential_evolution", restart=False, **kw)
+    # scipy's relative tol=0.01 stopped it at 0.0101 after 210 evaluations; xtol is the test
+    assert one.stop_reason is shifted.stop_reason is oa.StopReason.CONVERGED
+    assert one.fun < 1e-12 and one.nfev > 1000
+    # f + 1000 resolves values down to 1.1e-13 only: the shifted run goes on until they all
+    # round to 1000 (scipy's std <= 0), the optimum at that resolution, never on a relative tol
+    assert shifted.fun == 1e3 and shifted.nfev > 1000
+    res = oa.minimize(sphere(0.0), x0, "differential_evolution", **{**kw, "budget": 3 * one.nfev})
+    assert res.nfev == 3 * one.nfev and res.stop_reason is oa.StopReason.MAX_EVALS
+    np.testing.assert_array_equal(res.history.f[: one.nfev], one.history.f)

@@ -16,6 +16,7 @@ import torch
 
 import optarena as oa
 from optarena.methods import RunContext
+from optarena.methods.population._restarts import MAX_GROWTH
 from optarena.methods.population.cmaes import CMAES, CMAState
 
 cma = pytest.importorskip("cma")
@@ -94,7 +95,9 @@ def test_rastrigin_ipop_comparable_to_pycma_and_better_than_one_run() -> None:
     budget = 10_000
     mine = np.array([ours(rastrigin, start(s, 5), 2.0, budget, s, restarts="ipop") for s in SEEDS])
     ref = np.array([pycma(rastrigin, start(s, 5), 2.0, budget, s, ipop=True) for s in SEEDS])
-    single = np.array([ours(rastrigin, start(s, 5), 2.0, budget, s) for s in SEEDS])
+    single = np.array(
+        [ours(rastrigin, start(s, 5), 2.0, budget, s, restarts="none") for s in SEEDS]
+    )
     assert np.median(mine) <= 1.5 * np.median(ref), (np.median(mine), np.median(ref))
     # success: a local optimum with at most five coordinates one unit off the global one
     assert (mine < 6).sum() >= (ref < 6).sum() - 1, (mine, ref)
@@ -146,11 +149,16 @@ def test_restarts_stop_after_max_restarts() -> None:
 
 def test_runs_without_restarts_stop_on_their_criteria() -> None:
     x0 = torch.full((5,), 1.0, dtype=torch.float64)
-    res, s = final_state(sphere, x0, 50_000, seed=0)
+    res, s = final_state(sphere, x0, 50_000, seed=0, restarts="none")
     assert res.stop_reason is oa.StopReason.CONVERGED and res.nfev < 50_000
     assert s.stop in ("tolfun", "tolx") and res.fun < 1e-10
     res, s = final_state(
-        ellipsoid, torch.ones(D, dtype=torch.float64), 50_000, seed=0, max_condition=1e3
+        ellipsoid,
+        torch.ones(D, dtype=torch.float64),
+        50_000,
+        seed=0,
+        max_condition=1e3,
+        restarts="none",
     )
     assert s.stop == "condition"
 
@@ -278,3 +286,31 @@ def test_mlp_identity_tutorial_target() -> None:
     ref = [pycma(problem.batched, x0, 0.5, 1000, s, ipop=False) for s in range(10)]  # type: ignore[arg-type]
     assert np.median(mine) <= 4.0, sorted(mine)
     assert np.median(mine) <= np.median(ref), (np.median(mine), np.median(ref))
+
+
+def test_default_restarts_spend_the_budget_and_cap_the_population_growth() -> None:
+    x0 = torch.full((2,), 1.0, dtype=torch.float64)
+    res, s = final_state(sphere, x0, 150_000, seed=0, tolfun=1e-1)
+    lam0 = s.popsizes[0]
+    assert res.nfev == 150_000 and res.stop_reason is oa.StopReason.MAX_EVALS
+    assert len(s.popsizes) > 11  # more restarts than population doublings
+    assert s.popsizes[:10] == [lam0 * 2**k for k in range(10)]
+    assert set(s.popsizes[10:]) == {lam0 * 2**MAX_GROWTH}
+
+
+@pytest.mark.parametrize("instance", [1, 2])
+def test_step_ellipsoid_plateaus_end_the_run_and_restart(instance: int) -> None:
+    pytest.importorskip("cocoex")
+    p = oa.problems.get("bbob", function=7, instance=instance, dim=10)
+    states: list[CMAState] = []
+    res = oa.minimize(
+        p,
+        method="cmaes",
+        bounds=p.bounds,
+        budget=10_000,
+        seed=0,
+        callback=lambda info: states.append(info.checkpoint.state),
+    )
+    # widening sigma on equal values kept one run drifting on the plateaus (0.8-2 above f*)
+    assert "tolflatfitness" in states[-1].stop_reasons
+    assert res.fun - p.f_opt < 1e-8

@@ -180,10 +180,31 @@ def test_first_particle_is_x0_unless_disabled() -> None:
 
 def test_collapsed_swarm_stops_as_converged() -> None:
     kw = {"bounds": (-1.0, 1.0), "budget": 200_000, "seed": 0, "popsize": 10}
-    res = oa.minimize(lambda x: (x**2).sum(), torch.zeros(2) + 0.5, "pso", xtol=1e-8, **kw)
+    f = lambda x: (x**2).sum()  # noqa: E731
+    res = oa.minimize(f, torch.zeros(2) + 0.5, "pso", xtol=1e-8, restart=False, **kw)
     assert res.stop_reason is oa.StopReason.CONVERGED
     assert res.nfev < 200_000
     assert res.fun < 1e-12
+
+
+def test_collapsed_swarm_restarts_until_the_budget_is_spent() -> None:
+    kw = {"bounds": (-1.0, 1.0), "seed": 0, "popsize": 10, "xtol": 1e-8}
+    x0 = torch.zeros(2) + 0.5
+    once = oa.minimize(lambda x: (x**2).sum(), x0, "pso", restart=False, budget=200_000, **kw)
+    states: list = []
+    res = oa.minimize(
+        lambda x: (x**2).sum(),
+        x0,
+        "pso",
+        budget=3 * once.nfev,
+        callback=lambda info: states.append(info.checkpoint.state),
+        **kw,
+    )
+    assert res.stop_reason is oa.StopReason.MAX_EVALS and res.nfev == 3 * once.nfev
+    assert states[-1].restarts >= 2
+    # the first swarm is the same run up to its collapse; the new swarms start spread out
+    np.testing.assert_array_equal(res.history.f[: once.nfev], once.history.f)
+    assert res.fun <= once.fun
 
 
 def test_float32_run_stays_float32_inside_bounds() -> None:

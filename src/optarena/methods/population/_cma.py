@@ -30,6 +30,9 @@ __all__ = [
 F64 = torch.float64
 SIGMA_MAX = 1e32
 _TOLUPSIGMA = 1e20  # stop when sigma * max(D) grew this much over the initial step size
+#: Stop after this many consecutive generations whose best value equals the 75 % quantile
+#: (pycma's ``tolflatfitness``): the run sits on a plateau that widening does not leave.
+TOLFLATFITNESS = 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Strategy:
     chin: float  # E||N(0, I)||
     eigen_gap: int  # generations between eigendecompositions
     hist_len: int  # generations looked back by tolfun
-    pick: torch.Tensor  # sorted-value positions: best, flat-fitness probe, quartiles, worst
+    pick: torch.Tensor  # sorted-value positions: best, flat-fitness probe (75 %), quartiles, worst
 
 
 def strategy(n: int, lam: int, active: bool, device: torch.device) -> Strategy:
@@ -79,7 +82,7 @@ def strategy(n: int, lam: int, active: bool, device: torch.device) -> Strategy:
         )
         wneg = [alpha * w / -sum(neg) for w in neg]  # (eq. 53), negative part
     l1 = lam + 1
-    pick = [0, min(lam - 1, math.ceil(0.1 + lam / 4)), l1 // 4, min(lam - 1, 3 * l1 // 4), lam - 1]
+    pick = [0, int(0.75 * lam), l1 // 4, min(lam - 1, 3 * l1 // 4), lam - 1]
     return Strategy(
         lam=lam,
         mu=mu,
@@ -127,6 +130,7 @@ class CMAState(RestartBook):
     generation: int = 0  # generations of the current run
     eigen_generation: int = 0  # generation of the last eigendecomposition
     best_hist: list[float] = field(default_factory=list)  # best f of recent generations
+    flat_generations: int = 0  # consecutive generations whose best equals the 75 % quantile
     penalty_weights: torch.Tensor | None = None  # (d,) boundary penalty weights, once set
     iqr_hist: list[float] = field(default_factory=list)  # normalized f spreads (penalty)
     stop: str = ""  # the criterion that ended the whole run ("" while running)
@@ -208,6 +212,8 @@ def stop_criterion(
         return "maxevals_small_run"
     if not (math.isfinite(norm_ps) and math.isfinite(s.dmax)):
         return "non_finite"
+    if s.flat_generations > TOLFLATFITNESS:
+        return "tolflatfitness"
     if s.dmax > s.dmin * math.sqrt(max_condition):
         return "condition"
     hist = s.best_hist

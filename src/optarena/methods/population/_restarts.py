@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["RESTART_KINDS", "RestartBook", "next_run", "restart_point"]
+__all__ = ["MAX_GROWTH", "RESTART_KINDS", "RestartBook", "next_run", "restart_point"]
 
 RESTART_KINDS = ("none", "ipop", "bipop")
+#: Most population increases: later restarts keep the largest population (pycma's IPOP
+#: default of 9 restarts reaches the same size), so a long budget never grows it without end.
+MAX_GROWTH = 9
 _F64 = torch.float64
 
 
@@ -48,11 +51,14 @@ def next_run(
     *,
     kind: str,
     popsize_factor: float,
-    max_restarts: int,
+    max_restarts: int | None,
     generator: torch.Generator,
 ) -> tuple[int, float] | None:
     """Record that the current run stopped on ``reason``; the next run's (population size,
-    step-size factor), or None when the schedule ``kind`` allows no further run."""
+    step-size factor), or None when the schedule ``kind`` allows no further run.
+
+    ``max_restarts=None`` restarts until the run's budget ends it; the population grows at
+    the first :data:`MAX_GROWTH` large restarts and keeps its largest size after that."""
     book.stop_reasons.append(reason)
     if book.regime == "large":
         book.evals_large += book.run_evals
@@ -65,16 +71,16 @@ def next_run(
     book.run_limit = None
     if kind == "bipop" and book.evals_small < max(1, book.evals_large):
         u = torch.rand(2, generator=generator, dtype=_F64).tolist()
-        big = popsize_factor**book.large_restarts
+        big = popsize_factor ** min(book.large_restarts, MAX_GROWTH)
         lam = max(2, math.floor(lam0 * big ** (u[0] ** 2)))
         sigma_factor = 10.0 ** (-2.0 * u[1])
         book.run_limit = max(lam, math.floor(0.5 * book.evals_large))
         book.regime = "small"
     else:
-        if book.large_restarts >= max_restarts:
+        if max_restarts is not None and book.large_restarts >= max_restarts:
             return None
         book.large_restarts += 1
-        lam = math.floor(lam0 * popsize_factor**book.large_restarts)
+        lam = math.floor(lam0 * popsize_factor ** min(book.large_restarts, MAX_GROWTH))
         book.regime = "large"
     book.restarts += 1
     return lam, sigma_factor

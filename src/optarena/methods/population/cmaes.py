@@ -12,14 +12,19 @@ in the box, the step-size path sees true N(0, I) samples, and optima on the boun
 reached exactly.
 
 Restarts happen inside the state machine of one run: when a stopping criterion holds, the
-distribution is re-initialized with a larger (IPOP) or alternately small and large (BIPOP)
-population, sharing the run's budget.
+distribution is re-initialized with a larger (IPOP, the default) or alternately small and
+large (BIPOP) population, sharing the run's budget until it is spent. A run on a plateau
+(its best value equal to the 75 % quantile for more than 3 generations, pycma's
+``tolflatfitness``) ends and restarts: widening the step size there instead kept runs
+drifting on the step ellipsoid's plateaus. Every stopping test uses ranks or differences of
+values, never a tolerance relative to |f|.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -58,11 +63,14 @@ class CMAES(PopulationMethod):
         sigma0: initial step size. ``None``: 0.3 of the box width per coordinate where the
             box is finite, else 0.5 (the initial covariance is diagonal with those widths).
         popsize: population size; ``None`` is the default ``4 + floor(3 ln d)``.
-        restarts: ``"none"``, ``"ipop"`` (restart with the population times
-            ``popsize_factor`` each time) or ``"bipop"`` (alternately large and small
-            populations, Hansen 2009). Restarts share the run's budget; the first run starts
-            at x0, later ones at a uniform random point of the box when it is finite, else x0.
-        max_restarts: most restarts with an increased population (small BIPOP runs are free).
+        restarts: ``"ipop"`` (default: restart with the population times
+            ``popsize_factor`` each time), ``"bipop"`` (alternately large and small
+            populations, Hansen 2009) or ``"none"`` (one run, ending ``converged``). Restarts
+            share the run's budget; the first run starts at x0, later ones at a uniform
+            random point of the box when it is finite, else x0.
+        max_restarts: most restarts with an increased population (small BIPOP runs are free);
+            ``None`` (default) restarts until the budget is spent, the population growing at
+            the first 9 large restarts and keeping that size after.
         popsize_factor: growth of the population at each large restart.
         active: use negative recombination weights in the covariance update (active CMA).
         tolx: stop when every coordinate's standard deviation and the evolution path fall
@@ -73,14 +81,19 @@ class CMAES(PopulationMethod):
 
     With bounds, no coordinate's standard deviation exceeds a third of the box width (as in
     pycma), and the step size is capped at 1e32 whatever the bounds.
+
+    Only the ranks of the values and differences of values enter the search and its stopping
+    tests, so adding a constant to f changes nothing.
     """
+
+    rank_based: ClassVar[bool] = True  # only ranks and differences of values: f + c is the same
 
     sigma0: float | None = param(None, gt=0)
     popsize: int | None = param(None, ge=2)
     restarts: str = param(
-        "none", "restart schedule: none, IPOP (growing population) or BIPOP", choices=RESTART_KINDS
+        "ipop", "restart schedule: none, IPOP (growing population) or BIPOP", choices=RESTART_KINDS
     )
-    max_restarts: int = param(9, ge=0)
+    max_restarts: int | None = param(None, ge=0)
     popsize_factor: float = param(2.0, gt=1)
     active: bool = param(True)
     tolx: float = param(1e-11, ge=0)
@@ -138,6 +151,7 @@ class CMAES(PopulationMethod):
             s.strategy = strategy(n, lam, self.active, mean.device)
         s.generation = s.eigen_generation = 0
         s.best_hist, s.iqr_hist, s.penalty_weights = [], [], None
+        s.flat_generations = 0
         s.started(lam)
 
     # -- ask / tell ------------------------------------------------------------------------
@@ -166,13 +180,14 @@ class CMAES(PopulationMethod):
             s.violation = None
         f = f.to(F64)
         raw, order = torch.sort(f, stable=True)
-        f_best, f_probe, q1, q3, f_worst = raw[st.pick].tolist()
+        f_best, f_flat, q1, q3, f_worst = raw[st.pick].tolist()
         r_best = f_best  # best ranking value (with the boundary penalty, if any)
         if s.lower is not None:
             ranked = boundary_penalty(s, f, q3 - q1)
             if ranked is not None:
                 vals, order = torch.sort(ranked, stable=True)
-                r_best, f_probe = vals[st.pick[:2]].tolist()
+                r_best, f_flat = vals[st.pick[:2]].tolist()
+        s.flat_generations = s.flat_generations + 1 if r_best == f_flat else 0
         s.y = s.z = s.violation = None
         y, z = y[order], z[order]
         yw = st.wpos @ y[:mu]  # (eq. 41)
@@ -201,8 +216,6 @@ class CMAES(PopulationMethod):
         C = torch.addr(s.C, s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
         s.C = torch.addmm(C, y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
         s.sigma *= math.exp((st.cs / st.damps) * (norm_ps / st.chin - 1))  # (eq. 44)
-        if r_best == f_probe:  # flat fitness: widen the search (as Hansen's purecma does)
-            s.sigma *= math.exp(0.2 + st.cs / st.damps)
         s.sigma = min(s.sigma, SIGMA_MAX)
         if s.max_var is not None:  # no coordinate's std above a third of the box width
             ratio = float((torch.diagonal(s.C) / s.max_var).max()) * s.sigma * s.sigma

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -51,6 +52,8 @@ class PSOState:
     vlim: tuple[float, torch.Tensor, torch.Tensor] | None = None
     scale: float = math.nan  # the largest box width, computed once per run
     rand: list[torch.Tensor] = field(default_factory=list)  # r1, r2 of the next generations
+    restarts: int = 0  # new swarms started after a collapse
+    stop: bool = False  # the swarm collapsed and no restart follows
 
     def __post_init__(self) -> None:
         if math.isnan(self.scale):
@@ -105,7 +108,15 @@ class PSO(PopulationMethod):
         xtol: stop (``converged``, checked every 4th generation) once the swarm's spread and
             every velocity are below ``xtol * width`` in every coordinate (the swarm has
             collapsed to a point); 0 never stops early.
+        restart: when the swarm has collapsed, start a new one at uniform random points of
+            the box (personal bests forgotten; the run's best point is kept by the run), so
+            the whole budget is spent searching; ``False`` ends the run ``converged``.
+
+    Every decision compares values (``f < pbest``, ``argmin``) and the collapse test looks at
+    positions only, so adding a constant to f changes nothing.
     """
+
+    rank_based: ClassVar[bool] = True  # only comparisons of values: f + c searches the same
 
     popsize: int = param(40, ge=1)
     w: float = param(0.7298, ge=0, lt=1)
@@ -125,6 +136,7 @@ class PSO(PopulationMethod):
     neighbors: int = param(1, ge=1)
     include_x0: bool = param(True)
     xtol: float = param(1e-12, "stop once the swarm has collapsed within xtol * box width", ge=0)
+    restart: bool = param(True, "start a new swarm when it collapses, until the budget is spent")
 
     def validate(self) -> None:
         if self.topology == "ring" and 2 * self.neighbors + 1 > self.popsize:
@@ -149,12 +161,16 @@ class PSO(PopulationMethod):
 
     # -- ask / tell ------------------------------------------------------------------------
     def init(self, x0: torch.Tensor, ctx: RunContext) -> PSOState:
+        return self._swarm(x0, ctx, self.include_x0)
+
+    def _swarm(self, x0: torch.Tensor, ctx: RunContext, with_x0: bool) -> PSOState:
+        """A new swarm: uniform positions in the box (the first at x0 when ``with_x0``)."""
         lo, hi = require_finite_box(ctx, self.info.name)
         n, d = self.popsize, x0.numel()
         width = hi - lo
         u = torch.rand((2, n, d), generator=ctx.generator, dtype=x0.dtype).to(x0.device)
         x = torch.clamp(lo + u[0] * width, lo, hi)
-        if self.include_x0:
+        if with_x0:
             x[0] = x0
         # SPSO-2007 start velocity: half the way toward another random point of the box.
         v = 0.5 * (lo + u[1] * width - x)
@@ -197,7 +213,7 @@ class PSO(PopulationMethod):
             x, v = _mirror(x, v, lo, hi)  # |v| <= width: at most one wall is crossed
         else:
             x, v = _fold(x, v, lo, hi, state.width)
-        return PSOState(
+        new = PSOState(
             x=x,
             v=v,
             pbest_x=pbest_x,
@@ -207,7 +223,16 @@ class PSO(PopulationMethod):
             vlim=vlim,
             scale=state.scale,
             rand=rand[2:],
+            restarts=state.restarts,
         )
+        if not self._collapsed(new):
+            return new
+        if not self.restart:
+            new.stop = True
+            return new
+        fresh = self._swarm(ctx.x0, ctx, with_x0=False)
+        fresh.restarts = state.restarts + 1
+        return fresh
 
     def _velocity_limits(self, width: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
         """(vmax setting, -vmax, vmax per coordinate), kept in the state once per run."""
@@ -216,6 +241,11 @@ class PSO(PopulationMethod):
         return self.vmax, -vmax, vmax
 
     def converged(self, state: PSOState) -> bool:
+        """True once the swarm collapsed and no new one follows (``restart=False``)."""
+        return state.stop
+
+    def _collapsed(self, state: PSOState) -> bool:
+        """The swarm's spread and velocities are below ``xtol`` times the box width."""
         # Checked every 4th generation: a check costs about a tenth of a small swarm's
         # generation, and a collapsed swarm spends at most 3 more before it is noticed.
         if self.xtol <= 0 or state.generation % 4:

@@ -7,6 +7,7 @@ about that problem. Draws come from the run's seeded torch generator, so runs re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -44,6 +45,8 @@ class RandomSearch(PopulationMethod):
             it (the draws form one stream), only how often the callback runs.
         include_x0: evaluate the start point first, so the result is never worse than it.
     """
+
+    rank_based: ClassVar[bool] = True  # the points never depend on the values
 
     batch_size: int = param(100, ge=1)
     include_x0: bool = param(True)

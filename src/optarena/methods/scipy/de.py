@@ -6,6 +6,12 @@ it hands over a whole generation at once, which becomes one ``oracle.values`` ca
 own, as every non-population method does, so a start that already meets the target, or that
 makes the objective fail, costs one evaluation rather than a population.
 
+A run spends its budget: when the population has converged (its spread below ``xtol`` of
+the box width, or all its values equal) with budget left, DE starts again from a new
+population drawn from the same seeded stream; the run's best point is kept by the Oracle.
+The default tests compare positions and values only, never a tolerance relative to |f|, so
+adding a constant to f changes no decision.
+
 scipy's polishing is off: it would spend finite-difference evaluations outside the
 population loop. ``polish=True`` instead runs L-BFGS-B with the exact gradient from the best
 point after convergence, every call counted like all others.
@@ -16,7 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.optimize as so
@@ -92,10 +98,22 @@ class DifferentialEvolution(ExternalMethod):
         recombination: crossover probability in [0, 1].
         init: initial population: ``"latinhypercube"``, ``"sobol"``, ``"halton"`` or
             ``"random"``.
-        tol, atol: converged when std(values) <= atol + tol * |mean(values)|.
-        polish: after convergence, L-BFGS-B from the best point with the exact gradient
+        tol, atol: scipy's test, converged when std(values) <= atol + tol * |mean(values)|.
+            The default ``tol=0`` makes it offset-invariant (a positive ``tol`` is relative to
+            |f|, so adding a constant to f changes when it fires).
+        xtol: converged when every coordinate's spread over the population is at most
+            ``xtol`` times the box width (0: never on this test).
+        restart: on convergence with budget left, start again from a new population until
+            the budget is spent; ``False`` ends the run at the first convergence.
+        polish: after each convergence, L-BFGS-B from the best point with the exact gradient
             (needs an objective with a gradient; every call counted).
+
+    With ``tol=0`` every decision compares values (selection, the best member) and the
+    convergence tests look at positions or exact equality, so f + c searches the same points.
     """
+
+    #: Only comparisons of values steer the search with the default ``tol=0``.
+    rank_based: ClassVar[bool] = True
 
     strategy: str = param("best1bin", "how trial vectors are built", choices=STRATEGIES)
     popsize: int = param(15, ge=1)
@@ -107,8 +125,12 @@ class DifferentialEvolution(ExternalMethod):
     )
     recombination: float = param(0.7, ge=0, le=1)
     init: str = param("latinhypercube", "initial population", choices=INITS)
-    tol: float = param(0.01, "relative spread of the values that counts as converged", ge=0)
+    tol: float = param(0.0, "relative spread of the values that counts as converged", ge=0)
     atol: float = param(0.0, "absolute spread of the values that counts as converged", ge=0)
+    xtol: float = param(
+        1e-9, "population spread, times the box width, that counts as converged", ge=0
+    )
+    restart: bool = param(True, "start a new population on convergence, until the budget is spent")
     polish: bool = param(False)
 
     def validate(self) -> None:
@@ -151,16 +173,58 @@ class DifferentialEvolution(ExternalMethod):
             rest = oracle.values(X[1:])
             return torch.cat([f0, rest]).cpu().double().numpy()
 
-        def callback(intermediate_result: so.OptimizeResult) -> None:
+        width = hi - lo
+        limit = self.xtol * width
+
+        def callback(intermediate_result: so.OptimizeResult) -> bool:
             nonlocal generation
             generation += 1
-            x = torch.as_tensor(np.array(intermediate_result.x))
-            ctx.notify(oracle, generation, x, float(intermediate_result.fun))
+            if ctx.callback is not None:
+                x = torch.as_tensor(np.array(intermediate_result.x))
+                ctx.notify(oracle, generation, x, float(intermediate_result.fun))
+            if self.xtol <= 0:
+                return False
+            pop = intermediate_result.population
+            return bool(np.all(np.ptp(pop, axis=0) <= limit))
 
+        runs = 0
+        while True:
+            start = x0_inside if runs == 0 else None
+            res = self._run(population_values, callback, ctx, lo, hi, start)
+            runs += 1
+            info = {"generations": generation, "runs": runs}
+            collapsed = str(res.message).startswith("callback")
+            if not (res.success or collapsed):
+                return Outcome(StopReason.METHOD_FAILED, str(res.message), info)
+            if self.polish:
+                local_lbfgsb(
+                    oracle,
+                    ctx,
+                    np.asarray(res.x, dtype=np.float64),
+                    lo,
+                    hi,
+                    maxiter=local_search_maxiter(lo.size) * (lo.size + 1),
+                    ftol=GRAD_FTOL,
+                    gtol=GRAD_GTOL,
+                )
+            message = "population collapsed (xtol)" if collapsed else str(res.message)
+            if not self.restart:
+                return Outcome(StopReason.CONVERGED, message, info)
+
+    def _run(
+        self,
+        population_values: Any,
+        callback: Any,
+        ctx: RunContext,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        x0: np.ndarray | None,
+    ) -> so.OptimizeResult:
+        """One scipy run from a new population (seeded by the run's stream), x0 in it if given."""
         with warnings.catch_warnings(), np.errstate(invalid="ignore", over="ignore"):
             # +inf values (non-finite objective) make scipy's convergence statistics inf/nan.
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = so.differential_evolution(
+            return so.differential_evolution(
                 population_values,
                 so.Bounds(lo, hi),
                 strategy=self.strategy,
@@ -170,26 +234,11 @@ class DifferentialEvolution(ExternalMethod):
                 mutation=self.mutation,
                 recombination=self.recombination,
                 rng=ctx.rng,
-                callback=callback if ctx.callback is not None else None,
+                callback=callback,
                 polish=False,
                 init=self.init,
                 atol=self.atol,
                 updating="deferred",
                 vectorized=True,
-                x0=x0_inside,
+                x0=x0,
             )
-        info = {"generations": int(res.nit)}
-        if not res.success:
-            return Outcome(StopReason.METHOD_FAILED, str(res.message), info)
-        if self.polish:
-            local_lbfgsb(
-                oracle,
-                ctx,
-                np.asarray(res.x, dtype=np.float64),
-                lo,
-                hi,
-                maxiter=local_search_maxiter(lo.size) * (lo.size + 1),
-                ftol=GRAD_FTOL,
-                gtol=GRAD_GTOL,
-            )
-        return Outcome(StopReason.CONVERGED, str(res.message), info)
