@@ -335,12 +335,15 @@ class PopulationMethod(Method):
             state, gen = self.restore(ctx.resume, ctx)
         else:
             state, gen = self.init(ctx.x0.clone(), ctx), 0
+        elite = self.reevaluate_elite
+        if elite is None:  # the default: only on a noisy objective
+            elite = -1 if getattr(oracle.objective, "noisy", False) else 0
         while True:
             X = self.ask(state, ctx)
             with torch.set_grad_enabled(user_mode):
                 f = oracle.values(X)
-                if self.reevaluate_elite != 0:
-                    f = self._average_elite(oracle, X, f)
+                if elite != 0:
+                    f = self._average_elite(oracle, X, f, elite)
             state = self.tell(state, X, f, ctx)
             gen += 1
             if ctx.callback is not None:
@@ -351,12 +354,12 @@ class PopulationMethod(Method):
             if self.converged(state):
                 return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))
 
-    def _average_elite(self, oracle: Evaluator, X: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """``f`` with the best few finite rows averaged with one more counted evaluation each
-        (only on a noisy objective when ``reevaluate_elite`` is None)."""
-        r = self.reevaluate_elite
-        if r is None:
-            r = 2 + X.shape[0] // 20 if getattr(oracle.objective, "noisy", False) else 0
+    def _average_elite(
+        self, oracle: Evaluator, X: torch.Tensor, f: torch.Tensor, elite: int
+    ) -> torch.Tensor:
+        """``f`` with the best ``elite`` finite rows (-1: pycma's count, 2 + popsize // 20)
+        averaged with one more counted evaluation each."""
+        r = 2 + X.shape[0] // 20 if elite < 0 else elite
         m = min(r, int(torch.isfinite(f).sum()))
         if m == 0:
             return f
