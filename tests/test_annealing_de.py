@@ -337,13 +337,17 @@ def test_local_search_restarts_where_lbfgsb_stalls() -> None:
     opts = {"maxiter": 660, "ftol": 1e-12, "gtol": 1e-8}
     bounds = so.Bounds(lo, hi)
     plain = so.minimize(fg, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
-    assert plain.fun > F_STAR * (1 + 1e-5)
+    # where plain L-BFGS-B stalls depends on the CPU's rounding (it reaches f* with the
+    # portable kernels of ATEN_CPU_CAPABILITY=default); the restarted search must reach f*
+    # either way, and does strictly better where the plain one stalls
+    stalled = plain.fun > F_STAR * (1 + 1e-5)
     x0 = torch.from_numpy(start)
     oracle = Oracle(obj, x0, oa.Budget(evals=2000))
     box = torch.from_numpy(lo), torch.from_numpy(hi)
     ctx = RunContext(x0=x0, lower=box[0], upper=box[1], constraints=(), seed=0)
     res = local_lbfgsb(oracle, ctx, start, lo, hi, maxiter=660, ftol=1e-12, gtol=1e-8)
     assert res.fun <= F_STAR * (1 + 1e-6)
+    assert res.fun < plain.fun or not stalled
     assert oracle.best_f == res.fun
     assert oracle.nfev < 400
 
