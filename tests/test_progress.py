@@ -218,3 +218,17 @@ def test_cli_run_shows_the_line_on_request_only(capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err == ""
     assert main(args) == 0  # captured streams are not terminals: off by default
     assert capsys.readouterr().err == ""
+
+
+def test_composite_iterations_name_their_phase() -> None:
+    """A chain's callback sees which phase each iteration belongs to, and the line shows it."""
+    phases: list[str | None] = []
+    res = minimize(sphere, X0, "cmaes>lbfgs", budget=300, seed=0, bounds=(-3.0, 3.0),
+                   callback=lambda info: phases.append(info.phase))  # fmt: skip
+    assert res.nfev == 300
+    seen = [p for p in dict.fromkeys(phases) if p is not None]
+    assert seen[:2] == ["cmaes", "lbfgs"]
+    out = io.StringIO()
+    minimize(sphere, X0, "cmaes>lbfgs", budget=300, seed=0, bounds=(-3.0, 3.0),
+             progress=Progress(file=out, interval=0))  # fmt: skip
+    assert "phase=cmaes" in out.getvalue() and "phase=lbfgs" in out.getvalue()

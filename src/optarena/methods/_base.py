@@ -53,6 +53,7 @@ class IterationInfo:
     x: torch.Tensor | None = None
     f: float | None = None
     checkpoint: Checkpoint | None = None
+    phase: str | None = None  # the sub-run of a composite this iteration belongs to
 
 
 @dataclass
@@ -66,6 +67,7 @@ class RunContext:
     seed: int
     callback: Callable[[IterationInfo], Any] | None = None
     resume: Checkpoint | None = None
+    phase: str | None = None  # set by composites for their sub-runs ("outer: inner" nested)
     generator: torch.Generator = field(init=False)
     _rng: np.random.Generator | None = field(init=False, default=None, repr=False)
 
@@ -132,6 +134,7 @@ class RunContext:
             x=None if x is None else x.detach().clone(),
             f=f,
             checkpoint=checkpoint,
+            phase=self.phase,
         )
         try:
             stop = self.callback(info)

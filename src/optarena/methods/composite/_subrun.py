@@ -88,6 +88,7 @@ def sub_context(ctx: RunContext, x0: torch.Tensor, method: Method, salt: int) ->
         constraints=(),
         seed=sub_seed(ctx.seed, salt),
         callback=ctx.callback,
+        phase=method.label if ctx.phase is None else f"{ctx.phase}: {method.label}",
     )
 
 
@@ -167,6 +168,7 @@ def run_scoped(
             constraints=sub.constraints,
             seed=sub_seed(sub.seed, attempt),
             callback=sub.callback,
+            phase=sub.phase,
         )
         why = _run_once(method, scope, again)
     return why
