@@ -71,19 +71,24 @@ def assert_same_run(a: oa.Result, b: oa.Result) -> None:
     )
 
 
+def local_cluster() -> distributed.LocalCluster:
+    """Two single-threaded worker processes on loopback."""
+    return distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        # its HTTP routes (health, metrics) on a free loopback port, never a fixed one
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    )
+
+
 @pytest.fixture(scope="module")
 def client():
     # allowed-failures = 0: a task whose worker dies is reported at once (KilledWorker)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # its HTTP routes (health, metrics) on a free loopback port, never a fixed one
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        )
+        cluster = local_cluster()
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -450,17 +455,7 @@ def test_dask_rerun_of_a_dead_workers_chunk_never_calls_the_objective_unseen(tmp
     the rerun finds the attempt claimed and does not evaluate, the loss is counted and the
     chunk resubmitted, so the objective ran no more often than nfev says."""
     log, marker = tmp_path / "calls.log", tmp_path / "died"
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
+    with local_cluster() as cluster, distributed.Client(cluster) as c:
         assert dask.config.get("distributed.scheduler.allowed-failures") >= 1
         res = run(
             "pso",

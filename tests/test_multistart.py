@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import optarena as oa
+from _reference import two_loop
 from optarena import problems
 from optarena.budget import Budget, StopReason
 from optarena.core.oracle import Oracle, StopRun
@@ -109,20 +110,6 @@ def test_fd_values_and_grads_matches_the_gradient_and_counts_every_probe() -> No
 
 
 # -- the compact L-BFGS product -------------------------------------------------------------
-def two_loop(S: torch.Tensor, Y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Nocedal & Wright, Algorithm 7.4, with H0 = (s'y / y'y) I of the newest pair."""
-    q, alphas = g.clone(), []
-    for s, y in zip(reversed(S), reversed(Y), strict=True):
-        a = float(s @ q) / float(s @ y)
-        alphas.append(a)
-        q = q - a * y
-    if len(S):
-        q = q * float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
-    for (s, y), a in zip(zip(S, Y, strict=True), reversed(alphas), strict=True):
-        q = q + (a - float(y @ q) / float(s @ y)) * s
-    return q
-
-
 def test_compact_lbfgs_product_equals_the_two_loop_recursion() -> None:
     gen = torch.Generator().manual_seed(1)
     lanes, m, d = 3, 4, 6
