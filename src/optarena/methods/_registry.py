@@ -120,7 +120,9 @@ class MethodInfo:
                 f"{who} needs a gradient, but {facts.subject} has none "
                 f"(gradient={facts.gradient!r}). Use a gradient-free method "
                 f"({_names(lambda i: not i.needs_grad)}), or build the objective with "
-                "gradient='fd' for finite differences (each probe is counted)"
+                "gradient='fd' for finite differences (each probe is counted): "
+                "Objective(f, gradient='fd') for a torch function, "
+                "Objective.from_numpy(f, gradient='fd') for a numpy one"
             )
         if facts.bounded and not self.supports_bounds:
             return (
