@@ -46,6 +46,8 @@ ROLES = {
     "from_x0": "a limited-memory method run from x0 before restarts (auto in large dimension)",
     "restarts": "a composite that runs raced cohorts of batched local searches from many "
     "starts (auto's plans with a gradient or differences)",
+    "large_scale": "a gradient-free search whose memory and time per generation are linear in "
+    "the dimension (auto's global search above a dimension)",
 }
 
 
@@ -85,6 +87,7 @@ class MethodInfo:
     options: tuple[Param, ...] = ()
     batched_lanes: bool = False  # multistart can run it as lanes of one batched search
     quasi_newton: QuasiNewton | None = None  # its curvature model: a dense matrix or pairs
+    linear_memory: bool = False  # memory and time per generation O(popsize * dimension)
     roles: tuple[tuple[str, int], ...] = ()  # (role, rank) for the roles of ROLES it takes
     role_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
@@ -169,6 +172,7 @@ def register(
     requires_bounds: bool = False,
     batched_lanes: bool = False,
     quasi_newton: QuasiNewton | None = None,
+    linear_memory: bool = False,
     roles: Mapping[str, int] | None = None,
     role_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[M], M]:
@@ -176,6 +180,8 @@ def register(
 
     ``roles`` maps roles of :data:`ROLES` to this method's rank in each (lower is preferred);
     ``role_options`` gives the options it wants when a composite uses it in a role.
+    ``linear_memory`` declares memory and time per generation linear in the dimension (no
+    d x d matrix): the methods for 10^3-10^6 parameters.
     """
     roles = dict(roles or {})
     role_options = {r: dict(o) for r, o in (role_options or {}).items()}
@@ -204,6 +210,7 @@ def register(
             options=declared_params(cls),
             batched_lanes=batched_lanes,
             quasi_newton=quasi_newton,
+            linear_memory=linear_memory,
             roles=tuple(sorted(roles.items())),
             role_options=tuple(
                 (r, tuple(sorted(o.items()))) for r, o in sorted(role_options.items())
