@@ -148,7 +148,7 @@ def test_options_are_declared_and_validated() -> None:
     listed = {i.name: {p.name for p in i.options} for i in oa.methods()}
     assert {"switch", "window", "rtol", "max_global", "polish", "phases"} <= listed["chain"]
     assert {"local", "starts", "lanes", "race", "sampling"} <= listed["multistart"]
-    assert {"dense_max", "lanes", "race", "patience"} == listed["auto"]
+    assert {"dense_max", "lanes", "race", "patience", "linear_above"} == listed["auto"]
     assert {"inner", "rho0", "factor", "box_shrink", "ftol"} <= listed["penalty"]
     for bad in ({"lanes": 1}, {"race": 0}, {"dense_max": 1.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
@@ -241,6 +241,30 @@ def test_auto_finds_an_added_method_when_its_flags_fit(walk: str) -> None:
     res = oa.minimize(noisy, x0, "auto", budget=120, seed=0)  # no box: it does not fit
     assert res.info["auto"]["method"] == "cmaes"
     assert Chain().phases[0] == "cmaes"  # a chain's default first phase needs no box
+
+
+def test_auto_takes_a_linear_memory_method_above_linear_above() -> None:
+    register("linear_walk", family="population", needs_grad=False, supports_bounds=True,
+             requires_bounds=True, stochastic=True, is_global=True, linear_memory=True,
+             roles={"large_scale": 0})(RandomWalk)  # fmt: skip
+    try:
+        assert auto.candidates(Facts(gradient="none", bounded=True), "large_scale")[0] == (
+            "linear_walk"
+        )
+        fn = Recording()
+        obj = oa.Objective(fn, gradient="none", vectorize=False)
+        x0 = torch.full((6,), 0.9, dtype=F64)
+        big = auto.Auto(linear_above=5)
+        res = oa.minimize(obj, x0, big, bounds=(-1, 1), budget=150, seed=0)
+        assert res.info["auto"]["method"] == "linear_walk" and res.nfev == len(fn.points) == 150
+        assert "linear-memory" in res.info["auto"]["reason"]
+        small = oa.minimize(obj, x0[:5], big, bounds=(-1, 1), budget=150, seed=0)
+        assert "linear_walk" not in small.info["auto"]["method"]  # d = 5: the ordinary plans
+        noisy = oa.Objective(Recording(noise=1e-3), noisy=True, vectorize=False)
+        res = oa.minimize(noisy, x0, big, bounds=(-1, 1), budget=60, seed=0)
+        assert res.info["auto"]["method"] == "linear_walk"
+    finally:
+        unregister("linear_walk")
 
 
 def test_unregister_removes_the_method_everywhere() -> None:

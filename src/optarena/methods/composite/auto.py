@@ -23,6 +23,12 @@ The plans, in order of the rules that pick them:
    or meaningless), CMA-ES with BIPOP restarts takes over.
 5. a gradient and ``d > dense_max``: L-BFGS with strong-Wolfe line search from x0 (the start
    of a model's parameters carries its initialization), then batched L-BFGS cohorts.
+
+Above ``linear_above`` parameters every gradient-free search (rules 2 and 4, the fallback and
+the searches that spend what is left) is a method of the ``large_scale`` role, whose memory
+and time per generation are linear in the dimension (a full covariance of 10^5 parameters
+would need 80 GB); rule 4 is then that search alone, restarted from the best point while the
+budget lasts, since dense difference quasi-Newton lanes are quadratic in memory too.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ ROLES = {
     "limited_lanes": "a limited-memory quasi-Newton method the batched lanes run (rule 5)",
     "from_x0": "a limited-memory method run from x0 first (rule 5)",
     "restarts": "the composite that races cohorts of batched starts (rules 3 to 5)",
+    "large_scale": "a linear-memory gradient-free search (every global search above "
+    "linear_above parameters)",
 }
 
 
@@ -70,7 +78,7 @@ def candidates(facts: Facts, role: str) -> list[str]:
             for i in method_infos()
             if i.batched_lanes and i.quasi_newton == kind and (need_grad or not i.needs_grad)
         ]
-    if role == "global":
+    if role in ("global", "large_scale"):
         facts = replace(facts, gradient="none")
     if role == "constrained":
         facts = replace(facts, constrained=True)
@@ -114,12 +122,15 @@ class Auto(ExternalMethod):
         race: rounds before the first halving of a cohort.
         patience: the raced plans end (converged) after this many cohorts in a row found
             nothing better than the best point so far.
+        linear_above: above this many parameters the gradient-free searches are
+            linear-memory methods (the ``large_scale`` role) and rule 4 is such a search.
     """
 
     dense_max: int = param(200, ge=1)
     lanes: int | None = param(None, ge=2)
     race: int = param(5, ge=1)
     patience: int = param(3, ge=1)
+    linear_above: int = param(1000, ge=1)
 
     # -- choosing ----------------------------------------------------------------------------
     def plan(self, oracle: Evaluator, ctx: RunContext) -> Plan:
@@ -132,8 +143,15 @@ class Auto(ExternalMethod):
                 " with exact gradients and Jacobians" if obj.has_gradient else ", without gradient"
             )
             return self._single(_first(facts, "constrained"), "constrained", why)
-        if obj.noisy:
-            plan = self._global(facts, "noisy values: a population method, no differences of noise")
+        large = d > self.linear_above
+        if obj.noisy or (large and not grad):
+            why = (
+                "noisy values: a population method, no differences of noise"
+                if obj.noisy
+                else f"no gradient, d={d} > {self.linear_above}: a linear-memory population "
+                "method, restarted from the best point while the budget lasts"
+            )
+            plan = self._global(facts, why, d)
             method = plan.first
             assert method is not None
 
@@ -150,6 +168,7 @@ class Auto(ExternalMethod):
                 f"gradient, d={d} <= {self.dense_max}: batched BFGS starts raced by "
                 "successive halving, new cohorts while the budget lasts",
                 sample=0,
+                d=d,
             )
         if grad:
             return self._large(facts, d)
@@ -158,6 +177,7 @@ class Auto(ExternalMethod):
             "no gradient, values not noisy: forward-difference BFGS starts (best 8 of 64 "
             "sampled points) raced by successive halving; CMA-ES if differences make no progress",
             sample=64,
+            d=d,
         )
 
     def _single(self, info: MethodInfo, role: str, why: str) -> Plan:
@@ -168,14 +188,18 @@ class Auto(ExternalMethod):
 
         return Plan(method.label, why, run, method)
 
-    def _global(self, facts: Facts, why: str) -> Plan:
+    def _global(self, facts: Facts, why: str, d: int) -> Plan:
+        """The global search: a linear-memory one above ``linear_above`` parameters (the
+        ordinary global role when none is registered)."""
+        if d > self.linear_above and candidates(facts, "large_scale"):
+            return self._single(_first(facts, "large_scale"), "large_scale", why)
         return self._single(_first(facts, "global"), "global", why)
 
-    def _races(self, facts: Facts, why: str, sample: int) -> Plan:
+    def _races(self, facts: Facts, why: str, sample: int, d: int) -> Plan:
         fd = sample > 0
         lanes = self.lanes or (8 if fd else 16)
-        fallback = self._global(facts, "") if fd else None
-        rest = self._global(facts, "").first
+        fallback = self._global(facts, "", d) if fd else None
+        rest = self._global(facts, "", d).first
         # the lanes run dense BFGS on differences too: their gradient comes from the probes
         local = _first(replace(facts, gradient="fd") if fd else facts, "dense_lanes").name
         restarts = get_method_class(_first(facts, "restarts").name)
