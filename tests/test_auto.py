@@ -106,3 +106,14 @@ def test_auto_is_reproducible_and_validated() -> None:
         Auto(patience=0)
     with pytest.raises(TypeError, match="unknown option"):
         oa.minimize(p, method="auto", speed=3)
+
+
+def test_difference_races_hand_a_creeping_search_to_the_global_search() -> None:
+    """Forward-difference lanes creep near the optimum of bbob's attractive sector (f6, d = 5:
+    3e-7 after 5,000 evaluations); past their share of the budget the races stop, and the
+    global search reaches 1e-8."""
+    pytest.importorskip("cocoex")
+    p = problems.get("bbob", function=6, instance=1, dim=5)
+    res = oa.minimize(p, method="auto", bounds=p.bounds, budget=5000, seed=0)
+    assert "no more progress" in res.info["auto"]["races"]
+    assert res.nfev == 5000 and res.fun - p.f_opt < 1e-8

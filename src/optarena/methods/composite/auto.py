@@ -20,7 +20,8 @@ The plans, in order of the rules that pick them:
 4. no gradient, values not noisy: the same races with forward-difference gradients, 8 starts
    picked as the best of 64 sampled points; when a cohort makes no progress over its starting
    values (a piecewise-constant or otherwise non-smooth function, where differences are zero
-   or meaningless), CMA-ES with BIPOP restarts takes over.
+   or meaningless), CMA-ES with BIPOP restarts takes over. Past a share of the budget the races
+   go on only while they progress; then the global search spends the rest (restarts).
 5. a gradient and ``d > dense_max``: L-BFGS with strong-Wolfe line search from x0 (the start
    of a model's parameters carries its initialization), then batched L-BFGS cohorts.
 
@@ -41,7 +42,7 @@ from typing import Any
 from ...budget import StopReason
 from ...core.errors import StopRun
 from ...core.evaluator import Evaluator
-from ...core.scope import Scope
+from ...core.scope import Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
 from .._registry import Facts, MethodInfo, get_method_class, method_infos, register, resolve_method
@@ -49,6 +50,15 @@ from .._registry import candidates as role_candidates
 from ._subrun import budget_left, check_inner, inner_facts, run_scoped, sub_context
 
 __all__ = ["ROLES", "Auto", "Plan", "candidates"]
+
+#: Share of the budget the difference-based races (rule 4) spend in any case; past it they go on
+#: only while they progress (:func:`_progress_watch`), else the global search takes the rest.
+#: Their lanes reach 1e-5..1e-7 of the optimum of an ill-conditioned function within a few
+#: hundred evaluations per dimension and then creep (bbob, d = 5); the share lets
+#: mlp_identity's lanes (SEEDS.md, no gradient) cross their plateaus (1,020-1,190 of 2,000).
+RACE_SHARE = 0.6
+#: The window of that test, as a share of the budget, and the least progress it counts.
+RACE_WINDOW, RACE_RTOL = 0.1, 1e-3
 
 #: The roles auto fills, and how (registry roles, or the flags of the batched lanes).
 ROLES = {
@@ -121,7 +131,10 @@ class Auto(ExternalMethod):
         lanes: starts per raced cohort (``None``: 16 with a gradient, 8 with differences).
         race: rounds before the first halving of a cohort.
         patience: the raced plans end (converged) after this many cohorts in a row found
-            nothing better than the best point so far.
+            nothing better than the best point so far, by more than a thousandth of the
+            spread of their starting values (``None``: 3 with a gradient, 1 with
+            differences, whose lanes stall short of the optimum on ill-conditioned functions
+            and leave the rest of the budget to the global search).
         linear_above: above this many parameters the gradient-free searches are
             linear-memory methods (the ``large_scale`` role) and rule 4 is such a search.
     """
@@ -129,7 +142,7 @@ class Auto(ExternalMethod):
     dense_max: int = param(200, ge=1)
     lanes: int | None = param(None, ge=2)
     race: int = param(5, ge=1)
-    patience: int = param(3, ge=1)
+    patience: int | None = param(None, ge=1)
     linear_above: int = param(1000, ge=1)
 
     # -- choosing ----------------------------------------------------------------------------
@@ -217,7 +230,19 @@ class Auto(ExternalMethod):
             )
 
         def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
-            out = _cohorts(oracle, ctx, cohort, info, fallback, self.patience)
+            patience = self.patience or (1 if fd else 3)
+            left = oracle.budget.evals
+            if not fd or left is None:
+                out = _cohorts(oracle, oracle, ctx, cohort, info, fallback, patience)
+            else:  # difference lanes creep on ill-conditioned functions: a share of the budget
+                view = Scope(oracle, watch=_progress_watch(left - oracle.nfev))
+                try:
+                    out = _cohorts(view, oracle, ctx, cohort, info, fallback, patience)
+                except ScopeEnded as end:
+                    if end.scope is not view:
+                        raise
+                    info["races"] = f"stopped after {view.used} evaluations: no more progress"
+                    out = Outcome(StopReason.CONVERGED, "the raced starts stopped progressing")
             if out.reason is StopReason.CONVERGED and rest is not None and budget_left(oracle):
                 return _rest(rest, oracle, ctx, info)
             return out
@@ -237,7 +262,7 @@ class Auto(ExternalMethod):
 
         def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             _phase(first, oracle, ctx, 0)
-            return _cohorts(oracle, ctx, cohort, info, None, self.patience, salt=1)
+            return _cohorts(oracle, oracle, ctx, cohort, info, None, self.patience or 3, salt=1)
 
         why = (
             f"gradient, d={d} > {self.dense_max}: L-BFGS (strong Wolfe) from x0, then raced "
@@ -273,6 +298,7 @@ def _phase(method: Method, oracle: Evaluator, ctx: RunContext, salt: int) -> Non
 
 
 def _cohorts(
+    view: Evaluator,
     oracle: Evaluator,
     ctx: RunContext,
     cohort: Callable[[int], Method],
@@ -281,14 +307,15 @@ def _cohorts(
     patience: int,
     salt: int = 0,
 ) -> Outcome:
-    """Raced cohorts from new starts until ``patience`` cohorts in a row improve nothing (or
-    the budget ends the run); a cohort that makes no progress over its own starting values
-    hands the rest of the budget to ``fallback``."""
+    """Raced cohorts, evaluated through ``view`` (``oracle`` or a capped share of it), from new
+    starts until ``patience`` cohorts in a row improve nothing (or the budget ends the run); a
+    cohort that makes no progress over its own starting values hands the rest of the budget
+    to ``fallback``."""
     k = stale = 0
     while stale < patience:
         before = oracle.best_f
         ms = cohort(k)
-        out = ms.run(oracle, sub_context(ctx, ctx.x0, ms, salt + k))
+        out = ms.run(view, sub_context(ctx, ctx.x0, ms, salt + k))
         k += 1
         info["cohorts"] = k
         info["starts"] = info.get("starts", 0) + len(out.info.get("start_values") or [])
@@ -303,8 +330,30 @@ def _cohorts(
             if out.reason is StopReason.CONVERGED and fallback.first and budget_left(oracle):
                 return _rest(fallback.first, oracle, ctx, info)
             return out
-        stale = stale + 1 if not oracle.best_f < before else 0
+        gain = before - oracle.best_f  # inf when the first cohort found the first finite value
+        stale = stale + 1 if not gain > 1e-3 * spread else 0
     return Outcome(StopReason.CONVERGED, f"{patience} cohorts in a row found nothing better")
+
+
+def _progress_watch(budget: int) -> Callable[[Scope], None]:
+    """Ends the races (``ScopeEnded("stagnated")``) once they spent ``RACE_SHARE`` of
+    ``budget`` and their best value made no progress in the last ``RACE_WINDOW`` of it.
+    Progress is an improvement of more than ``RACE_RTOL`` times the spread of the values seen
+    since the last progress (as a chain's phases measure it): adding a constant to f changes
+    nothing, and lanes still descending keep the budget they use well."""
+    share, window = RACE_SHARE * budget, max(1, RACE_WINDOW * budget)
+    mark = {"f": math.inf, "at": 0, "hi": -math.inf}
+
+    def watch(view: Scope) -> None:
+        f, old = view.best_f, mark["f"]
+        if math.isfinite(view.last_f):
+            mark["hi"] = max(mark["hi"], view.last_f)
+        if f < old and (old == math.inf or old - f > RACE_RTOL * (mark["hi"] - f)):
+            mark["f"], mark["at"], mark["hi"] = f, view.used, f
+        elif view.used >= share and view.used - mark["at"] >= window:
+            raise ScopeEnded("stagnated", view)
+
+    return watch
 
 
 def _rest(method: Method, oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
