@@ -7,7 +7,7 @@ seconds), and every run returns the best point it actually evaluated.
 from __future__ import annotations
 
 # ``methods`` is the methods package; called, it lists every method: optarena.methods()
-from . import methods, problems
+from . import methods, problems, space
 from .budget import Budget, StopReason
 from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
@@ -22,6 +22,7 @@ from .methods.composite.multistart import MultiStart
 from .minimize import minimize
 from .parallel import ExecutorError, Parallel
 from .result import History, Result
+from .space import Choice, Fixed, Int, Real, Space
 
 __version__ = "0.1.0"
 
@@ -32,12 +33,15 @@ __all__ = [
     "Bounds",
     "Budget",
     "Chain",
+    "Choice",
     "Comparison",
     "Constraint",
     "Eq",
     "ExecutorError",
+    "Fixed",
     "History",
     "Ineq",
+    "Int",
     "IterationInfo",
     "Method",
     "MethodInfo",
@@ -47,7 +51,9 @@ __all__ = [
     "ObjectiveError",
     "Parallel",
     "Penalty",
+    "Real",
     "Result",
+    "Space",
     "StopReason",
     "__version__",
     "compare",
@@ -55,4 +61,5 @@ __all__ = [
     "methods",
     "minimize",
     "problems",
+    "space",
 ]

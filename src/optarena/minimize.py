@@ -35,6 +35,7 @@ from .parallel import Parallel
 from .problems import Problem
 from .progress import Progress, finish, observe
 from .result import Result
+from .space.run import SpacePlan, space_plan
 
 __all__ = ["as_objective", "minimize"]
 
@@ -55,6 +56,7 @@ def minimize(
     executor: Any = None,
     reevaluate: int | None = None,
     progress: bool | Progress = False,
+    space: Any = None,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -105,6 +107,13 @@ def minimize(
             back from the method's budget for this (they are counted in ``nfev``). ``None``:
             on a noisy objective up to 10, within 5% of the evaluation budget (none below 160
             evaluations), else 0. They run even after a ``seconds`` limit has ended the method.
+        space: a search space (:class:`optarena.Space` or its dict: ``Real``, ``Int``,
+            ``Choice``, fixed values); the objective is then ``f(config: dict) -> float``, the
+            space's box encoding sets the bounds, ``x0`` is a configuration dict or ``None``
+            (the centre of the box) and each configuration is evaluated once per run (a
+            repeat reuses its value and still counts in ``nfev``). Returns a
+            :class:`optarena.space.SpaceResult` (``.config``, ``.to_pandas()``,
+            ``.cache_hits``). See :mod:`optarena.space`.
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
 
     Raises:
@@ -112,8 +121,22 @@ def minimize(
         ObjectiveError: the objective raised; ``err.result`` holds the best-so-far Result.
         ExecutorError: (an ObjectiveError) the workers could not deliver some values.
     """
+    plan: SpacePlan | None = None
+    if space is not None:
+        plan = space_plan(
+            objective,
+            space,
+            x0,
+            bounds=bounds,
+            constraints=constraints,
+            executor=executor,
+            reevaluate=reevaluate,
+        )
+        objective, x0, bounds, record_x = plan.objective, plan.x0, plan.bounds, True
     obj, problem = as_objective(objective)
     meth = resolve_method(method, options)
+    if plan is not None and (why := plan.refusal(meth.info)) is not None:
+        raise ValueError(why)
     x0_t = as_x0(x0, obj, problem)
     if device is not None:
         x0_t = x0_t.to(as_device(device))
@@ -159,7 +182,13 @@ def minimize(
             )
             meth.check(ctx, oracle)
             _probe(obj, x0_t, meth, resume, facts)
-            return finish(callback, _settle(run_method(meth, oracle, ctx), oracle, full, k))
+            if plan is None:
+                return finish(callback, _settle(run_method(meth, oracle, ctx), oracle, full, k))
+            try:
+                return finish(callback, plan.result(run_method(meth, oracle, ctx)))
+            except ObjectiveError as err:
+                err.result = None if err.result is None else plan.result(err.result)
+                raise
         # the method's own checks come first: opening ships the objective to the workers
         meth.check(ctx, Oracle(obj, x0_t, bud, box=box, record_x=False, constraints=cons))
         _probe(obj, x0_t, meth, resume, facts)
