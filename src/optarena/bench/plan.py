@@ -63,7 +63,8 @@ class Task:
     """One run: everything that determines its numbers, plus its key and label.
 
     In a keyed plan (every spec) ``params`` and ``options`` are JSON types (they come from the
-    canonical JSON), so what the store records is exactly what ran.
+    canonical JSON), so what the store records is exactly what ran. ``coco``: a folder for
+    COCO-format output (bbob problems; not part of the key: it changes no number).
     """
 
     key: str
@@ -79,10 +80,17 @@ class Task:
     seed: int
     budget: Budget
     f_opt: float | None
+    coco: str | None = None
 
     def build_problem(self) -> Problem:
-        """The problem instance of this run."""
-        return get_problem(self.problem, **decode_params(self.params))
+        """The problem instance of this run; with ``coco`` set, one that also writes every
+        point it evaluates for the COCO output (:mod:`optarena.bench.coco`)."""
+        problem = get_problem(self.problem, **decode_params(self.params))
+        if self.coco is None:
+            return problem
+        from .coco import recording  # imports the bbob problem module
+
+        return recording(problem, self.coco, self.key)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class Plan:
     spec: str
     tasks: tuple[Task, ...]
     skipped: tuple[Skipped, ...]
+    coco_output: str | None = None  # the folder of COCO-format output, if asked for
+    targets: tuple[float, ...] = ()  # precisions on f - f_opt a summary counts as solved
 
     @property
     def keys(self) -> list[str]:

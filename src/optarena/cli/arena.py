@@ -35,12 +35,24 @@ def _bench_configure(p: argparse.ArgumentParser) -> None:
         default="markdown",
         help="summary printed at the end (default markdown)",
     )
+    p.add_argument(
+        "--coco-output",
+        type=Path,
+        metavar="FOLDER",
+        help="also write the bbob runs in COCO's format (one folder per method, for cocopp); "
+        "overrides the spec's coco_output",
+    )
 
 
 def _bench_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from optarena.bench import Spec, Store, run_plan, summarize_store
 
-    plan = Spec.from_toml(args.spec).plan()
+    spec = Spec.from_toml(args.spec)
+    if getattr(args, "coco_output", None) is not None:
+        spec = dataclasses.replace(spec, coco_output=str(args.coco_output))
+    plan = spec.plan()
     progress = False if args.no_progress else None
     with Store(args.store) as store:
         if args.dask:
@@ -57,9 +69,17 @@ def _bench_run(args: argparse.Namespace) -> int:
                 retry_errors=args.retry_errors,
             )  # fmt: skip
         print(report, file=sys.stderr)
+        if plan.coco_output is not None:
+            from optarena.bench.coco import write_coco
+
+            print(write_coco(store, plan.tasks, plan.coco_output), file=sys.stderr)
         if args.format != "none":
             summary = summarize_store(store, keys=plan.keys, labels=plan.labels)
             print(summary.table(args.format), end="")
+            if args.format == "markdown":
+                from optarena.bench.groups import group_tables
+
+                print(group_tables(store, keys=plan.keys, targets=plan.targets or None), end="")
     return 0
 
 
@@ -69,17 +89,39 @@ def _summary_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problem", help="only this problem")
     p.add_argument("--spec", help="only runs of this spec (its name)")
     p.add_argument("--out", type=Path, help="write the table to this file instead of stdout")
+    p.add_argument(
+        "--targets",
+        metavar="T1,T2,...",
+        help="bbob runs: precisions on f - f_opt counted as solved (default 1e-1,1e-3,1e-8)",
+    )
+
+
+def _targets(text: str | None) -> list[float] | None:
+    """``--targets 1e-1,1e-3``: positive precisions."""
+    if text is None:
+        return None
+    try:
+        vals = [float(t) for t in text.split(",")]
+    except ValueError:
+        vals = []
+    if not vals or not all(0 < v < float("inf") for v in vals):
+        raise ValueError(f"--targets takes positive numbers such as 1e-1,1e-3,1e-8, got {text!r}")
+    return vals
 
 
 def _summary_run(args: argparse.Namespace) -> int:
     from optarena.bench import Store, summarize_store
+    from optarena.bench.groups import group_tables
 
+    targets = _targets(getattr(args, "targets", None))
     with Store(args.store, create=False) as store:
         where = {k: v for k, v in (("problem", args.problem), ("spec", args.spec)) if v}
         keys = [r["key"] for r in store.runs(**where)] if where else None
         if keys is not None and not keys:
             raise ValueError(f"no runs match {where} in {args.store}")
         text = summarize_store(store, keys=keys).table(args.format)
+        if args.format == "markdown":
+            text += group_tables(store, keys=keys, targets=targets)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ def _planned(problem: Any, params: dict[str, Any], methods: list[Any], budget: i
 
 # -- run -----------------------------------------------------------------------------------------
 def _run_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("problem", help="a problem name (see `optarena problems`)")
+    p.add_argument(
+        "problem",
+        help="a problem name (see `optarena problems`), or a spec file (.toml) to run as "
+        "`optarena bench` does",
+    )
     p.add_argument("--method", "-m", default="lbfgs", help="method name (default: lbfgs)")
     p.add_argument("--budget", "-b", type=int, default=1000, help="objective evaluations")
     p.add_argument("--seed", "-s", type=int, default=0, help="seed of the run (default 0)")
@@ -51,6 +56,21 @@ def _run_configure(p: argparse.ArgumentParser) -> None:
         help="give the problem's box: auto (global methods), always or never",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--coco-output",
+        type=Path,
+        metavar="FOLDER",
+        help="write a bbob run (or a spec's bbob runs) in COCO's format under FOLDER/METHOD "
+        "(that folder is rebuilt)",
+    )
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=Path("results.sqlite"),
+        help="a spec's results file (default results.sqlite); reruns resume it",
+    )
+    p.add_argument("--workers", "-j", type=int, default=1,
+                   help="a spec's local worker processes")  # fmt: skip
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -69,17 +89,42 @@ def _problem(name: str, params: dict[str, Any]) -> Any:
         raise ValueError(f"problem {name!r} with parameters {params}: {e}") from e
 
 
+def _run_spec(args: argparse.Namespace) -> int:
+    """``optarena run SPEC.toml``: the spec's runs into ``--store``, as ``optarena bench``."""
+    from .arena import BENCH
+
+    bench = argparse.ArgumentParser()
+    BENCH.configure(bench)
+    argv = [str(args.problem), "--store", str(args.store), "--workers", str(args.workers)]
+    if args.coco_output is not None:
+        argv += ["--coco-output", str(args.coco_output)]
+    if args.progress is False:
+        argv.append("--no-progress")
+    return BENCH.run(bench.parse_args(argv))
+
+
 def _run_run(args: argparse.Namespace) -> int:
     from optarena.bench.inputs import encode_params
     from optarena.bench.plan import MethodEntry
     from optarena.minimize import minimize
     from optarena.progress import finish, observe, wants_progress
 
+    if args.problem.endswith(".toml"):
+        return _run_spec(args)
     options = parse_pairs(args.option, "--option")
     params = parse_pairs(args.param, "--param")
     problem = _problem(args.problem, params)
     entry = MethodEntry(args.method, options, bounds=args.bounds)
     task = _planned(problem, params, [entry], args.budget, [args.seed], "run").tasks[0]
+    if args.coco_output is not None:
+        from optarena.bench.coco import CocoError, check_dim
+
+        if problem.name != "bbob":
+            raise ValueError(f"--coco-output is for bbob problems, not {problem.name!r}")
+        try:
+            check_dim(problem.dim)
+        except CocoError as e:
+            raise ValueError(str(e)) from None
     with observe(wants_progress(args.progress), task.budget, task.label) as callback:
         res = finish(
             callback,
@@ -90,9 +135,18 @@ def _run_run(args: argparse.Namespace) -> int:
                 budget=task.budget,
                 seed=task.seed,
                 callback=callback,
+                record_x=True if args.coco_output is not None else None,
                 **options,
             ),
         )
+    if args.coco_output is not None:
+        import numpy as np
+
+        from optarena.bench.coco import log_points
+
+        rows = np.hstack([res.history.x, res.history.f.reshape(-1, 1)])
+        print(log_points([(task.label, problem.params, rows)], args.coco_output),
+              file=sys.stderr)  # fmt: skip
     out = {
         "problem": problem.name,
         "params": encode_params(problem.params),

@@ -14,7 +14,8 @@ picture and return its path when ``path=`` is given::
     plot.convergence(runs, problem=problem, path="optarena-demo/optimizers.png")
     plot.animate(problem, runs[2], path="optarena-demo/pso.gif")  # or .html
 
-Each picture is one module (convergence, landscape, curve_1d, ecdf, animate, report). The
+Each picture is one module (convergence, landscape, curve_1d, ecdf, ecdf_groups (COCO's
+per-group ECDF of bbob runs), animate, report). The
 arrays behind each picture come from the data functions (``convergence_data``,
 ``grid_2d``, ``run_path``, ``ecdf_data``, ...), which import no matplotlib and can be tested
 or drawn with another library. ``write_report(store_path, out_dir)`` turns a results store
@@ -43,12 +44,14 @@ from .data import (
     frame_indices,
     grid_1d,
     grid_2d,
+    group_ecdf_data,
     group_runs,
     quantiles,
     run_path,
     y_scale,
 )
 from .ecdf import ecdf
+from .ecdf_groups import ecdf_groups
 from .landscape import landscape
 from .report import write_report
 
@@ -68,10 +71,12 @@ __all__ = [
     "curve_1d",
     "ecdf",
     "ecdf_data",
+    "ecdf_groups",
     "evaluate_points",
     "frame_indices",
     "grid_1d",
     "grid_2d",
+    "group_ecdf_data",
     "group_runs",
     "landscape",
     "quantiles",

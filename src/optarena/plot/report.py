@@ -187,6 +187,7 @@ def write_report(
             as_trace({**store.history(r["run_id"]), "method": r["label"], "seed": r["seed"]})
             for r in runs
         ]
+        bbob = _bbob_section(store)
     by_problem: dict[str, list[int]] = {}
     for i, r in enumerate(runs):
         by_problem.setdefault(_problem_key(r), []).append(i)
@@ -210,6 +211,7 @@ def write_report(
             continue  # no target can be set: nothing finite was found and the optimum is unknown
         for i in idx:  # runs that found nothing finite stay in: they reach no target
             ecdf_runs.setdefault(key, {}).setdefault(runs[i]["label"], []).append(traces[i])
+    body.append(bbob)
     if ecdf_runs:
         body.append("<h2>Runtime ECDF</h2>")
         fig = ecdf(ecdf_runs, f_opt=f_opts)
@@ -229,6 +231,46 @@ def write_report(
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _bbob_section(store: Any) -> str:
+    """COCO's view of the bbob runs: solved fraction per function group and dimension, and
+    the per-group runtime ECDFs (empty without bbob runs)."""
+    from ..bench.groups import ALL, COCO_TARGETS, bbob_runs, solved
+    from ..problems.bbob import GROUPS
+    from .ecdf_groups import ecdf_groups
+
+    runs = bbob_runs(store)
+    if not runs:
+        return ""
+    counts = solved(runs)
+    groups = [*GROUPS, ALL]
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in ["method", "d", *groups])
+    rows = []
+    for d in sorted({r.dim for r in runs}):
+        for lab in dict.fromkeys(r.label for r in runs):
+            if (lab, d, ALL) not in counts:
+                continue
+            cells = [f'<td class="text">{html.escape(lab)}</td>', f"<td>{d}</td>"]
+            for g in groups:
+                hit, n = counts.get((lab, d, g), (0, 0))
+                cells.append(f"<td>{hit / n:.3f}</td>" if n else "<td>-</td>")
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+    targets = ", ".join(f"{t:g}" for t in COCO_TARGETS)
+    return "\n".join(
+        [
+            "<h2>bbob: COCO function groups</h2>",
+            f'<p class="note">Solved fraction: the share of (run, target) pairs reached within '
+            f"the budget, targets {targets} on f - f_opt.</p>",
+            f'<table id="bbob-groups"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>",
+            _figure(
+                ecdf_groups(runs),  # type: ignore[arg-type]
+                "runtime ECDF per function group: fraction of (run, target) pairs reached "
+                "against evaluations / d, COCO's 51 targets 1e2 ... 1e-8; x marks the budget",
+            ),
+        ]
+    )
 
 
 def _sort_value(run: Mapping[str, Any]) -> tuple[int, float, int]:

@@ -18,6 +18,7 @@ from .convergence import (
     y_scale,
 )
 from .ecdf import DEFAULT_DELTAS, EcdfCurve, ecdf_data
+from .ecdf_groups import group_ecdf_data
 from .grid import Grid, evaluate_points, grid_1d, grid_2d
 from .path import Recorder, RunPath, frame_indices, run_path
 from .runs import AXIS_LABELS, Axis, Trace, as_trace, group_runs
@@ -40,6 +41,7 @@ __all__ = [
     "frame_indices",
     "grid_1d",
     "grid_2d",
+    "group_ecdf_data",
     "group_runs",
     "highlighted",
     "quantiles",
