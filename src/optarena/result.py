@@ -32,8 +32,11 @@ class History:
         "_cache",
         "_constrained",
         "_dim",
-        "_n",
-        "_pending",
+        "_pending_f",
+        "_pending_g",
+        "_pending_ok",
+        "_pending_s",
+        "_pending_v",
         "_pending_x",
         "_record_x",
         "_stored",
@@ -47,10 +50,17 @@ class History:
         self._constrained = constrained
         self._blocks: list[tuple[np.ndarray | None, ...]] = []
         self._cache: dict[str, np.ndarray] | None = None
-        self._n = 0
-        self._stored = 0
-        self._pending: list[tuple[float, int, float, float, bool]] = []
-        self._pending_x: list[np.ndarray] = []
+        self._stored = 0  # rows in blocks (the pending rows are counted by their lists)
+        # Single rows wait in plain lists, one per column (an append each: the cheapest write
+        # in Python), and become one block of arrays when a batch comes or the columns are read.
+        self._pending_f: list[float] = []
+        self._pending_g: list[int] = []
+        self._pending_s: list[float] = []
+        self._pending_v: list[float] = []  # constrained runs only
+        self._pending_ok: list[bool] = []  # constrained runs only
+        # their points are copied into rows of one buffer (a row write costs what a copy
+        # does; an array kept per row would cost its allocation and, at the flush, its release)
+        self._pending_x = np.empty((0, dim), dtype=np.float64)
 
     # -- writing (the Oracle only) -------------------------------------------------------
     def _append_one(
@@ -62,11 +72,35 @@ class History:
         violation: float = 0.0,
         feasible: bool = True,
     ) -> None:
-        self._pending.append((f, grad_evals, seconds, violation, feasible))
         if self._record_x:
-            self._pending_x.append(np.asarray(x, dtype=np.float64).reshape(self._dim))
-        self._n += 1
-        self._cache = None
+            x = np.asarray(x, dtype=np.float64).reshape(self._dim)
+        self._append_owned(f, grad_evals, seconds, x, violation, feasible)
+
+    def _append_owned(
+        self,
+        f: float,
+        grad_evals: int,
+        seconds: float,
+        x: np.ndarray | None,
+        violation: float = 0.0,
+        feasible: bool = True,
+    ) -> None:
+        """One row; its point ``x`` (float64, shape ``(d,)``, when points are recorded) is
+        copied before this returns."""
+        if self._record_x:
+            i = len(self._pending_f)
+            try:
+                self._pending_x[i] = x
+            except IndexError:  # the buffer is full
+                self._grow(i)
+                self._pending_x[i] = x
+        self._pending_f.append(f)
+        self._pending_g.append(grad_evals)
+        self._pending_s.append(seconds)
+        if self._constrained:
+            self._pending_v.append(violation)
+            self._pending_ok.append(feasible)
+        # (the columns cached for reading go stale: _columns() sees the pending row)
 
     def _append_block(
         self,
@@ -78,7 +112,7 @@ class History:
         feasible: np.ndarray | None = None,
     ) -> None:
         """A batch of rows sharing one gradient count and one time (a generation)."""
-        if self._pending:
+        if self._pending_f:
             self._flush()
         if type(f) is not np.ndarray or f.dtype != np.float64:
             f = np.asarray(f, dtype=np.float64)
@@ -88,24 +122,37 @@ class History:
             ok = type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n, self._dim)
             xs = x if ok else np.asarray(x, dtype=np.float64).reshape(n, self._dim)
         self._add(f, grad_evals, seconds, xs, violation, feasible)
-        self._n += n
         self._cache = None
 
     def _flush(self) -> None:
-        if not self._pending:
+        if not self._pending_f:
             return
-        cols = np.array(self._pending, dtype=np.float64).reshape(-1, 5)
-        xs = np.stack(self._pending_x) if self._record_x else None
-        self._pending.clear()
-        self._pending_x.clear()
-        self._add(
-            cols[:, 0],
-            cols[:, 1].astype(np.int64),
-            cols[:, 2],
-            xs,
-            cols[:, 3] if self._constrained else None,
-            cols[:, 4].astype(bool) if self._constrained else None,
-        )
+        f = np.array(self._pending_f, dtype=np.float64)
+        g = np.array(self._pending_g, dtype=np.int64)
+        sec = np.array(self._pending_s, dtype=np.float64)
+        xs = viol = ok = None
+        if self._record_x:
+            xs = self._pending_x[: f.shape[0]].copy()
+        if self._constrained:
+            viol = np.array(self._pending_v, dtype=np.float64)
+            ok = np.array(self._pending_ok, dtype=bool)
+        for part in (
+            self._pending_f,
+            self._pending_g,
+            self._pending_s,
+            self._pending_v,
+            self._pending_ok,
+        ):
+            part.clear()
+        self._add(f, g, sec, xs, viol, ok)
+        self._cache = None
+
+    def _grow(self, n: int) -> None:
+        """Room for more pending points: twice as many (at first, up to 256 rows or 512 kB)."""
+        first = min(256, max(1, (1 << 16) // max(1, self._dim)))
+        buf = np.empty((max(first, 2 * n), self._dim), dtype=np.float64)
+        buf[:n] = self._pending_x[:n]
+        self._pending_x = buf
 
     def _add(
         self,
@@ -124,7 +171,7 @@ class History:
 
     # -- reading ------------------------------------------------------------------------
     def _columns(self) -> dict[str, np.ndarray]:
-        if self._cache is None:
+        if self._cache is None or self._pending_f:
             self._flush()
             parts: dict[str, list[np.ndarray]] = {name: [] for name in self._NAMES}
             xs = []
@@ -166,7 +213,7 @@ class History:
         return self._columns()["violation"]
 
     def __len__(self) -> int:
-        return self._n
+        return self._stored + len(self._pending_f)
 
     @property
     def evals(self) -> np.ndarray:
@@ -228,7 +275,7 @@ class History:
         return int(self.evals[hit[0]]) if hit.size else None
 
     def __repr__(self) -> str:
-        return f"History(n={self._n})"
+        return f"History(n={len(self)})"
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,17 @@ class Objective:
             y = self.fn(x)
         return float(self._scalar(y))
 
+    def _value_array(self, x: np.ndarray) -> float:
+        """f(x) for one float64 CPU point given as a numpy array, for a decided objective
+        (numpy or torch). A numpy function gets a copy of ``x`` and no tensor is made; a torch
+        function gets a copy as a tensor. Same values and errors as :meth:`_value`."""
+        y = self.fn(x.copy() if self.backend == "numpy" else torch.from_numpy(x.copy()))
+        if isinstance(y, float):  # Python floats and numpy float64 scalars
+            return float(y)
+        if isinstance(y, torch.Tensor) and y.numel() == 1:
+            return float(y)
+        return float(self._scalar(y))
+
     def _value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         """f(x) and its autograd gradient for one point (``gradient='autograd'`` only)."""
         f, g, _ = self._value_grad_flat(x)

@@ -17,6 +17,7 @@ import torch
 from ..budget import Budget, StopReason
 from ..constraints import Constraint, ConstraintSet
 from ..result import History
+from .arrays import ArrayEvaluations
 from .batch import BatchCut
 from .errors import ObjectiveError, StopRun
 from .evaluator import BatchRunner
@@ -28,7 +29,7 @@ from .objective import Objective, ObjectiveDefinitionError, RowError
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
 
 
-class Oracle(GradientEvaluations):
+class Oracle(GradientEvaluations, ArrayEvaluations):
     """Counts evaluations, enforces the budget, keeps the best point and the History.
 
     ``value`` returns the value used for ranking: any NaN or infinity becomes ``+inf`` (the
@@ -87,6 +88,7 @@ class Oracle(GradientEvaluations):
         # The lowest few samples at distinct points, kept when the best point of a noisy
         # objective is to be re-evaluated (see .noise); None otherwise.
         self.leaders: Leaders | None = Leaders(leaders) if leaders > 0 else None
+        self._init_arrays()
 
     # -- time and budget -------------------------------------------------------------------
     def restart_clock(self) -> None:

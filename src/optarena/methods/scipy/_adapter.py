@@ -12,6 +12,7 @@ and a message when the restarts cannot get past the wall.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,16 +22,92 @@ import torch
 
 from ...budget import StopReason
 from ...core.errors import StopRun
+from ...core.evaluator import Evaluator
 from ...core.oracle import Oracle
 from .._base import ExternalMethod, Outcome, RunContext
 from .._params import param
 
-__all__ = ["ScipyConstraints", "ScipyMethod", "ScipyRun"]
+__all__ = ["ScipyConstraints", "ScipyMethod", "ScipyPoints", "ScipyRun"]
+
+_F64 = np.dtype(np.float64)
+_maximum, _minimum = np.maximum, np.minimum
 
 #: Restarts from the best finite point after a "convergence" against non-finite values.
 WALL_RESTARTS = 2
 #: A non-finite probe this many times the final search scale from the best point is no wall.
 WALL_NEAR = 100.0
+
+
+class ScipyPoints:
+    """The points a scipy solver asks for, evaluated one at a time: clipped into the box when
+    the method keeps to it, copied once, and handed to the evaluator's ``value_array`` when
+    it has one (numpy from scipy to the objective, no tensor per call), else to ``value``.
+
+    :meth:`value` returns the value and the point evaluated as a float64 array that nobody
+    writes to again (the evaluator may keep it for the History and the best point)."""
+
+    def __init__(self, oracle: Evaluator, ctx: RunContext, clip: bool) -> None:
+        self.oracle = oracle
+        self.ctx = ctx
+        self.clip = clip and ctx.lower is not None and ctx.upper is not None
+        self._array = getattr(oracle, "value_array", None)
+        self._shape = (oracle.dim,)
+        self._lean = (
+            self._array is not None
+            and oracle.dtype == torch.float64
+            and oracle.device.type == "cpu"
+        )
+        self._lo = self._hi = None
+        if self.clip and self._lean:
+            assert ctx.lower is not None and ctx.upper is not None
+            self._lo, self._hi = ctx.lower.numpy(), ctx.upper.numpy()
+
+    def tensor(self, xk: np.ndarray) -> torch.Tensor:
+        """The point scipy asked for as the run's tensor, clipped when the method keeps to the
+        box (for constraints and gradients)."""
+        x = self.oracle.as_tensor(np.asarray(xk, dtype=np.float64))
+        return self.ctx.project(x) if self.clip else x
+
+    def value(self, xk: np.ndarray) -> tuple[float, np.ndarray]:
+        """f at the point scipy asked for (counted by the evaluator), and that point."""
+        if self._lean:
+            # a new array either way: scipy may reuse its own
+            if self._lo is None:
+                x = np.array(xk, dtype=np.float64)
+            else:
+                x = _maximum(xk, self._lo)
+                _minimum(x, self._hi, out=x)
+            if x.shape == self._shape and x.dtype is _F64:
+                assert self._array is not None
+                return self._array(x), x
+        t = self.tensor(xk)
+        f = self.oracle.value(t)
+        return f, t.detach().cpu().double().numpy()
+
+    def watched(self, seen: Callable[[np.ndarray, float], None]) -> Callable[[np.ndarray], float]:
+        """scipy's ``fun``: :meth:`value`, then ``seen(point, value)``, in one call."""
+        value = self.value
+        array, lo, hi = self._array, self._lo, self._hi
+        if not self._lean or array is None:
+
+            def fun(xk: np.ndarray) -> float:
+                f, x = value(xk)
+                seen(x, f)
+                return f
+
+            return fun
+
+        def lean(xk: np.ndarray) -> float:  # value(), inlined: the path of every evaluation
+            if lo is None:
+                x = xk.copy() if type(xk) is np.ndarray else np.array(xk, dtype=np.float64)
+            else:
+                x = _maximum(xk, lo)
+                _minimum(x, hi, out=x)
+            f = array(x)  # checks dtype and shape (anything else takes Oracle.value)
+            seen(x, f)
+            return f
+
+        return lean
 
 
 class ScipyConstraints:
@@ -69,28 +146,48 @@ class ScipyRun:
     """One run's bookkeeping around scipy: the stall watch, the finiteness of the latest
     evaluations (the wall test) and the gradient at the best point (methods that check it)."""
 
-    def __init__(self, oracle: Oracle, stall: int | None) -> None:
+    def __init__(self, oracle: Oracle, stall: int | None, marks: bool = True) -> None:
         self.oracle = oracle
         self.stall = stall
+        self.marks = marks  # False: the window alone, for methods whose iterations fit in it
         self.mark_best, self.mark_at = math.inf, 0
         self.window = max(10, 2 * oracle.dim + 2)
         self.tail: list[bool] = []  # finiteness of each evaluation of the current attempt
         self.points: list[np.ndarray] = []  # and where it was
         self.iterations: list[int] = [0]  # len(tail) at the end of each iteration
         self.best_grad: np.ndarray | None = None
+        self.constrained = bool(oracle.constraints)  # else "feasible" means "finite"
+        self._best_seen = math.nan  # the best value at the last evaluation
+        self._most = 8 * self.window  # evaluations kept without iteration marks
 
-    def seen(self, x: torch.Tensor, f: float, grad: torch.Tensor | None = None) -> None:
-        """Record one evaluation's value (and gradient); stop when the best has stalled."""
+    def seen(self, x: np.ndarray, f: float, grad: torch.Tensor | None = None) -> None:
+        """Record one evaluation's point (float64, never written to again), value (and
+        gradient); stop when the best has stalled."""
         oracle = self.oracle
-        self.tail.append(math.isfinite(f))
-        self.points.append(x.detach().cpu().double().numpy())
+        tail = self.tail
+        tail.append(math.isfinite(f))
+        self.points.append(x)
+        if not self.marks and len(tail) > self._most:  # keep what latest() looks at
+            del tail[: -self.window], self.points[: -self.window]
         if grad is not None and oracle.best_eval == oracle.nfev:
             self.best_grad = grad.detach().cpu().double().numpy().copy()
         # scipy's own tests can go on forever at a solution (SLSQP with a tight ftol on some
         # equality-constrained problems); stop once the best value has not moved for `stall`
         # evaluations.
         best = oracle.best_f
-        if best < self.mark_best - 1e-15 * max(1.0, abs(best)) or not oracle.best_feasible:
+        if best == self._best_seen and not self.constrained:
+            # the usual evaluation: the best has not moved since the last one, so only the
+            # stall clock runs (it waits while nothing finite has been found)
+            if best == math.inf:
+                self.mark_at = oracle.nfev
+            elif self.stall is not None and oracle.nfev - self.mark_at >= self.stall:
+                raise _Stalled(
+                    StopReason.CONVERGED, f"no improvement in the last {self.stall} evaluations"
+                )
+            return
+        self._best_seen = best
+        feasible = oracle.best_feasible if self.constrained else best < math.inf
+        if best < self.mark_best - 1e-15 * max(1.0, abs(best)) or not feasible:
             self.mark_best, self.mark_at = best, oracle.nfev
         elif self.stall is not None and oracle.nfev - self.mark_at >= self.stall:
             raise _Stalled(
@@ -106,6 +203,8 @@ class ScipyRun:
 
     def iterated(self) -> None:
         """scipy finished an iteration (its callback)."""
+        if not self.marks:
+            return
         self.iterations.append(len(self.tail))
         del self.iterations[:-2]
         cut = min(self.iterations[0], len(self.tail) - self.window)
@@ -114,6 +213,8 @@ class ScipyRun:
             self.iterations = [i - cut for i in self.iterations]
 
     def _start(self) -> int:
+        if not self.marks:
+            return max(0, len(self.tail) - self.window)
         return max(0, min(len(self.tail) - self.window, self.iterations[0]))
 
     def latest(self) -> list[bool]:
@@ -156,6 +257,10 @@ class ScipyMethod(ExternalMethod):
 
     _scipy_name: ClassVar[str] = ""
     _uses_grad: ClassVar[bool] = False
+    #: Whether the wall test needs scipy's iteration ends (a callback per iteration). A method
+    #: whose iterations never take more evaluations than the window (``2 d + 2``, at least
+    #: 10) does without: the latest window of evaluations always covers its last iteration.
+    _marks_iterations: ClassVar[bool] = True
     stall: int | None = param(
         200, "stop after this many evaluations without a better value (None: never)", gt=0
     )
@@ -206,23 +311,16 @@ class ScipyMethod(ExternalMethod):
         return None
 
     def solve(self, oracle: Oracle, ctx: RunContext) -> Outcome:
-        project = ctx.project if ctx.bounded and self.info.supports_bounds else (lambda t: t)
         iteration = 0
-        run = ScipyRun(oracle, self.stall)
-
-        def point(xk: np.ndarray) -> torch.Tensor:
-            return project(oracle.as_tensor(np.asarray(xk, dtype=np.float64)))
-
-        def fun(xk: np.ndarray) -> float:
-            x = point(xk)
-            f = oracle.value(x)
-            run.seen(x, f)
-            return f
+        run = ScipyRun(oracle, self.stall, marks=self._marks_iterations)
+        points = ScipyPoints(oracle, ctx, clip=ctx.bounded and self.info.supports_bounds)
+        point, seen = points.tensor, run.seen
+        fun = points.watched(seen)
 
         def fun_and_grad(xk: np.ndarray) -> tuple[float, np.ndarray]:
             x = point(xk)
             f, g = oracle.value_and_grad(x)
-            run.seen(x, f, g)
+            seen(x.detach().cpu().double().numpy(), f, g)
             return f, g.detach().cpu().double().numpy()
 
         def callback(xk: Any, *args: Any) -> None:
@@ -248,7 +346,8 @@ class ScipyMethod(ExternalMethod):
                 ctx.lower.detach().cpu().double().numpy(),
                 ctx.upper.detach().cpu().double().numpy(),
             )
-        kwargs["callback"] = callback  # marks iterations for the wall test
+        if self._marks_iterations or ctx.callback is not None:
+            kwargs["callback"] = callback  # marks iterations for the wall test
         x = ctx.x0.detach().cpu().double().numpy()
         attempt = 0
         while True:

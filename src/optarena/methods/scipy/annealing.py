@@ -27,6 +27,7 @@ from ...core.evaluator import Evaluator
 from .._base import ExternalMethod, Outcome, RunContext
 from .._params import param
 from .._registry import register
+from ._adapter import ScipyPoints
 from ._local_search import (
     FD_FTOL,
     FD_GTOL,
@@ -148,8 +149,10 @@ class DualAnnealing(ExternalMethod):
         lo, hi = box_arrays(ctx, self.name)
         iteration = 0
 
+        value = ScipyPoints(oracle, ctx, clip=True).value
+
         def fun(x: np.ndarray) -> float:
-            return oracle.value(ctx.project(oracle.as_tensor(np.asarray(x, np.float64))))
+            return value(x)[0]
 
         def callback(x: np.ndarray, f: float, context: int) -> None:
             nonlocal iteration

@@ -240,6 +240,9 @@ class NelderMead(ScipyMethod):
     """Nelder-Mead simplex (scipy): gradient-free local search."""
 
     _scipy_name: ClassVar[str] = "Nelder-Mead"
+    # an iteration is at most d + 2 evaluations (reflect, contract, shrink d points): the
+    # wall test's window of 2 d + 2 covers it, so no per-iteration callback is needed
+    _marks_iterations: ClassVar[bool] = False
     xatol: float = param(
         1e-8, "absolute change of x between iterations that counts as converged", gt=0
     )

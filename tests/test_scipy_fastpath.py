@@ -1,0 +1,315 @@
+"""The one-point-at-a-time path of the scipy methods (numpy from scipy to the objective).
+
+``Oracle.value_array`` and the scipy adapter's ``ScipyPoints`` evaluate scipy's points without
+a tensor per call when the run is float64 on the CPU. These tests check that the path keeps
+every guarantee of the general one, on numpy and torch objectives: counts equal real calls,
+the budget is exact, History rows are the points evaluated and their values, the best point
+is one of them, NaN ranks +inf, bounds hold, and the objective cannot corrupt the record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+import torch
+from torch.overrides import TorchFunctionMode
+
+import optarena as oa
+from optarena.budget import Budget
+from optarena.core.oracle import Oracle, StopRun
+
+METHODS = ("nelder_mead", "powell", "dual_annealing", "cobyla")
+KINDS = ("numpy", "torch")
+BOX = (-2.0, 2.0)
+
+
+class Calls:
+    """Rosenbrock's function that keeps a copy of every point it is given and its value."""
+
+    def __init__(self, kind: str, nan_above: float | None = None) -> None:
+        self.kind = kind
+        self.nan_above = nan_above
+        self.points: list[np.ndarray] = []
+        self.values: list[float] = []
+
+    def __call__(self, x):
+        if self.kind == "torch":
+            assert isinstance(x, torch.Tensor)
+            xn = x.detach().numpy().copy()
+        else:
+            assert isinstance(x, np.ndarray)
+            xn = x.copy()
+        f = float(np.sum(100.0 * (xn[1:] - xn[:-1] ** 2) ** 2 + (1.0 - xn[:-1]) ** 2))
+        if self.nan_above is not None and xn[0] > self.nan_above:
+            f = math.nan
+        self.points.append(xn)
+        self.values.append(f)
+        if self.kind == "torch":
+            return torch.tensor(f, dtype=torch.float64)
+        return f
+
+    def objective(self) -> oa.Objective:
+        if self.kind == "numpy":
+            return oa.Objective.from_numpy(self)
+        return oa.Objective(self, gradient="none", vectorize=False)
+
+
+def _run(method: str, fn: Calls, budget: int | Budget, d: int = 3, **kw) -> oa.Result:
+    opts: dict = {"seed": 3, "record_x": True}
+    if method == "dual_annealing":
+        opts["bounds"] = BOX
+        opts["local_search_gradient"] = False
+    opts.update(kw)
+    x0 = np.linspace(-1.2, 1.0, d)
+    return oa.minimize(fn.objective(), x0, method, budget=budget, **opts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_counts_budget_and_history_are_the_real_calls(method: str, kind: str) -> None:
+    fn = Calls(kind)
+    res = _run(method, fn, 150)
+    assert res.nfev == len(fn.points) <= 150
+    if method == "dual_annealing":  # a global method spends its whole budget
+        assert res.nfev == 150
+    h = res.history
+    assert len(h) == res.nfev
+    np.testing.assert_array_equal(h.x, np.array(fn.points))
+    np.testing.assert_array_equal(h.f, np.array(fn.values))
+    assert list(h.evals) == list(range(1, res.nfev + 1))
+    assert np.all(np.diff(h.seconds) >= 0)
+    # the best point is an evaluated one, with its value, the lowest seen
+    i = int(np.argmin(h.f))
+    assert res.fun == h.f[i] == h.best_f[-1]
+    assert res.best_eval == i + 1
+    np.testing.assert_array_equal(res.x.numpy(), h.x[i])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", ("nelder_mead", "powell"))
+def test_points_are_the_ones_scipy_asks_for(method: str, kind: str) -> None:
+    """Unbounded, the run evaluates exactly scipy's own sequence of points."""
+    fn = Calls(kind)
+    res = _run(method, fn, 300)
+    asked: list[np.ndarray] = []
+
+    def reference(x: np.ndarray) -> float:
+        asked.append(np.array(x))
+        return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+    opts = {"maxfev": res.nfev, "maxiter": 10**9}
+    if method == "nelder_mead":
+        opts |= {"xatol": 1e-8, "fatol": 1e-12, "adaptive": True}
+        so.minimize(reference, np.linspace(-1.2, 1.0, 3), method="Nelder-Mead", options=opts)
+    else:
+        opts |= {"xtol": 1e-8, "ftol": 1e-12}
+        so.minimize(reference, np.linspace(-1.2, 1.0, 3), method="Powell", options=opts)
+    np.testing.assert_array_equal(res.history.x, np.array(asked[: res.nfev]))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_budget_is_exact_and_stops_mid_iteration(method: str) -> None:
+    for budget in (1, 2, 7, 23):
+        fn = Calls("numpy")
+        res = _run(method, fn, budget, d=4)
+        assert res.nfev == len(fn.points) == len(res.history)
+        assert res.nfev <= budget
+        if res.stop_reason is oa.StopReason.MAX_EVALS:
+            assert res.nfev == budget
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_bounds_hold_at_every_evaluation(method: str, kind: str) -> None:
+    fn = Calls(kind)
+    lo, hi = np.array([0.5, -2.0, 0.4]), np.array([2.0, 2.0, 0.6])
+    x0 = np.array([1.0, -1.0, 0.5])
+    kw: dict = {"seed": 1, "record_x": True}
+    if method == "dual_annealing":
+        kw["local_search_gradient"] = False
+    res = oa.minimize(fn.objective(), x0, method, bounds=(lo, hi), budget=120, **kw)
+    pts = np.array(fn.points)
+    assert (pts >= lo).all() and (pts <= hi).all()
+    np.testing.assert_array_equal(res.history.x, pts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_nan_values_rank_as_inf(method: str, kind: str) -> None:
+    fn = Calls(kind, nan_above=-1.0)
+    res = _run(method, fn, 120)
+    f = res.history.f
+    assert np.isnan(f).any()  # the raw values are kept
+    assert math.isfinite(res.fun) and res.fun == np.nanmin(f)
+    assert float(res.x[0]) <= -1.0
+    best = res.history.best_f
+    assert np.all(np.diff(best[np.isfinite(best)]) <= 0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_numpy_objective_cannot_corrupt_the_record(method: str) -> None:
+    clean = Calls("numpy")
+
+    def vandal(x: np.ndarray) -> float:
+        f = clean(x)
+        x += 1e6  # scribbles on the array it was given
+        return f
+
+    a = _run(method, Calls("numpy"), 80)
+    b = oa.minimize(
+        oa.Objective.from_numpy(vandal),
+        np.linspace(-1.2, 1.0, 3),
+        method,
+        budget=80,
+        seed=3,
+        record_x=True,
+        **({"bounds": BOX, "local_search_gradient": False} if method == "dual_annealing" else {}),
+    )
+    np.testing.assert_array_equal(a.history.x, b.history.x)
+    np.testing.assert_array_equal(a.history.f, b.history.f)
+    assert torch.equal(a.x, b.x)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_history_on_numpy(method: str) -> None:
+    runs = [_run(method, Calls("numpy"), 100) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].history.x, runs[1].history.x)
+    np.testing.assert_array_equal(runs[0].history.f, runs[1].history.f)
+
+
+@pytest.mark.parametrize("method", ("nelder_mead", "powell"))
+def test_float32_run_takes_the_general_path_with_the_same_guarantees(method: str) -> None:
+    fn = Calls("torch")
+    x0 = torch.tensor([-1.2, 1.0, 0.5], dtype=torch.float32)
+    res = oa.minimize(fn.objective(), x0, method, budget=60, record_x=True)
+    assert res.x.dtype == torch.float32
+    assert res.nfev == len(fn.points)
+    np.testing.assert_array_equal(res.history.x, np.array(fn.points, dtype=np.float64))
+
+
+@pytest.mark.parametrize("method", ("nelder_mead", "powell"))
+def test_plain_numpy_function_probe_is_counted_once(method: str) -> None:
+    """minimize(f) on a plain numpy function decides its kind at the first call (the probe):
+    that call is the first evaluation, and the fast path takes over after it."""
+    fn = Calls("numpy")
+
+    def plain(x):
+        return fn(np.asarray(x, dtype=np.float64))
+
+    res = oa.minimize(plain, np.array([-1.2, 1.0, 0.5]), method, budget=50, record_x=True)
+    assert res.nfev == len(fn.points) == len(res.history)
+    np.testing.assert_array_equal(res.history.x, np.array(fn.points))
+
+
+def test_exception_in_numpy_objective_names_index_and_keeps_best() -> None:
+    calls = {"n": 0}
+
+    def boom(x: np.ndarray) -> float:
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise ZeroDivisionError("boom")
+        return float(x @ x)
+
+    with pytest.raises(oa.ObjectiveError) as err:
+        oa.minimize(oa.Objective.from_numpy(boom), np.ones(3), "nelder_mead", budget=50)
+    e = err.value
+    assert e.evaluation == 6 and isinstance(e.__cause__, ZeroDivisionError)
+    assert e.result is not None and e.result.nfev == 5 and len(e.result.history) == 5
+    assert math.isfinite(e.result.fun)
+
+
+def test_non_scalar_value_is_refused_as_on_the_general_path() -> None:
+    with pytest.raises(oa.ObjectiveError, match="scalar"):
+        oa.minimize(oa.Objective.from_numpy(lambda x: x * 2.0), np.ones(3), "powell", budget=9)
+
+
+def test_target_and_seconds_budgets_on_the_fast_path() -> None:
+    res = oa.minimize(
+        oa.Objective.from_numpy(lambda x: float(x @ x)),
+        np.ones(3),
+        "nelder_mead",
+        budget=Budget(evals=5000, target=0.5),
+    )
+    assert res.stop_reason is oa.StopReason.TARGET_REACHED
+    assert res.fun <= 0.5 and res.history.f[-1] == res.fun
+
+    def slow(x: np.ndarray) -> float:
+        time.sleep(0.002)
+        return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+    res = oa.minimize(
+        oa.Objective.from_numpy(slow),
+        np.full(6, -1.0),
+        "nelder_mead",
+        budget=Budget(seconds=0.1),
+        stall=None,
+    )
+    assert res.stop_reason is oa.StopReason.MAX_SECONDS
+    assert len(res.history) == res.nfev
+
+
+def test_oracle_value_array_counts_records_and_keeps_the_point() -> None:
+    obj = oa.Objective.from_numpy(lambda x: float(x @ x) if x[0] < 5 else math.nan)
+    oracle = Oracle(obj, torch.zeros(2, dtype=torch.float64), Budget(evals=4))
+    pts = [np.array([1.0, 2.0]), np.array([0.5, 0.0]), np.array([9.0, 0.0])]
+    assert [oracle.value_array(p) for p in pts] == [5.0, 0.25, math.inf]
+    assert oracle.nfev == 3 and oracle.best_eval == 2 and oracle.best_f == 0.25
+    np.testing.assert_array_equal(oracle.best_x.numpy(), [0.5, 0.0])
+    assert oracle.last_f == math.inf
+    np.testing.assert_array_equal(oracle.history.x, np.array(pts))
+    np.testing.assert_array_equal(oracle.history.f, [5.0, 0.25, math.nan])
+    # a point of another dtype or shape takes the general path (copied, checked)
+    assert oracle.value_array(np.array([0.0, 0.0], dtype=np.float32)) == 0.0
+    with pytest.raises(StopRun):
+        oracle.value_array(np.zeros(2))
+    assert oracle.nfev == 4 and len(oracle.history) == 4
+
+
+def test_composite_sub_runs_take_the_general_path() -> None:
+    """multistart hands nelder_mead a scoped view (no value_array): counts still hold."""
+    fn = Calls("numpy")
+    res = oa.minimize(
+        fn.objective(),
+        np.array([-1.2, 1.0, 0.5]),
+        "multistart",
+        bounds=BOX,
+        budget=200,
+        seed=0,
+        record_x=True,
+        local="nelder_mead",
+    )
+    assert res.nfev == len(fn.points) == len(res.history)
+    np.testing.assert_array_equal(res.history.x, np.array(fn.points))
+
+
+class TorchCalls(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("method", ("nelder_mead", "powell", "dual_annealing"))
+def test_numpy_objective_makes_no_tensor_per_evaluation(method: str) -> None:
+    """A numpy function is evaluated on numpy arrays from scipy to the objective: the torch
+    work of a run (set-up, the result) does not grow with the number of evaluations."""
+    counts = []
+    for budget in (60, 600):
+        fn = Calls("numpy")
+        extra = {} if method == "dual_annealing" else {"stall": None}
+        with TorchCalls() as calls:
+            res = _run(method, fn, budget, d=4, **extra)
+        assert res.nfev == len(fn.points)
+        counts.append((calls.n, res.nfev))
+    (small, n_small), (large, n_large) = counts
+    assert n_large > n_small + 100
+    assert large - small < 10, counts
