@@ -314,3 +314,78 @@ def test_step_ellipsoid_plateaus_end_the_run_and_restart(instance: int) -> None:
     # widening sigma on equal values kept one run drifting on the plateaus (0.8-2 above f*)
     assert "tolflatfitness" in states[-1].stop_reasons
     assert res.fun - p.f_opt < 1e-8
+
+
+# -- large dimensions: Cholesky sampling (d >= CHOLESKY_DIM) and TPA (d >= TPA_DIM) ----------
+def scaled_ellipsoid(d: int) -> Batched:
+    """Axis-parallel ellipsoid of condition 1e4 in dimension ``d``."""
+    w = 1e4 ** (torch.arange(d, dtype=torch.float64) / (d - 1))
+    return lambda X: (w * X * X).sum(dim=1)
+
+
+def test_large_dimensions_sample_through_the_lazy_cholesky_factor() -> None:
+    from optarena.methods.population._cma import CHOLESKY_DIM, whiten
+
+    d = CHOLESKY_DIM + 10
+    fn = scaled_ellipsoid(d)
+    x0 = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, d))
+    res, s = final_state(fn, x0, 2000, seed=0, sigma0=0.3)
+    assert s.B is None and s.D is None  # the factor is L, not B diag(D)
+    L = s.BD
+    assert torch.equal(L, torch.tril(L)) and bool((torch.diagonal(L) > 0).all())
+    C = torch.add(s.C, s.C.T).mul_(0.5)
+    # L is the Cholesky factor of C as of the last decomposition, at most eigen_gap ago
+    assert s.generation - s.eigen_generation < s.strategy.eigen_gap
+    assert torch.linalg.matrix_norm(L @ L.T - C) <= 0.05 * torch.linalg.matrix_norm(C)
+    ctx = RunContext(x0=x0, lower=None, upper=None, constraints=(), seed=1)
+    X = CMAES(sigma0=0.3).ask(s, ctx)
+    assert s.z is not None
+    torch.testing.assert_close(whiten(s, (X - s.mean) / s.sigma), s.z)
+    assert res.fun < float(fn(x0[None])[0]) * 0.05
+
+
+def test_d300_step_size_keeps_up_with_pycma() -> None:
+    """At d = 300 with the default population, cumulative step-size adaptation was ~5-9x
+    behind pycma (which switches to TPA there) on the sphere after 3,000-4,000 evaluations."""
+    from optarena.methods.population._cma import TPA_DIM
+
+    d, budget, sigma0 = TPA_DIM, 3000, 0.3
+    obj = oa.Objective(lambda x: sphere(x[None])[0], batched=sphere)
+    mine, ref = [], []
+    for s in range(3):
+        x0 = np.random.default_rng(s).uniform(-1, 1, d)
+        res = oa.minimize(obj, torch.from_numpy(x0), "cmaes", budget=budget, seed=s, sigma0=sigma0)
+        mine.append(res.fun)
+        ref.append(pycma(sphere, x0, sigma0, budget, s, ipop=False))
+    assert np.median(mine) <= 1.5 * np.median(ref), (mine, ref)
+
+
+def test_tpa_mirrors_two_samples_along_the_last_mean_shift_and_resumes_exactly() -> None:
+    from optarena.methods.population._cma import TPA_DIM
+
+    d = TPA_DIM
+    x0 = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, d))
+    method = CMAES(sigma0=0.3)
+    ctx = RunContext(x0=x0, lower=None, upper=None, constraints=(), seed=2)
+    s = method.init(x0.clone(), ctx)
+    for _ in range(5):
+        X = method.ask(s, ctx)
+        s = method.tell(s, X, sphere(X), ctx)
+    assert s.shift is not None
+    X = method.ask(s, ctx)
+    assert s.mirrored
+    a, b = X[0] - s.mean, X[1] - s.mean
+    torch.testing.assert_close(a, -b)
+    cos = float(a @ s.shift) / float(
+        torch.linalg.vector_norm(a) * torch.linalg.vector_norm(s.shift)
+    )
+    assert abs(cos) > 1 - 1e-9  # along the mean shift (C is still nearly isotropic)
+    # the new state (mean shift, TPA's smoothed rank difference) is part of a checkpoint
+    checkpoints: list[oa.IterationInfo] = []
+    obj = oa.Objective(lambda x: sphere(x[None])[0], batched=sphere)
+    kw = {"seed": 4, "sigma0": 0.3}
+    full = oa.minimize(obj, x0, "cmaes", budget=600, callback=checkpoints.append, **kw)
+    at = checkpoints[10]
+    assert at.checkpoint is not None and at.checkpoint.state.tpa_s != 0.0
+    rest = oa.minimize(obj, x0, "cmaes", budget=600 - at.nfev, resume=at.checkpoint, **kw)
+    np.testing.assert_array_equal(rest.history.f, full.history.f[at.nfev :])

@@ -2,7 +2,10 @@
 
 The algorithm follows N. Hansen, "The CMA Evolution Strategy: A Tutorial" (arXiv:1604.00772,
 2016); ``(eq. N)`` next to a line is that paper's equation number. The distribution is kept in
-float64 whatever the problem's dtype.
+float64 whatever the problem's dtype. From ``_cma.CHOLESKY_DIM`` dimensions on, C is sampled
+through its lazily updated Cholesky factor (Krause et al. 2016), and from ``_cma.TPA_DIM`` on
+the step size follows two-point adaptation (Hansen 2008; pycma does the same from d = 300):
+the first two samples lie at -+ the last mean shift, and their rank difference moves sigma.
 
 Box bounds: a sample is clipped into the box and the clipped point is evaluated, while the
 distribution learns from the sample itself, ranked by its value plus a penalty on its squared
@@ -39,10 +42,13 @@ from ._cma import (
     decompose,
     stop_criterion,
     strategy,
+    whiten,
 )
 from ._restarts import RESTART_KINDS, next_run, restart_point
 
 __all__ = ["CMAES", "CMAState"]
+
+TPA_C = 0.3  # TPA's smoothing of the rank differences (pycma's ``sp.c``)
 
 
 @register(
@@ -152,6 +158,7 @@ class CMAES(PopulationMethod):
         s.generation = s.eigen_generation = 0
         s.best_hist, s.iqr_hist, s.penalty_weights = [], [], None
         s.flat_generations = 0
+        s.shift, s.tpa_s, s.mirrored = None, 0.0, False
         s.started(lam)
 
     # -- ask / tell ------------------------------------------------------------------------
@@ -160,6 +167,14 @@ class CMAES(PopulationMethod):
         z = torch.randn(s.strategy.lam, s.mean.numel(), generator=ctx.generator, dtype=F64)
         if z.device != s.mean.device:
             z = z.to(s.mean.device)  # (eq. 38), z ~ N(0, I)
+        s.mirrored = False
+        if s.shift is not None:  # TPA: the first two samples along -+ the last mean shift
+            zs = whiten(s, (s.shift / s.sigma).unsqueeze(0))[0]
+            norm = float(torch.linalg.vector_norm(zs))
+            if 0 < norm < math.inf:  # scaled to the length of a N(0, I) sample
+                z[0] = zs * (float(torch.linalg.vector_norm(z[0])) / norm)
+                z[1] = -z[0]
+                s.mirrored = True
         y = z @ s.BD.T  # (eq. 39), y ~ N(0, C)
         x = torch.add(s.mean, y, alpha=s.sigma)  # (eq. 40), x ~ N(m, sigma^2 C)
         s.y, s.z, s.violation = y, z, None
@@ -174,28 +189,36 @@ class CMAES(PopulationMethod):
         s, st = state, state.strategy
         n, mu = s.mean.numel(), st.mu
         y, z = s.y, s.z
+        mirrored, s.mirrored = s.mirrored, False
         if y is None or z is None or y.shape[0] != X.shape[0]:  # points that ask did not make
             y = (X.to(F64) - s.mean) / s.sigma
-            z = (y @ s.B) / s.D
-            s.violation = None
+            z = whiten(s, y)
+            s.violation, mirrored = None, False
         f = f.to(F64)
         raw, order = torch.sort(f, stable=True)
         f_best, f_flat, q1, q3, f_worst = raw[st.pick].tolist()
-        r_best = f_best  # best ranking value (with the boundary penalty, if any)
+        r_best, rank_by = f_best, f  # best ranking value (with the boundary penalty, if any)
         if s.lower is not None:
             ranked = boundary_penalty(s, f, q3 - q1)
             if ranked is not None:
                 vals, order = torch.sort(ranked, stable=True)
                 r_best, f_flat = vals[st.pick[:2]].tolist()
+                rank_by = ranked
         s.flat_generations = s.flat_generations + 1 if r_best == f_flat else 0
         s.y = s.z = s.violation = None
         y, z = y[order], z[order]
         yw = st.wpos @ y[:mu]  # (eq. 41)
         zw = st.wpos @ z[:mu]
         s.mean = torch.add(s.mean, yw, alpha=s.sigma)  # (eq. 42), c_m = 1 (eq. 54)
-        # C^(-1/2) y = B z, with the B and D the population was drawn with.
+        if st.tpa_damp > 0:
+            s.shift = yw * s.sigma
+        # C^(-1/2) y = B z, with the B and D the population was drawn with; with a Cholesky
+        # factor, L^(-1) y = z (Krause et al. 2016)
         cs_norm = math.sqrt(st.cs * (2 - st.cs) * st.mueff)
-        s.ps = torch.addmv(s.ps, s.B, zw, beta=1 - st.cs, alpha=cs_norm)  # (eq. 43)
+        if s.B is None:
+            s.ps = torch.add(s.ps * (1 - st.cs), zw, alpha=cs_norm)
+        else:
+            s.ps = torch.addmv(s.ps, s.B, zw, beta=1 - st.cs, alpha=cs_norm)  # (eq. 43)
         norm_ps = float(torch.linalg.vector_norm(s.ps))
         s.generation += 1
         s.run_evals += st.lam
@@ -208,14 +231,24 @@ class CMAES(PopulationMethod):
         if self.active:  # (eq. 46): negative weights times n / ||C^(-1/2) y||^2 = n / ||z||^2
             znorm = torch.linalg.vector_norm(z[mu:], dim=1).clamp_min_(1e-150)
             wneg = st.wneg_n / znorm.square_()
+            if mirrored:  # no negative weight for TPA's mirrored pair (as pycma)
+                wneg = wneg * (order[mu:] >= 2)
             wo = torch.cat((st.wpos, wneg))
         else:
             wo, y = st.wpos, y[:mu]
         delta_h = 0.0 if hsig else st.cc * (2 - st.cc)
         decay = 1 + st.c1 * delta_h - st.c1 - st.cmu * st.wsum
-        C = torch.addr(s.C, s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
-        s.C = torch.addmm(C, y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
-        s.sigma *= math.exp((st.cs / st.damps) * (norm_ps / st.chin - 1))  # (eq. 44)
+        # in place: C is the state's own tensor (a checkpoint is a copy), O(d^2) memory passes
+        s.C.addr_(s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
+        s.C.addmm_(y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
+        if st.tpa_damp > 0:  # TPA: rank difference of the mirrored pair (pycma's update2)
+            if mirrored:
+                k = int((rank_by < rank_by[1]).sum()) - int((rank_by < rank_by[0]).sum())
+                r = k / (rank_by.numel() - 1)
+                s.tpa_s = (1 - TPA_C) * s.tpa_s + TPA_C * math.copysign(math.sqrt(abs(r)), r)
+                s.sigma *= math.exp(s.tpa_s / st.tpa_damp)
+        else:
+            s.sigma *= math.exp((st.cs / st.damps) * (norm_ps / st.chin - 1))  # (eq. 44)
         s.sigma = min(s.sigma, SIGMA_MAX)
         if s.max_var is not None:  # no coordinate's std above a third of the box width
             ratio = float((torch.diagonal(s.C) / s.max_var).max()) * s.sigma * s.sigma
