@@ -186,6 +186,8 @@ def test_de_one_batched_call_per_generation(init: str, members: int) -> None:
         popsize=4,
         init=init,
         tol=0,
+        ftol=0,  # generations only: no value test, so no polish between them
+        polish=False,
         callback=lambda info: generations.append(info.iteration),
     )
     # The start point alone, the rest of the first population, then one call per generation.
@@ -205,7 +207,7 @@ def test_de_converges_and_polish_uses_the_exact_gradient() -> None:
         "atol": 1e-4,
         "restart": False,
     }
-    plain = oa.minimize(p, **opts)
+    plain = oa.minimize(p, polish=False, **opts)
     polished = oa.minimize(p, polish=True, **opts)
     assert plain.stop_reason is oa.StopReason.CONVERGED
     assert plain.ngev == 0
@@ -216,10 +218,23 @@ def test_de_converges_and_polish_uses_the_exact_gradient() -> None:
     assert polished.fun < 1e-12 < plain.fun
 
 
-def test_de_polish_needs_a_gradient() -> None:
-    obj = oa.Objective.from_numpy(lambda x: float((x**2).sum()))
-    with pytest.raises(ValueError, match="polish=True needs"):
-        oa.minimize(obj, np.zeros(2), "differential_evolution", bounds=(-1, 1), polish=True)
+def test_de_polish_without_a_gradient_uses_counted_differences() -> None:
+    calls = []
+
+    def f(x: np.ndarray) -> float:
+        calls.append(x.copy())
+        return float(((x - 0.3) ** 2 * [1.0, 100.0]).sum())
+
+    kw = {"bounds": (-1, 1), "budget": 20_000, "seed": 0, "restart": False, "ftol": 1e-3}
+    plain = oa.minimize(oa.Objective.from_numpy(f), np.zeros(2), "differential_evolution",
+                        polish=False, **kw)  # fmt: skip
+    n_plain = len(calls)
+    res = oa.minimize(oa.Objective.from_numpy(f), np.zeros(2), "differential_evolution", **kw)
+    assert res.stop_reason is oa.StopReason.CONVERGED
+    assert res.nfev == len(calls) - n_plain and res.nfev > plain.nfev
+    assert res.ngev > 0  # forward-difference gradients, each 1 + d counted evaluations
+    np.testing.assert_array_equal(res.history.f[: plain.nfev], plain.history.f)
+    assert res.fun < 1e-9 < plain.fun
 
 
 def test_de_finds_rastrigin_global_minimum() -> None:
@@ -352,22 +367,55 @@ def test_local_search_restarts_where_lbfgsb_stalls() -> None:
     assert oracle.nfev < 400
 
 
-def test_de_default_stopping_ignores_an_offset_and_restarts_with_budget_left() -> None:
-    def sphere(shift: float) -> oa.Objective:
-        return oa.Objective(
-            lambda x: (x * x).sum() + shift, batched=lambda X: (X * X).sum(1) + shift
-        )
+GRID = 2.0**40  # values on this grid: f + 1000 is exact in float64
 
+
+def grid_objective(offset: float, rastrigin: bool = False) -> oa.Objective:
+    """The sphere (or Rastrigin) + offset with values rounded to multiples of 2^-40."""
+
+    def f(X: torch.Tensor) -> torch.Tensor:
+        v = (X * X).sum(-1)
+        if rastrigin:
+            v = v + 10 * X.shape[-1] - 10 * torch.cos(2 * math.pi * X).sum(-1)
+        return torch.round(v * GRID) / GRID + offset
+
+    return oa.Objective(lambda x: f(x[None])[0], batched=f)
+
+
+def test_de_stopping_rules_ignore_an_offset() -> None:
+    # selection compares values, the tests look at positions and value spreads: f + 1000
+    # (exact on the grid) converges at the same generation after the same points
+    x0 = torch.full((3,), 0.5, dtype=torch.float64)
+    kw = {"bounds": (-1.0, 1.0), "seed": 0, "budget": 200_000, "restart": False, "polish": False}
+    one = oa.minimize(grid_objective(0.0), x0, "differential_evolution", **kw)
+    shifted = oa.minimize(grid_objective(1e3), x0, "differential_evolution", **kw)
+    assert one.stop_reason is shifted.stop_reason is oa.StopReason.CONVERGED
+    np.testing.assert_array_equal(one.history.x, shifted.history.x)
+    assert shifted.fun - 1e3 == one.fun
+
+
+def test_de_default_converges_polishes_and_restarts_with_budget_left() -> None:
+    def sphere(X: torch.Tensor) -> torch.Tensor:
+        return (X * X).sum(-1)
+
+    obj = oa.Objective(lambda x: sphere(x[None])[0], batched=sphere)
     x0 = torch.full((3,), 0.5, dtype=torch.float64)
     kw = {"bounds": (-1.0, 1.0), "seed": 0, "budget": 200_000}
-    one = oa.minimize(sphere(0.0), x0, "differential_evolution", restart=False, **kw)
-    shifted = oa.minimize(sphere(1e3), x0, "differential_evolution", restart=False, **kw)
-    # scipy's relative tol=0.01 stopped it at 0.0101 after 210 evaluations; xtol is the test
-    assert one.stop_reason is shifted.stop_reason is oa.StopReason.CONVERGED
-    assert one.fun < 1e-12 and one.nfev > 1000
-    # f + 1000 resolves values down to 1.1e-13 only: the shifted run goes on until they all
-    # round to 1000 (scipy's std <= 0), the optimum at that resolution, never on a relative tol
-    assert shifted.fun == 1e3 and shifted.nfev > 1000
-    res = oa.minimize(sphere(0.0), x0, "differential_evolution", **{**kw, "budget": 3 * one.nfev})
+    one = oa.minimize(obj, x0, "differential_evolution", restart=False, **kw)
+    # scipy's relative tol=0.01 stopped it at 0.0101 after 210 evaluations; the value spread
+    # test ends the population, the polish (exact gradient) finishes the minimum
+    assert one.stop_reason is oa.StopReason.CONVERGED
+    assert one.fun < 1e-20 and one.ngev > 0
+    res = oa.minimize(obj, x0, "differential_evolution", **{**kw, "budget": 3 * one.nfev})
     assert res.nfev == 3 * one.nfev and res.stop_reason is oa.StopReason.MAX_EVALS
     np.testing.assert_array_equal(res.history.f[: one.nfev], one.history.f)
+
+
+def test_de_default_spends_the_budget_whatever_the_offset() -> None:
+    lo = torch.full((5,), -5.12, dtype=torch.float64)
+    x0 = torch.full((5,), 3.3, dtype=torch.float64)
+    for offset in (0.0, 1e3):
+        obj = grid_objective(offset, rastrigin=True)
+        res = oa.minimize(obj, x0, "differential_evolution", bounds=(lo, -lo), budget=5000, seed=3)
+        assert res.nfev == 5000 and len(res.history) == 5000, res.message
+        assert res.stop_reason is oa.StopReason.MAX_EVALS

@@ -188,7 +188,9 @@ def test_collapsed_swarm_stops_as_converged() -> None:
 
 
 def test_collapsed_swarm_restarts_until_the_budget_is_spent() -> None:
-    kw = {"bounds": (-1.0, 1.0), "seed": 0, "popsize": 10, "xtol": 1e-8}
+    # swarms of one size, ended by the collapse test alone (no value test, no growth)
+    kw = {"bounds": (-1.0, 1.0), "seed": 0, "popsize": 10, "xtol": 1e-8, "ftol": 0}
+    kw["popsize_factor"] = 1
     x0 = torch.zeros(2) + 0.5
     once = oa.minimize(lambda x: (x**2).sum(), x0, "pso", restart=False, budget=200_000, **kw)
     states: list = []
@@ -376,8 +378,73 @@ def test_callbacks_of_population_runs_can_differentiate() -> None:
 
 def test_pso_budget_of_one_swarm_warns() -> None:
     f = lambda x: (x**2).sum()  # noqa: E731
+    x0 = torch.ones(2, dtype=torch.float64)
+    n = PSO().swarm_size(2)
+    assert n == 12  # SPSO-2006's 10 + floor(2 sqrt(d))
     with pytest.warns(RuntimeWarning, match="random search"):
-        oa.minimize(f, torch.ones(2, dtype=torch.float64), "pso", bounds=(-1, 1), budget=40, seed=0)
+        oa.minimize(f, x0, "pso", bounds=(-1, 1), budget=n, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        oa.minimize(f, torch.ones(2, dtype=torch.float64), "pso", bounds=(-1, 1), budget=41, seed=0)
+        oa.minimize(f, x0, "pso", bounds=(-1, 1), budget=n + 1, seed=0)
+    with pytest.warns(RuntimeWarning, match="random search"):
+        oa.minimize(f, x0, "pso", bounds=(-1, 1), budget=40, seed=0, popsize=40)
+
+
+# -- stagnation restarts: the whole budget, and nothing changes with f + c -------------------
+GRID = 2.0**40  # 1000 + a grid value is exact in float64 (50 bits)
+
+
+def on_grid(name: str, offset: float) -> oa.Objective:
+    """Rastrigin or the sphere + offset, values on a grid of 2^-40 (f + 1000 is exact)."""
+
+    def f(X: torch.Tensor) -> torch.Tensor:
+        v = (X * X).sum(-1)
+        if name == "rastrigin":
+            v = v + 10 * X.shape[-1] - 10 * torch.cos(2 * math.pi * X).sum(-1)
+        return torch.round(v * GRID) / GRID + offset
+
+    return oa.Objective(lambda x: f(x[None])[0], batched=f)
+
+
+@pytest.mark.parametrize(("name", "restarts"), [("rastrigin", 0), ("sphere", 1)])
+def test_default_pso_spends_the_budget_and_ignores_an_offset(name: str, restarts: int) -> None:
+    lo = torch.full((5,), -5.12, dtype=torch.float64)
+    runs = {}
+    for offset in (0.0, 1e3):
+        states: list = []
+        res = oa.minimize(
+            on_grid(name, offset),
+            torch.full((5,), 3.3, dtype=torch.float64),
+            "pso",
+            bounds=(lo, -lo),
+            budget=5000,
+            seed=3,
+            callback=lambda info, s=states: s.append(info.checkpoint.state),
+        )
+        runs[offset] = res, states
+    (res, states), (shifted, shifted_states) = runs[0.0], runs[1e3]
+    assert res.nfev == shifted.nfev == 5000
+    assert res.stop_reason is shifted.stop_reason is oa.StopReason.MAX_EVALS
+    # on the sphere the swarm converges to one value, restarts, and the swarms grow
+    sizes = [s.x.shape[0] for s in states]
+    assert states[-1].restarts >= restarts and sizes[0] == 14
+    assert max(sizes) == 14 * 2 ** states[-1].restarts
+    # the stagnation test looks at differences of values: f + 1000 restarts at the same
+    # generations and evaluates the same points
+    assert [s.restarts for s in states] == [s.restarts for s in shifted_states]
+    np.testing.assert_array_equal(res.history.x, shifted.history.x)
+    assert shifted.fun - 1e3 == res.fun
+
+
+def test_value_stagnation_restarts_before_the_swarm_collapses() -> None:
+    # on a plateau every personal best has the same value: the span test restarts the swarm
+    # (a larger one) long before its positions collapse
+    f = lambda x: torch.floor(x).abs().sum()  # noqa: E731
+    states: list = []
+    kw = {"bounds": (-0.5, 0.5), "budget": 2000, "seed": 0, "include_x0": False}
+    cb = lambda info: states.append(info.checkpoint.state)  # noqa: E731
+    oa.minimize(f, torch.zeros(3, dtype=torch.float64), "pso", callback=cb, **kw)
+    assert states[-1].restarts >= 3
+    states.clear()
+    oa.minimize(f, torch.zeros(3, dtype=torch.float64), "pso", ftol=0, callback=cb, **kw)
+    assert states[-1].restarts == 0

@@ -6,19 +6,27 @@ it hands over a whole generation at once, which becomes one ``oracle.values`` ca
 own, as every non-population method does, so a start that already meets the target, or that
 makes the objective fail, costs one evaluation rather than a population.
 
-A run spends its budget: when the population has converged (its spread below ``xtol`` of
-the box width, or all its values equal) with budget left, DE starts again from a new
-population drawn from the same seeded stream; the run's best point is kept by the Oracle.
-The default tests compare positions and values only, never a tolerance relative to |f|, so
-adding a constant to f changes no decision.
+A run spends its budget: when the population has converged (the spread of its values below
+``ftol`` times that of its first generation, its positions within ``xtol`` of the box width,
+or all its values equal) with budget left, the best point is polished with L-BFGS-B and DE
+starts again from a new population drawn from the same seeded stream; the run's best point is
+kept by the Oracle. These tests look at positions and at differences of values, never at a
+tolerance relative to |f|, so adding a constant to f changes no decision.
 
-scipy's polishing is off: it would spend finite-difference evaluations outside the
-population loop. ``polish=True`` instead runs L-BFGS-B with the exact gradient from the best
-point after convergence, every call counted like all others.
+The default population is smaller than scipy's 15 members per parameter: 16 members at d = 2
+and 5 per parameter from d = 4 on, so a population converges within budgets of about 1000 d
+evaluations and the polish and restarts get their share. On bbob (budget 1000 d) this solves
+0.80 / 0.51 of the (function, instance, target) triples at d = 2 / 5, where 15 members per
+parameter without polish solve 0.80 / 0.21 and scipy's own defaults 0.56 / 0.28.
+
+The polish runs after each convergence, not at the end as scipy's does: with the exact
+gradient when the objective has one, else with forward differences (each gradient one batch
+of ``1 + d``), every call counted like all others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -33,14 +41,7 @@ from ...core.evaluator import Evaluator
 from .._base import ExternalMethod, Outcome, RunContext
 from .._params import param
 from .._registry import register
-from ._local_search import (
-    GRAD_FTOL,
-    GRAD_GTOL,
-    NO_LIMIT,
-    box_arrays,
-    local_lbfgsb,
-    local_search_maxiter,
-)
+from ._local_search import FD_GTOL, GRAD_GTOL, NO_LIMIT, box_arrays, local_search_maxiter
 
 __all__ = ["DifferentialEvolution"]
 
@@ -91,8 +92,9 @@ class DifferentialEvolution(ExternalMethod):
 
     Args:
         strategy: how trial vectors are built, e.g. ``"best1bin"`` or ``"rand1exp"``.
-        popsize: population size as a multiple of the number of varying parameters
-            (at least 5 members; ``init="sobol"`` rounds up to a power of two).
+        popsize: population size as a multiple of the number of varying parameters ``n``
+            (at least 5 members; ``init="sobol"`` rounds up to a power of two); ``None``:
+            ``max(5, ceil(16 / n))``.
         mutation: differential weight in [0, 2), or ``(low, high)`` for dithering, where a
             new weight is drawn uniformly from that range each generation.
         recombination: crossover probability in [0, 1].
@@ -103,20 +105,23 @@ class DifferentialEvolution(ExternalMethod):
             |f|, so adding a constant to f changes when it fires).
         xtol: converged when every coordinate's spread over the population is at most
             ``xtol`` times the box width (0: never on this test).
+        ftol: converged when the standard deviation of the population's values is at most
+            ``ftol`` times that of the run's first generation (0: never on this test).
         restart: on convergence with budget left, start again from a new population until
             the budget is spent; ``False`` ends the run at the first convergence.
-        polish: after each convergence, L-BFGS-B from the best point with the exact gradient
-            (needs an objective with a gradient; every call counted).
+        polish: after each convergence, L-BFGS-B from the best point, with the exact
+            gradient or forward differences (every call counted), stopping on the projected
+            gradient, never on a relative decrease of f.
 
-    With ``tol=0`` every decision compares values (selection, the best member) and the
-    convergence tests look at positions or exact equality, so f + c searches the same points.
+    With ``tol=0`` selection compares values and the convergence tests look at positions or
+    differences of values, so no decision depends on a constant added to f.
     """
 
-    #: Only comparisons of values steer the search with the default ``tol=0``.
-    rank_based: ClassVar[bool] = True
+    #: The polish's line search does arithmetic on values: f + c may round differently there.
+    rank_based: ClassVar[bool] = False
 
     strategy: str = param("best1bin", "how trial vectors are built", choices=STRATEGIES)
-    popsize: int = param(15, ge=1)
+    popsize: int | None = param(None, ge=1)
     mutation: float | tuple[float, float] = param(
         (0.5, 1.0),
         "differential weight in [0, 2), or (low, high) to dither",
@@ -130,8 +135,13 @@ class DifferentialEvolution(ExternalMethod):
     xtol: float = param(
         1e-9, "population spread, times the box width, that counts as converged", ge=0
     )
+    ftol: float = param(
+        1e-4,
+        "spread of the values, times the first generation's spread, that counts as converged",
+        ge=0,
+    )
     restart: bool = param(True, "start a new population on convergence, until the budget is spent")
-    polish: bool = param(False)
+    polish: bool = param(True, "L-BFGS-B from the best point after each convergence")
 
     def validate(self) -> None:
         if isinstance(self.mutation, list | tuple):  # stored as a tuple of floats
@@ -139,11 +149,6 @@ class DifferentialEvolution(ExternalMethod):
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         box_arrays(ctx, self.name)
-        if self.polish and not oracle.objective.has_gradient:
-            raise ValueError(
-                f"polish=True needs an objective with a gradient, but {oracle.objective.name!r} "
-                "has none; use polish=False (the default)"
-            )
 
     def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         lo, hi = box_arrays(ctx, self.name)
@@ -175,13 +180,20 @@ class DifferentialEvolution(ExternalMethod):
 
         width = hi - lo
         limit = self.xtol * width
+        spread0 = math.nan  # spread of the values of the current run's first generation
 
         def callback(intermediate_result: so.OptimizeResult) -> bool:
-            nonlocal generation
+            nonlocal generation, spread0
             generation += 1
             if ctx.callback is not None:
                 x = torch.as_tensor(np.array(intermediate_result.x))
                 ctx.notify(oracle, generation, x, float(intermediate_result.fun))
+            if self.ftol > 0:
+                spread = _spread(intermediate_result.population_energies)
+                if math.isnan(spread0):
+                    spread0 = spread
+                elif spread <= self.ftol * spread0:
+                    return True
             if self.xtol <= 0:
                 return False
             pop = intermediate_result.population
@@ -190,6 +202,7 @@ class DifferentialEvolution(ExternalMethod):
         runs = 0
         while True:
             start = x0_inside if runs == 0 else None
+            spread0 = math.nan
             res = self._run(population_values, callback, ctx, lo, hi, start)
             runs += 1
             info = {"generations": generation, "runs": runs}
@@ -197,19 +210,19 @@ class DifferentialEvolution(ExternalMethod):
             if not (res.success or collapsed):
                 return Outcome(StopReason.METHOD_FAILED, str(res.message), info)
             if self.polish:
-                local_lbfgsb(
-                    oracle,
-                    ctx,
-                    np.asarray(res.x, dtype=np.float64),
-                    lo,
-                    hi,
-                    maxiter=local_search_maxiter(lo.size) * (lo.size + 1),
-                    ftol=GRAD_FTOL,
-                    gtol=GRAD_GTOL,
-                )
-            message = "population collapsed (xtol)" if collapsed else str(res.message)
+                _polish(oracle, rows, np.asarray(res.x, dtype=np.float64), lo, hi)
+            message = "population collapsed" if collapsed else str(res.message)
             if not self.restart:
                 return Outcome(StopReason.CONVERGED, message, info)
+
+    def members_factor(self, lo: np.ndarray, hi: np.ndarray) -> int:
+        """scipy's ``popsize`` (members per varying parameter): ``popsize``, by default
+        ``max(5, ceil(16 / n))`` for ``n`` varying parameters (16 members at n = 2, 5 n from
+        n = 4 on)."""
+        if self.popsize is not None:
+            return self.popsize
+        n = max(1, int(np.count_nonzero(lo < hi)))
+        return max(5, math.ceil(16 / n))
 
     def _run(
         self,
@@ -229,7 +242,7 @@ class DifferentialEvolution(ExternalMethod):
                 so.Bounds(lo, hi),
                 strategy=self.strategy,
                 maxiter=NO_LIMIT,
-                popsize=self.popsize,
+                popsize=self.members_factor(lo, hi),
                 tol=self.tol,
                 mutation=self.mutation,
                 recombination=self.recombination,
@@ -242,3 +255,49 @@ class DifferentialEvolution(ExternalMethod):
                 vectorized=True,
                 x0=x0,
             )
+
+
+class _NonFinite(Exception):
+    """A polish probe had a non-finite value or difference quotient (ends the polish)."""
+
+
+def _spread(values: np.ndarray) -> float:
+    """Standard deviation of the finite ``values`` (NaN when fewer than two are finite):
+    differences of values only, so a constant added to f leaves it unchanged."""
+    finite = values[np.isfinite(values)]
+    return float(np.std(finite)) if finite.size >= 2 else math.nan
+
+
+def _polish(oracle: Evaluator, rows: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """L-BFGS-B from ``x``: with the exact gradient when the objective has one, else forward
+    differences (one batch of ``1 + d`` counted evaluations per gradient). Its relative
+    ``ftol`` is off: it stops on the projected gradient, the line search or its iteration
+    limit, none of which changes when a constant is added to f."""
+    exact = oracle.objective.has_gradient
+
+    def fun_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
+        if exact:
+            f0, g = oracle.value_and_grad(rows(z[None, :])[0], stop_on_nonfinite=False)
+        else:
+            f, G = oracle.fd_values_and_grads(rows(z[None, :]))
+            f0, g = float(f[0]), G[0]
+        gn = g.detach().cpu().double().numpy()
+        if not (math.isfinite(f0) and np.isfinite(gn).all()):
+            raise _NonFinite
+        return f0, gn
+
+    maxiter = local_search_maxiter(x.size)
+    with contextlib.suppress(_NonFinite):
+        so.minimize(
+            fun_and_grad,
+            x,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=so.Bounds(lo, hi),
+            options={
+                "maxiter": maxiter * (x.size + 1) if exact else maxiter,
+                "maxfun": NO_LIMIT,
+                "ftol": 0.0,
+                "gtol": GRAD_GTOL if exact else FD_GTOL,
+            },
+        )
