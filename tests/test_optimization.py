@@ -90,6 +90,14 @@ WEAKER: dict[tuple[str, str], Goal] = {
     # 5,000 draws the best is about 0.4 (sphere, d=4) and 0.1 (Rosenbrock, d=2)
     ("random_search", "sphere"): Goal(5000, target=2.0),
     ("random_search", "rosenbrock"): Goal(5000, target=1.0),
+    # a diagonal covariance cannot follow the curved valley: pycma's CMA_diagonal reaches
+    # 7e-5..1.4e-2 in 8,000 evaluations on seeds 1-5
+    ("sep_cmaes", "rosenbrock"): Goal(8000, target=1e-3),
+    # separable or isotropic distributions crawl along the valley (as the SNES paper says):
+    # over seeds 0-3, snes 0.026-0.46, pgpe 2.3e-3..0.02, openai_es 7.4e-4..0.011
+    ("snes", "rosenbrock"): Goal(8000, factor=20.0),
+    ("pgpe", "rosenbrock"): Goal(8000, target=5e-2),
+    ("openai_es", "rosenbrock"): Goal(8000, target=5e-2),
 }
 
 INFO = {i.name: i for i in oa.methods()}

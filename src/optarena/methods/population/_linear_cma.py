@@ -1,0 +1,284 @@
+"""The shared machinery of the linear-memory CMA variants (``sep_cmaes``, ``lm_maes``).
+
+Both sample ``x = m + sigma * y`` with ``y`` a linear image of ``z ~ N(0, I)`` that costs O(n)
+(diagonal) or O(m n) (a few direction vectors) per sample, never an n x n matrix. This module
+holds what they share: the options, sampling into the box (clip and boundary penalty, as
+``cmaes`` does), ranking, the stopping tests and the IPOP/BIPOP restarts of ``_restarts.py``.
+A method supplies its model: ``_model`` (fresh state of one run), ``_sample`` (z -> x) and
+``_learn`` (the update from the selected samples).
+
+Precision: the distribution (mean, step size, paths, covariance model) is float64 whatever the
+problem's dtype; the samples ``z`` are drawn in float32 for float32 (and lower) problems, whose
+points are float32 anyway, and in float64 otherwise: at d = 10^6 drawing them is most of the
+cost of a generation. Only ranks and differences of values enter the search and its stopping
+tests, so adding a constant to f changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from .._base import PopulationMethod, RunContext
+from .._params import param
+from ._cma import F64, SIGMA_MAX, Strategy, strategy
+from ._restarts import RESTART_KINDS, RestartBook, next_run, restart_point
+
+__all__ = ["TOLUPSIGMA", "LinearCMA", "LinearState"]
+
+TOLUPSIGMA = 1e20  # stop when the largest std grew this much over the initial step size
+_TOLFLAT = 3  # generations whose best equals the 75 % quantile before a restart (pycma)
+
+
+@dataclass
+class LinearState(RestartBook):
+    """Run state shared by the linear-memory variants: tensors and plain numbers, so a deep
+    copy (a checkpoint) resumes exactly. Every tensor is (n,) or (popsize, n)."""
+
+    mean: torch.Tensor  # (n,) float64 distribution mean
+    sigma: float
+    ps: torch.Tensor  # (n,) conjugate evolution path (step-size control)
+    strategy: Strategy  # weights and rates of the current population size
+    lower: torch.Tensor | None  # float64 bounds (None when unbounded)
+    upper: torch.Tensor | None
+    std0: torch.Tensor  # (n,) initial standard deviation of each coordinate
+    sigma_init: float = 1.0  # step size at the start of the current run
+    generation: int = 0  # generations of the current run
+    best_hist: list[float] = field(default_factory=list)  # best f of recent generations
+    flat_generations: int = 0
+    penalty_weights: torch.Tensor | None = None  # (n,) boundary penalty weights, once set
+    iqr_hist: list[float] = field(default_factory=list)
+    stop: str = ""  # the criterion that ended the whole run ("" while running)
+    z: torch.Tensor | None = None  # (lam, n) the asked samples, N(0, I), until tell
+    violation: torch.Tensor | None = None  # (lam, n) squared clipping distances, if any
+
+    @property
+    def popsize(self) -> int:
+        """Population size of the current run."""
+        return self.strategy.lam
+
+
+@dataclass(frozen=True)
+class LinearCMA(PopulationMethod):
+    """Base of the linear-memory CMA variants (options, ask/tell skeleton, restarts)."""
+
+    rank_based: ClassVar[bool] = True  # only ranks and differences of values: f + c is the same
+    #: stop ("condition") when the largest std exceeds the smallest this many times (None: never)
+    max_std_ratio: ClassVar[float | None] = None
+
+    sigma0: float | None = param(
+        None,
+        "initial step size (None: 0.3 of the box width per coordinate where it is finite, "
+        "else 0.5)",
+        gt=0,
+    )
+    popsize: int | None = param(None, "population size (None: 4 + floor(3 ln n))", ge=2)
+    restarts: str = param(
+        "ipop", "restart schedule: none, IPOP (growing population) or BIPOP", choices=RESTART_KINDS
+    )
+    max_restarts: int | None = param(
+        None, "most restarts with a larger population (None: until the budget is spent)", ge=0
+    )
+    popsize_factor: float = param(2.0, "growth of the population at each restart", gt=1)
+    tolx: float = param(
+        1e-11, "stop when every std falls below tolx times the initial step size", ge=0
+    )
+    tolfun: float = param(
+        1e-11, "stop when recent best values and the current ones lie within tolfun", ge=0
+    )
+
+    # -- the model: what each variant supplies ---------------------------------------------
+    def _model(self, s: Any, n: int) -> None:
+        """Set the variant's own fields of ``s`` for a fresh run (population ``s.strategy``)."""
+        raise NotImplementedError
+
+    def _sample(self, s: Any, z: torch.Tensor) -> torch.Tensor:
+        """The points ``x = m + sigma * y(z)`` of the samples ``z``, in ``z``'s dtype."""
+        raise NotImplementedError
+
+    def _learn(self, s: Any, order: torch.Tensor) -> tuple[float, float]:
+        """Update mean, paths, model and step size from the samples ``s.z`` ranked by
+        ``order`` (indices, best first); returns (largest, smallest) coordinate std over
+        sigma."""
+        raise NotImplementedError
+
+    def _state_type(self) -> type[LinearState]:
+        raise NotImplementedError
+
+    # -- initialization ---------------------------------------------------------------------
+    def init(self, x0: torch.Tensor, ctx: RunContext) -> LinearState:
+        dev, n = x0.device, x0.numel()
+        lower = upper = None
+        std0 = torch.full((n,), 0.5 if self.sigma0 is None else float(self.sigma0), dtype=F64)
+        if ctx.lower is not None and ctx.upper is not None:
+            lower = ctx.lower.detach().to(device=dev, dtype=F64).reshape(-1).clone()
+            upper = ctx.upper.detach().to(device=dev, dtype=F64).reshape(-1).clone()
+            width = (upper - lower).cpu()
+            if self.sigma0 is None:
+                std0 = torch.where(torch.isfinite(width) & (width > 0), 0.3 * width, std0)
+        lam = self.popsize if self.popsize is not None else 4 + math.floor(3 * math.log(n))
+        mean = x0.detach().to(F64).reshape(-1).clone()
+        state = self._state_type()(
+            mean=mean,
+            sigma=1.0,
+            ps=torch.zeros_like(mean),
+            strategy=strategy(n, lam, False, dev),
+            lower=lower,
+            upper=upper,
+            std0=std0.to(dev),
+        )
+        self._start_run(state, mean, 1.0, lam)
+        return state
+
+    def _start_run(self, s: LinearState, mean: torch.Tensor, sigma_factor: float, lam: int) -> None:
+        """(Re-)initialize the distribution at ``mean`` with population ``lam``."""
+        s.mean = mean.clone()
+        s.sigma = s.sigma_init = float(s.std0.max()) * sigma_factor
+        s.ps = torch.zeros_like(mean)
+        if lam != s.strategy.lam:
+            s.strategy = strategy(mean.numel(), lam, False, mean.device)
+        s.generation = s.flat_generations = 0
+        s.best_hist, s.iqr_hist, s.penalty_weights = [], [], None
+        s.z = s.violation = None
+        self._model(s, mean.numel())
+        s.started(lam)
+
+    # -- ask / tell -------------------------------------------------------------------------
+    def ask(self, state: LinearState, ctx: RunContext) -> torch.Tensor:
+        s, dtype = state, ctx.x0.dtype
+        zt = F64 if dtype == F64 else torch.float32
+        z = torch.randn(s.strategy.lam, s.mean.numel(), generator=ctx.generator, dtype=zt)
+        z = z.to(s.mean.device)
+        x = self._sample(s, z)  # x ~ N(m, sigma^2 C)
+        s.z, s.violation = z, None
+        if s.lower is not None and s.upper is not None:
+            xc = torch.clamp(x, s.lower.to(zt), s.upper.to(zt))
+            if not torch.equal(xc, x):  # evaluate the clipped point, penalize the distance
+                s.violation = (xc - x).square_()
+                x = xc
+        return x.to(dtype)
+
+    def tell(
+        self, state: LinearState, X: torch.Tensor, f: torch.Tensor, ctx: RunContext
+    ) -> LinearState:
+        s, st = state, state.strategy
+        if s.z is None or s.z.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{self.info.name}: tell() takes the population of the last ask() "
+                f"({st.lam} points); it got {X.shape[0]}"
+            )
+        f = f.to(F64)
+        raw, order = torch.sort(f, stable=True)
+        f_best, f_flat, q1, q3, f_worst = raw[st.pick].tolist()
+        r_best = f_best
+        if s.lower is not None:
+            ranked = self._penalized(s, f, q3 - q1)
+            if ranked is not None:
+                vals, order = torch.sort(ranked, stable=True)
+                r_best, f_flat = vals[st.pick[:2]].tolist()
+        s.flat_generations = s.flat_generations + 1 if r_best == f_flat else 0
+        s.generation += 1
+        s.run_evals += st.lam
+        std_max, std_min = self._learn(s, order)
+        s.z = s.violation = None
+        s.sigma = min(s.sigma, SIGMA_MAX)
+        s.best_hist.append(f_best)
+        if len(s.best_hist) > st.hist_len:
+            del s.best_hist[0]
+        reason = self._stop_test(s, f_best, f_worst, std_max, std_min)
+        if reason:
+            self._finish_run(s, reason, ctx)
+        return s
+
+    def _variances(self, s: Any) -> torch.Tensor:
+        """(n,) variances of the sampling distribution per coordinate (boundary penalty)."""
+        raise NotImplementedError
+
+    def _penalized(self, s: LinearState, f: torch.Tensor, iqr: float) -> torch.Tensor | None:
+        """f plus the boundary penalty of the clipped samples (None when none was clipped):
+        coordinate-wise weights as pycma's BoundPenalty (Hansen et al. 2009), set to twice the
+        median recent interquartile range of f per unit variance when the mean first leaves
+        the box, raised while it stays out, lowered when they grow large."""
+        st, n = s.strategy, s.mean.numel()
+        variances = self._variances(s)
+        spread = iqr / float(variances.mean())
+        if math.isfinite(spread) and spread > 0:
+            s.iqr_hist.append(spread)
+        elif spread == math.inf and len(s.iqr_hist) > 1:
+            s.iqr_hist.append(max(s.iqr_hist))
+        if len(s.iqr_hist) > 20 + 3 * n / st.lam:
+            del s.iqr_hist[0]
+        assert s.lower is not None and s.upper is not None
+        outside = s.mean - torch.clamp(s.mean, s.lower, s.upper)
+        if s.iqr_hist and (s.penalty_weights is not None or bool(outside.any())):
+            dfit = statistics.median(s.iqr_hist)
+            if s.penalty_weights is None:
+                s.penalty_weights = torch.full_like(s.mean, 2 * dfit)
+            damp = min(1.0, st.mueff / 10 / n)
+            excess = outside.abs() / variances.sqrt() - 3 * max(1.0, math.sqrt(n) / st.mueff)
+            gw = s.penalty_weights * torch.exp((excess.clamp_min(0) / 3).tanh() * (damp / 2))
+            s.penalty_weights = torch.where(gw > 5 * dfit, gw * math.exp(-damp / 3), gw)
+        if s.violation is None:
+            return None
+        weights = s.penalty_weights if s.penalty_weights is not None else torch.ones_like(s.mean)
+        return f + (s.violation @ weights.to(s.violation.dtype)).to(F64) / n
+
+    # -- stopping and restarts --------------------------------------------------------------
+    def _stop_test(
+        self, s: LinearState, f_best: float, f_worst: float, std_max: float, std_min: float
+    ) -> str:
+        """The first stopping criterion that holds ('' for none); values enter only through
+        ranks and differences."""
+        if s.run_limit is not None and s.run_evals >= s.run_limit:
+            return "maxevals_small_run"
+        norm_ps = float(torch.linalg.vector_norm(s.ps))
+        if not (math.isfinite(norm_ps) and math.isfinite(s.sigma * std_max)):
+            return "non_finite"
+        if s.flat_generations > _TOLFLAT:
+            return "tolflatfitness"
+        hist = s.best_hist
+        full = len(hist) >= s.strategy.hist_len
+        if full and max(max(hist), f_worst) - min(min(hist), f_best) < self.tolfun:
+            return "tolfun"
+        if self.max_std_ratio is not None and std_max > self.max_std_ratio * std_min:
+            return "condition"
+        if s.sigma * std_max > TOLUPSIGMA * s.sigma_init:
+            return "tolupsigma"
+        if s.sigma * std_max < self.tolx * s.sigma_init:
+            return "tolx"
+        tiny = s.sigma * std_min < 1e-12 * float(s.mean.abs().max())  # cheap pre-test
+        if tiny and bool((s.mean == s.mean + 0.2 * self._variances(s).sqrt()).any()):
+            return "noeffectcoord"
+        return ""
+
+    def _finish_run(self, s: LinearState, reason: str, ctx: RunContext) -> None:
+        """A run ended: restart with a new population when restarts are left, else stop."""
+        nxt = next_run(
+            s,
+            reason,
+            kind=self.restarts,
+            popsize_factor=self.popsize_factor,
+            max_restarts=self.max_restarts,
+            generator=ctx.generator,
+        )
+        if nxt is None:
+            s.stop = reason
+            return
+        lam, sigma_factor = nxt
+        x0 = ctx.x0.detach().to(dtype=F64, device=s.mean.device).reshape(-1)
+        self._start_run(s, restart_point(x0, s.lower, s.upper, ctx.generator), sigma_factor, lam)
+
+    def converged(self, state: LinearState) -> bool:
+        """True once a stopping criterion held and no restart is left."""
+        return bool(state.stop)
+
+    def stop_message(self, state: LinearState, generation: int) -> str:
+        """The criterion that ended the run, and those of the runs before restarts."""
+        msg = f"stopped on {state.stop} after {generation} generations"
+        if len(state.stop_reasons) > 1:
+            msg += f"; earlier runs stopped on {', '.join(state.stop_reasons[:-1])}"
+        return msg

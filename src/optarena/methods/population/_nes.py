@@ -1,0 +1,247 @@
+"""Shared parts of the separable, linear-memory search distributions (SNES, PGPE, OpenAI-ES).
+
+Each method keeps a centre and one standard deviation per coordinate, draws its population
+from the run's torch generator, and turns the values into rank-based weights: nothing here
+holds a d x d matrix, so memory is O(popsize * d) (the noise of one generation) and a
+generation costs O(popsize * d). Only ranks of values enter the updates and the stopping
+tests, so adding a constant to f searches exactly the same points.
+
+Box bounds: a sample is clipped into the box and the clipped point is evaluated; the update
+sees the sample's noise with the clipped point's value (the distribution learns which
+directions lead to good points in the box), and the centre is projected back into the box
+after each update. Restarts (IPOP, as for CMA-ES) start a new run when the distribution has
+collapsed, the values are flat, or the best value of the run has stagnated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from .._base import PopulationMethod, RunContext
+from .._params import param
+from ._restarts import RestartBook, next_run, restart_point
+
+__all__ = [
+    "NESMethod",
+    "NESState",
+    "adam_step",
+    "centered_ranks",
+    "clipup_step",
+    "nes_utilities",
+]
+
+#: Generations with all values equal after which a run ends (pycma's ``tolflatfitness``).
+FLAT_GENERATIONS = 10
+
+
+def centered_ranks(f: torch.Tensor) -> torch.Tensor:
+    """Utilities in [-0.5, 0.5], +0.5 for the lowest value (the centred rank transformation
+    of Salimans et al. 2017); ties are ranked by index, so the result depends on
+    the order of the values only."""
+    lam = f.numel()
+    order = torch.argsort(f, stable=True)
+    u = torch.empty(lam, dtype=torch.float64, device=f.device)
+    if lam == 1:
+        return u.fill_(0.0)
+    u[order] = 0.5 - torch.arange(lam, dtype=torch.float64, device=f.device) / (lam - 1)
+    return u
+
+
+def nes_utilities(f: torch.Tensor) -> torch.Tensor:
+    """NES utilities by rank (fitness shaping of Wierstra et al., JMLR 2014; SNES): the k-th best
+    of lambda gets max(0, ln(lambda/2 + 1) - ln k) / sum - 1/lambda; they sum to zero."""
+    lam = f.numel()
+    k = torch.arange(1, lam + 1, dtype=torch.float64, device=f.device)
+    w = (math.log(lam / 2 + 1) - torch.log(k)).clamp_min_(0.0)
+    w = w / w.sum() - 1.0 / lam
+    u = torch.empty(lam, dtype=torch.float64, device=f.device)
+    u[torch.argsort(f, stable=True)] = w
+    return u
+
+
+def clipup_step(
+    velocity: torch.Tensor, grad: torch.Tensor, step: float, momentum: float, max_speed: float
+) -> torch.Tensor:
+    """ClipUp (Toklu et al., PPSN 2020): the velocity after one step along the
+    normalized ascent direction ``grad``, its norm clipped at ``max_speed`` (in place)."""
+    gnorm = float(torch.linalg.vector_norm(grad))
+    velocity.mul_(momentum)
+    if gnorm > 0:
+        velocity.add_(grad, alpha=step / gnorm)  # v <- m v + alpha g / ||g||
+    vnorm = float(torch.linalg.vector_norm(velocity))
+    if vnorm > max_speed:
+        velocity.mul_(max_speed / vnorm)  # v <- v_max v / ||v||
+    return velocity
+
+
+def adam_step(
+    m: torch.Tensor,
+    v: torch.Tensor,
+    t: int,
+    grad: torch.Tensor,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Adam (Kingma & Ba 2015, Algorithm 1) on the ascent direction ``grad``: updates the
+    moments ``m``, ``v`` in place and returns the step at iteration ``t`` (from 1)."""
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    a = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return m / (v.sqrt() + eps) * a
+
+
+@dataclass(kw_only=True)
+class NESState(RestartBook):
+    """Run state of a separable search distribution: tensors on x0's device and numbers."""
+
+    mean: torch.Tensor
+    sigma: torch.Tensor  # one standard deviation per coordinate
+    sigma0: torch.Tensor  # the initial standard deviations (restarts start from them)
+    lower: torch.Tensor | None = None
+    upper: torch.Tensor | None = None
+    popsize: int = 0
+    noise: torch.Tensor | None = None  # the standard normal noise of the last ask, (lambda, d)
+    generation: int = 0  # generations of the current run
+    best: float = math.inf  # best value of the current run
+    best_generation: int = 0  # generation where it was found
+    flat_generations: int = 0
+    opt: dict[str, Any] = field(default_factory=dict)  # the centre's optimizer state
+    stop: str = ""
+
+
+@dataclass(frozen=True)
+class NESMethod(PopulationMethod):
+    """Ask / tell / restarts shared by the separable distributions; a method implements
+    ``_default_popsize``, ``_new_run`` (its optimizer state) and ``_update``."""
+
+    rank_based: ClassVar[bool] = True  # ranks only: f + c searches the same points
+    antithetic: ClassVar[bool] = False  # draw the population as pairs mean +- sigma * s
+    sigma_fraction: ClassVar[float] = 0.2  # default sigma0 as a fraction of the box width
+    sigma_default: ClassVar[float] = 0.5  # default sigma0 without a finite box
+
+    sigma0: float | None = param(None, gt=0)
+    popsize: int | None = param(None, ge=2)
+    restarts: str = param("ipop", choices=("none", "ipop"))
+    popsize_factor: float = param(2.0, gt=1)
+    tolx: float = param(1e-11, ge=0)
+
+    def _default_popsize(self, n: int) -> int:
+        raise NotImplementedError
+
+    def _new_run(self, s: NESState) -> None:
+        """Reset the method's own state at the start of a run (optimizer moments...)."""
+
+    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _stagnation(self, s: NESState) -> int:
+        """Generations without a new best of the run after which the run ends (pycma's
+        ``tolstagnation``: 120 + 30 d / lambda)."""
+        return 120 + math.ceil(30 * s.mean.numel() / s.popsize)
+
+    def _stalled(self, s: NESState) -> str:
+        """Why the run ends after stagnating ("" to continue it: a method may adapt instead)."""
+        return "stagnation"
+
+    # -- init / ask / tell -------------------------------------------------------------------
+    def init(self, x0: torch.Tensor, ctx: RunContext) -> NESState:
+        dev, dt, n = x0.device, x0.dtype, x0.numel()
+        sd = self.sigma_default if self.sigma0 is None else self.sigma0
+        sigma0 = torch.full((n,), sd, dtype=dt)
+        lower = upper = None
+        if ctx.lower is not None and ctx.upper is not None:
+            lower = ctx.lower.detach().to(device=dev, dtype=dt)
+            upper = ctx.upper.detach().to(device=dev, dtype=dt)
+            if self.sigma0 is None:
+                width = (upper - lower).cpu()
+                ok = torch.isfinite(width) & (width > 0)
+                sigma0 = torch.where(ok, self.sigma_fraction * width, sigma0)
+        lam = self.popsize if self.popsize is not None else self._default_popsize(n)
+        if self.antithetic:
+            lam += lam % 2
+        sigma0 = sigma0.to(dev)
+        s = NESState(
+            mean=x0.detach().clone(), sigma=sigma0.clone(), sigma0=sigma0, lower=lower, upper=upper
+        )
+        self._start_run(s, s.mean, lam)
+        return s
+
+    def _start_run(self, s: NESState, mean: torch.Tensor, lam: int) -> None:
+        s.mean, s.sigma, s.popsize = mean.clone(), s.sigma0.clone(), lam
+        s.noise, s.generation, s.best, s.best_generation = None, 0, math.inf, 0
+        s.flat_generations, s.opt = 0, {}
+        self._new_run(s)
+        s.started(lam)
+
+    def ask(self, state: NESState, ctx: RunContext) -> torch.Tensor:
+        s = state
+        n, dt = s.mean.numel(), s.mean.dtype
+        half = s.popsize // 2 if self.antithetic else s.popsize
+        z = torch.randn(half, n, generator=ctx.generator, dtype=dt)
+        if z.device != s.mean.device:
+            z = z.to(s.mean.device)
+        if self.antithetic:  # symmetric pairs mean +- sigma * z
+            z = torch.cat((z, z.neg()))
+        s.noise = z
+        X = torch.addcmul(s.mean, z, s.sigma)  # x_k = mu + sigma * z_k
+        if s.lower is not None and s.upper is not None:
+            X = torch.clamp(X, s.lower, s.upper)
+        return X
+
+    def tell(self, state: NESState, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> NESState:
+        s = state
+        z = s.noise
+        if z is None or z.shape[0] != X.shape[0]:  # points that ask did not make
+            z = (X.to(s.mean.dtype) - s.mean) / s.sigma
+        s.noise = None
+        f = f.to(torch.float64)
+        lo, hi = torch.aminmax(f)
+        s.flat_generations = s.flat_generations + 1 if bool(lo == hi) else 0
+        s.generation += 1
+        s.run_evals += X.shape[0]
+        if float(lo) < s.best:
+            s.best, s.best_generation = float(lo), s.generation
+        self._update(s, z, f)
+        if s.lower is not None and s.upper is not None:
+            s.mean = torch.clamp(s.mean, s.lower, s.upper)
+        reason = ""
+        if float((s.sigma / s.sigma0).max()) < self.tolx:
+            reason = "tolx"
+        elif s.flat_generations >= FLAT_GENERATIONS:
+            reason = "flat values"
+        elif s.generation - s.best_generation > self._stagnation(s):
+            reason = self._stalled(s)
+        if reason:
+            self._finish_run(s, reason, ctx)
+        return s
+
+    def _finish_run(self, s: NESState, reason: str, ctx: RunContext) -> None:
+        """A run ended: restart from a random point of the box (or x0) when allowed."""
+        nxt = next_run(
+            s,
+            reason,
+            kind=self.restarts,
+            popsize_factor=self.popsize_factor,
+            max_restarts=None,
+            generator=ctx.generator,
+        )
+        if nxt is None:
+            s.stop = reason
+            return
+        lam = nxt[0] + nxt[0] % 2 if self.antithetic else nxt[0]
+        x0 = ctx.x0.detach().to(dtype=s.mean.dtype, device=s.mean.device)
+        self._start_run(s, restart_point(x0, s.lower, s.upper, ctx.generator), lam)
+
+    def converged(self, state: NESState) -> bool:
+        """True once a run ended and no restart is left (``restarts="none"``)."""
+        return bool(state.stop)
+
+    def stop_message(self, state: NESState, generation: int) -> str:
+        """The criterion that ended the last run."""
+        return f"stopped on {state.stop} after {generation} generations"
