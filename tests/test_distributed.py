@@ -53,7 +53,13 @@ def x0() -> torch.Tensor:
     return torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
 
 
+#: The swarm size the chunk arithmetic of these tests assumes (40 points per generation).
+SWARM = 40
+
+
 def run(name: str, fn=bumpy, budget: int = BUDGET, **kw) -> oa.Result:
+    if name == "pso":
+        kw.setdefault("popsize", SWARM)
     obj = fn if isinstance(fn, oa.Objective) else oa.Objective(fn)
     bounds = BOX if name in BOUNDED else None
     return oa.minimize(obj, x0(), name, bounds=bounds, budget=budget, seed=11, **kw)
