@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # ``methods`` is the methods package; called, it lists every method: optarena.methods()
 from . import methods, problems, space
+from .ask_tell import Optimizer
 from .budget import Budget, StopReason
 from .compare import Comparison, compare
 from .constraints import Constraint, Eq, Ineq, linear
@@ -49,6 +50,7 @@ __all__ = [
     "Objective",
     "ObjectiveDefinitionError",
     "ObjectiveError",
+    "Optimizer",
     "Parallel",
     "Penalty",
     "Real",

@@ -175,6 +175,7 @@ def minimize(
             seed=run_seed,
             callback=callback,
             resume=resume,
+            space=None if plan is None else plan.space.encoding,
         )
         if parallel is None:
             oracle = Oracle(

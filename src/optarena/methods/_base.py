@@ -1,10 +1,9 @@
 """Method families and their one shared run loop each.
 
 A method implements only its own update:
-- gradient family: ``init(x0, evaluator, ctx) -> state`` and
-  ``step(state, evaluator, ctx) -> done``;
+- gradient family: ``init(x0, evaluator, ctx) -> state``, ``step(state, evaluator, ctx) -> done``;
 - population family: ``init(x0, ctx) -> state``, ``ask(state, ctx) -> X``,
-  ``tell(state, X, f, ctx)`` and optionally ``converged(state)``;
+  ``tell(state, X, f, ctx)`` and optionally ``converged(state)``, run as :class:`Generations`;
 - external solver: ``solve(oracle, ctx) -> (StopReason, message)``.
 The loops here call the user's callback (with a :class:`Checkpoint` when the method is
 ``checkpointable``) and turn convergence into a stop reason; counting, budgets and the best point
@@ -32,6 +31,7 @@ from ._registry import MethodInfo
 __all__ = [
     "Checkpoint",
     "ExternalMethod",
+    "Generations",
     "GradientMethod",
     "IterationInfo",
     "Method",
@@ -68,6 +68,7 @@ class RunContext:
     callback: Callable[[IterationInfo], Any] | None = None
     resume: Checkpoint | None = None
     phase: str | None = None  # set by composites for their sub-runs ("outer: inner" nested)
+    space: Any = None  # minimize(space=...): the space's box Encoding (space-aware methods)
     generator: torch.Generator = field(init=False)
     _rng: np.random.Generator | None = field(init=False, default=None, repr=False)
 
@@ -77,8 +78,7 @@ class RunContext:
 
     @property
     def rng(self) -> np.random.Generator:
-        """The run's numpy generator (seeded with ``seed``), made on first use: most methods
-        draw from ``generator`` only, and making one costs more than a short run's step."""
+        """The run's numpy generator (seeded with ``seed``), made on first use (it is costly)."""
         if self._rng is None:
             self._rng = np.random.default_rng(self.seed)
         return self._rng
@@ -284,18 +284,15 @@ class GradientMethod(Method):
 
 @dataclass(frozen=True)
 class PopulationMethod(Method):
-    """Ask/tell methods: each generation is evaluated as one batch.
+    """Ask/tell methods: each generation is evaluated as one batch (see :class:`Generations`).
 
     ``init``, ``ask``, ``tell`` and ``converged`` run under ``torch.no_grad`` (the callback
     does not); a method that needs autograd inside them opens ``torch.enable_grad()``.
     Their states are tensors and numbers, so every population method is checkpointable.
 
-    On a noisy objective the loop can evaluate the generation's best few candidates once more
-    and hand ``tell`` the mean of their two samples (``reevaluate_elite``), so the method's
-    ranking and memory are fooled less by one lucky sample. pycma's ``NoiseHandler`` re-evaluates
-    ``2 + popsize / 20`` candidates per generation to measure rank changes and adapts its step
-    size and evaluation count to them; this keeps its count and its averaging of repeated
-    evaluations, without the adaptation. The re-evaluations are counted like any others.
+    On a noisy objective the generation's best few candidates are evaluated once more and
+    ``tell`` gets the mean of their two samples (``reevaluate_elite``: pycma's ``NoiseHandler``
+    count, ``2 + popsize / 20``, without its adaptation); the re-evaluations are counted.
     """
 
     _: KW_ONLY
@@ -326,51 +323,70 @@ class PopulationMethod(Method):
         return f"population converged after {generation} generations"
 
     def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
-        # init/ask/tell run under one no_grad for the whole run instead of one per batch (a
-        # method that differentiates inside them uses torch.enable_grad there); the user's
-        # function and callback run in the user's mode, as they would elsewhere
+        # init/ask/tell run under one no_grad; the user's function and callback in the user's mode
         user_mode = torch.is_grad_enabled()
         with torch.no_grad():
             return self._loop(oracle, ctx, user_mode)
 
-    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
+    def start(self, ctx: RunContext, noisy: bool = False) -> Generations:
+        """The run from ``ctx`` (x0 or ``resume``) as batches; ``noisy``: elite re-evaluated."""
         if ctx.resume is not None:
             state, gen = self.restore(ctx.resume, ctx)
         else:
             state, gen = self.init(ctx.x0.clone(), ctx), 0
-        elite = self.reevaluate_elite
-        if elite is None:  # the default: only on a noisy objective
-            elite = -1 if getattr(oracle.objective, "noisy", False) else 0
+        elite = (-1 if noisy else 0) if self.reevaluate_elite is None else self.reevaluate_elite
+        return Generations(self, ctx, state, gen, elite)
+
+    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
+        run = self.start(ctx, getattr(oracle.objective, "noisy", False))
         while True:
-            X = self.ask(state, ctx)
+            X = run.batch()
             with torch.set_grad_enabled(user_mode):
                 f = oracle.values(X)
-                if elite != 0:
-                    f = self._average_elite(oracle, X, f, elite)
-            state = self.tell(state, X, f, ctx)
-            gen += 1
+            if not run.take(f):  # the elite's second evaluation is next
+                continue
             if ctx.callback is not None:
                 with torch.set_grad_enabled(user_mode):
                     wants = getattr(ctx.callback, "wants_checkpoint", True)
-                    cp = self.checkpoint(state, gen, ctx) if wants else None
-                    ctx.notify(oracle, gen, None, None, cp)
-            if self.converged(state):
-                return Outcome(StopReason.CONVERGED, self.stop_message(state, gen))
+                    cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
+                    ctx.notify(oracle, run.generation, None, None, cp)
+            if self.converged(run.state):
+                return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
 
-    def _average_elite(
-        self, oracle: Evaluator, X: torch.Tensor, f: torch.Tensor, elite: int
-    ) -> torch.Tensor:
-        """``f`` with the best ``elite`` finite rows (-1: pycma's count, 2 + popsize // 20)
-        averaged with one more counted evaluation each."""
-        r = 2 + X.shape[0] // 20 if elite < 0 else elite
-        m = min(r, int(torch.isfinite(f).sum()))
-        if m == 0:
-            return f
-        idx = torch.argsort(f, stable=True)[:m]  # +inf (non-finite) rows sort last
-        again = oracle.values(X[idx])
-        f = f.clone()
-        f[idx] = (f[idx] + again) / 2
-        return f
+
+class Generations:
+    """A population run as batches to evaluate, by the loop above or a caller (ask/tell): the
+    generation ``ask`` drew, then its ``elite`` best rows again (-1: 2 + popsize // 20)."""
+
+    def __init__(self, method: PopulationMethod, ctx: RunContext, state: Any, gen: int, elite: int):
+        self.method, self.ctx, self.state, self.generation = method, ctx, state, gen
+        self.elite = elite
+        self.X: torch.Tensor | None = None  # the generation asked, until it is told
+        self.f: torch.Tensor | None = None  # its first values while the elite is re-evaluated
+        self.idx: torch.Tensor | None = None  # the elite's rows
+
+    def batch(self) -> torch.Tensor:
+        """The rows to evaluate next (asks the method for a generation when none is open)."""
+        if self.X is None:
+            self.X = self.method.ask(self.state, self.ctx)
+        return self.X if self.idx is None else self.X[self.idx]
+
+    def take(self, f: torch.Tensor) -> bool:
+        """The values of :meth:`batch`'s rows (+inf for non-finite); False: the elite is next."""
+        X = self.X
+        assert X is not None, "take() before batch()"
+        if self.idx is not None and self.f is not None:  # f: the elite's second values
+            again, f = f, self.f.clone()
+            f[self.idx] = (f[self.idx] + again) / 2
+        elif self.elite != 0:
+            r = 2 + X.shape[0] // 20 if self.elite < 0 else self.elite
+            if (m := min(r, int(torch.isfinite(f).sum()))) > 0:  # +inf rows sort last
+                self.f, self.idx = f, torch.argsort(f, stable=True)[:m]
+                return False
+        self.state = self.method.tell(self.state, X, f, self.ctx)
+        self.generation += 1
+        self.X = self.f = self.idx = None
+        return True
 
 
 class ExternalMethod(Method):

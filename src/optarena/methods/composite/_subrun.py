@@ -89,6 +89,7 @@ def sub_context(ctx: RunContext, x0: torch.Tensor, method: Method, salt: int) ->
         seed=sub_seed(ctx.seed, salt),
         callback=ctx.callback,
         phase=method.label if ctx.phase is None else f"{ctx.phase}: {method.label}",
+        space=ctx.space,
     )
 
 
@@ -169,6 +170,7 @@ def run_scoped(
             seed=sub_seed(sub.seed, attempt),
             callback=sub.callback,
             phase=sub.phase,
+            space=sub.space,
         )
         why = _run_once(method, scope, again)
     return why
