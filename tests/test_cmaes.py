@@ -206,8 +206,8 @@ def test_half_infinite_box_uses_default_width_where_infinite() -> None:
         seed=0,
     )
     s = method.init(x0, ctx)
-    assert s.sigma == pytest.approx(0.6)  # 0.3 of the width 2
-    assert torch.allclose(s.sigma * s.D, torch.tensor([0.6, 0.5, 0.5], dtype=torch.float64))
+    assert s.sigma == pytest.approx(0.5)  # the largest: a fifth of the width 2 is 0.4
+    assert torch.allclose(s.sigma * s.D, torch.tensor([0.4, 0.5, 0.5], dtype=torch.float64))
     assert s.popsize == 4 + math.floor(3 * math.log(3))
     X = method.ask(s, ctx)
     assert bool((X[:, 0] >= 0).all() and (X[:, 0] <= 2).all() and (X[:, 1] >= 0).all())

@@ -118,7 +118,7 @@ def test_roles_reproduce_the_choices_made_before() -> None:
         "dual_annealing",
     ]
     cmaes = get_method_class("cmaes").info
-    assert cmaes.options_for("global") == {"restarts": "bipop"}
+    assert cmaes.options_for("global") == {"restarts": "bipop", "sigma0_width": 0.3}
     assert auto.candidates(grad, "dense_lanes") == ["bfgs"]
     assert auto.candidates(Facts(gradient="fd"), "dense_lanes") == ["bfgs"]
     assert auto.candidates(free, "dense_lanes") == []

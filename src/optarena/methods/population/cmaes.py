@@ -59,15 +59,20 @@ TPA_C = 0.3  # TPA's smoothing of the rank differences (pycma's ``sp.c``)
     stochastic=True,
     is_global=True,
     roles={"global": 1},
-    role_options={"global": {"restarts": "bipop"}},
+    role_options={"global": {"restarts": "bipop", "sigma0_width": 0.3}},
 )
 @dataclass(frozen=True)
 class CMAES(PopulationMethod):
     """CMA-ES (Hansen 2016): active covariance update, box bounds, IPOP/BIPOP restarts.
 
     Args:
-        sigma0: initial step size. ``None``: 0.3 of the box width per coordinate where the
-            box is finite, else 0.5 (the initial covariance is diagonal with those widths).
+        sigma0: initial step size. ``None``: ``sigma0_width`` times the box width per
+            coordinate where the box is finite, else 0.5 (the initial covariance is diagonal
+            with those widths).
+        sigma0_width: the initial step size as a fraction of the box width when ``sigma0`` is
+            ``None``: a fifth by default (COCO's examples; bbob solved at d = 2 / 5: 0.789 /
+            0.600 against 0.769 / 0.589 with 0.3, pycma IPOP 0.708 / 0.597); 0.3 as a
+            composite's global search, which starts from the best point found so far.
         popsize: population size; ``None`` is the default ``4 + floor(3 ln d)``.
         restarts: ``"ipop"`` (default: restart with the population times
             ``popsize_factor`` each time), ``"bipop"`` (alternately large and small
@@ -95,6 +100,7 @@ class CMAES(PopulationMethod):
     rank_based: ClassVar[bool] = True  # only ranks and differences of values: f + c is the same
 
     sigma0: float | None = param(None, gt=0)
+    sigma0_width: float = param(0.2, gt=0, le=1)
     popsize: int | None = param(None, ge=2)
     restarts: str = param(
         "ipop", "restart schedule: none, IPOP (growing population) or BIPOP", choices=RESTART_KINDS
@@ -117,7 +123,8 @@ class CMAES(PopulationMethod):
             upper = ctx.upper.detach().to(device=dev, dtype=F64).clone()
             width = (upper - lower).cpu()
             if self.sigma0 is None:
-                std0 = torch.where(torch.isfinite(width) & (width > 0), 0.3 * width, std0)
+                finite = torch.isfinite(width) & (width > 0)
+                std0 = torch.where(finite, self.sigma0_width * width, std0)
             max_var = torch.where(width > 0, (width / 3) ** 2, torch.inf)
         default_lam = 4 + math.floor(3 * math.log(n))  # (eq. 48)
         lam = self.popsize if self.popsize is not None else default_lam
