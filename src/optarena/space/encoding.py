@@ -38,7 +38,33 @@ from .params import Choice, Fixed, Int, Param, Real
 if TYPE_CHECKING:
     from .space import Space
 
-__all__ = ["Encoding"]
+__all__ = ["Block", "Encoding"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One parameter's coordinates in the box, as :meth:`Encoding.layout` describes them to
+    methods that model each kind natively (integers, categoricals, log scales).
+
+    ``kind``: ``"real"``, ``"int"`` or ``"choice"`` (unordered: ``size`` coordinates, the
+    largest wins; ``ordered``: one coordinate rounded to an index). ``lower``/``upper``: the
+    coordinates' box; ``lo``/``hi``: the native range of a Real or Int (None for a Choice);
+    ``parent``: ``(choice name, option index)`` under which the parameter is active, None
+    when it always is (a nested parameter is active when its parent is too).
+    """
+
+    name: str
+    kind: str
+    start: int
+    size: int
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    log: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    options: tuple[Any, ...] = ()
+    ordered: bool = False
+    parent: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +126,40 @@ class Encoding:
         """The centre of the box (a Real on a log scale at its geometric mean, a Choice's
         coordinates all equal, so it decodes to its first option)."""
         return (self.lower + self.upper) / 2
+
+    def layout(self) -> tuple[Block, ...]:
+        """Every encoded parameter's block of coordinates, in coordinate order (fixed values
+        have none and are left out): what a method needs to treat integers, categoricals and
+        conditional parameters as such. Read-only; the encoding itself is unchanged."""
+        out: list[Block] = []
+
+        def walk(nodes: tuple[_Node, ...], parent: tuple[str, int] | None) -> None:
+            for node in nodes:
+                p = node.param
+                if isinstance(p, Fixed):
+                    continue
+                common = dict(
+                    name=node.name,
+                    start=node.start,
+                    size=node.width,
+                    lower=node.lower,
+                    upper=node.upper,
+                    parent=parent,
+                )
+                if isinstance(p, Real | Int):
+                    kind = "real" if isinstance(p, Real) else "int"
+                    out.append(Block(kind=kind, log=p.log, lo=p.lo, hi=p.hi, **common))  # type: ignore[arg-type]
+                else:
+                    assert isinstance(p, Choice)
+                    out.append(
+                        Block(kind="choice", options=tuple(p.options), ordered=p.ordered, **common)  # type: ignore[arg-type]
+                    )
+                    if node.branches is not None:
+                        for i, branch in enumerate(node.branches):
+                            walk(branch, (node.name, i))
+
+        walk(self._nodes, None)
+        return tuple(sorted(out, key=lambda b: b.start))
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, x: Any) -> dict[str, Any]:
