@@ -117,3 +117,19 @@ def test_difference_races_hand_a_creeping_search_to_the_global_search() -> None:
     res = oa.minimize(p, method="auto", bounds=p.bounds, budget=5000, seed=0)
     assert "no more progress" in res.info["auto"]["races"]
     assert res.nfev == 5000 and res.fun - p.f_opt < 1e-8
+
+
+def test_a_space_with_discrete_parameters_goes_to_a_method_that_models_them() -> None:
+    space = oa.Space({"x": oa.Real(-2, 2), "k": oa.Int(-5, 5), "c": oa.Choice(["a", "b", "c"])})
+
+    def f(cfg: dict) -> float:
+        return (cfg["x"] - 0.5) ** 2 + (cfg["k"] - 3) ** 2 + (cfg["c"] != "b")
+
+    res = oa.minimize(f, space=space, method="auto", budget=200, seed=0)
+    assert res.info["auto"]["method"] == "catcma"
+    assert "k, c" in res.info["auto"]["reason"]
+    assert res.config["k"] == 3 and res.config["c"] == "b"
+    reals = oa.Space({"x": oa.Real(-2, 2), "y": oa.Real(-2, 2)})
+    res = oa.minimize(lambda c: c["x"] ** 2 + c["y"] ** 2, space=reals, method="auto",
+                      budget=200, seed=0)  # fmt: skip
+    assert res.info["auto"]["method"] != "catcma"

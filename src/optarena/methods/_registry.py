@@ -48,6 +48,8 @@ ROLES = {
     "starts (auto's plans with a gradient or differences)",
     "large_scale": "a gradient-free search whose memory and time per generation are linear in "
     "the dimension (auto's global search above a dimension)",
+    "mixed": "a search that models a space's integers and categoricals natively (auto on a "
+    "search space with discrete parameters)",
 }
 
 

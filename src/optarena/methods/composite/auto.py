@@ -10,6 +10,9 @@ later with a role's flags is a candidate at once.
 
 The plans, in order of the rules that pick them:
 
+0. a search space (``minimize(space=...)``) with integers or categoricals: a method of the
+   ``mixed`` role, which models them natively (CatCMA: a categorical law learned jointly with
+   the Gaussian) rather than searching their box encoding.
 1. constraints: a local method that handles them natively (SLSQP with exact gradients and
    Jacobians; COBYLA without gradient).
 2. noisy values: CMA-ES with BIPOP restarts (differences of noisy values are noise).
@@ -70,6 +73,7 @@ ROLES = {
     "restarts": "the composite that races cohorts of batched starts (rules 3 to 5)",
     "large_scale": "a linear-memory gradient-free search (every global search above "
     "linear_above parameters)",
+    "mixed": "a search that models integers and categoricals natively (rule 0)",
 }
 
 
@@ -88,7 +92,7 @@ def candidates(facts: Facts, role: str) -> list[str]:
             for i in method_infos()
             if i.batched_lanes and i.quasi_newton == kind and (need_grad or not i.needs_grad)
         ]
-    if role in ("global", "large_scale"):
+    if role in ("global", "large_scale", "mixed"):
         facts = replace(facts, gradient="none")
     if role == "constrained":
         facts = replace(facts, constrained=True)
@@ -151,6 +155,13 @@ class Auto(ExternalMethod):
         obj, d = oracle.objective, oracle.dim
         grad = obj.gradient == "autograd"  # declared differences: the plan without gradient
         facts = inner_facts(oracle, ctx)
+        discrete = [] if ctx.space is None else ctx.space.space.discrete
+        if discrete and candidates(facts, "mixed"):
+            why = (
+                f"a search space with integer or categorical parameters ({', '.join(discrete)}):"
+                " a method that models them natively"
+            )
+            return self._single(_first(facts, "mixed"), "mixed", why)
         if ctx.constraints:
             why = "constraints: a method that handles them natively" + (
                 " with exact gradients and Jacobians" if obj.has_gradient else ", without gradient"

@@ -78,6 +78,7 @@ class CatCMAState:
     stochastic=True,
     is_global=True,
     requires_bounds=True,
+    roles={"mixed": 1},
 )
 @dataclass(frozen=True)
 class CatCMA(PopulationMethod):
