@@ -21,6 +21,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -118,6 +119,22 @@ def case(
         print(row)
 
 
+def cpu_description() -> str:
+    """The CPU model and torch's vector kernels: the loop's speed, and so the ratios, depend on
+    both (AVX-512 Xeons run the one-network loop faster than AVX2 machines)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"{model}, {os.cpu_count()} logical cores, torch CPU capability {kernels}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
@@ -125,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     print(
         f"# evaluation throughput, torch {torch.__version__}, one thread, "
-        f"{time.strftime('%Y-%m-%d')}"
+        f"{time.strftime('%Y-%m-%d')}\n# CPU: {cpu_description()}"
     )
     inputs, target = mlp_identity_data(42)
     tiny = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 2)).double()
