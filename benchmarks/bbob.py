@@ -14,8 +14,8 @@ spent more than the budget would be reported, and only its first 1000 * d values
 
 Peers: pycma IPOP-CMA-ES (``cma.fmin2``, 9 restarts, population doubling), CyberAgent
 ``cmaes`` with IPOP restarts (its README's scheme), scipy ``differential_evolution`` (defaults,
-and tol=0 without polish) and ``dual_annealing``, nevergrad ``NGOpt``. Peers that are not
-installed are skipped with a note (``pip install -e ".[bench]"``).
+and tol=0 without polish) and ``dual_annealing``, nevergrad ``NGOpt`` and ``PSO``. Peers
+that are not installed are skipped with a note (``pip install -e ".[bench]"``).
 
 Run: ``.venv/bin/python benchmarks/bbob.py [--dims 2,5] [--functions 1-24] [--instances 1-5]
 [--methods cmaes,pycma_ipop] [--workers 2] [--json runs.json]``; ``--quick`` runs d = 2 and
@@ -178,16 +178,21 @@ def run_scipy_da(problem: Problem, f: Timed, budget: int, seed: int) -> str:
     return "stopped"
 
 
-def run_ngopt(problem: Problem, f: Timed, budget: int, seed: int) -> str:
-    import nevergrad as ng
+def run_nevergrad(name: str) -> Callable[[Problem, Timed, int, int], str]:
+    """nevergrad's optimizer ``name`` (NGOpt, PSO) on the box, asked one point at a time."""
 
-    param = ng.p.Array(init=problem.x0.numpy()).set_bounds(-5.0, 5.0)
-    param.random_state = np.random.RandomState(seed)
-    opt = ng.optimizers.NGOpt(parametrization=param, budget=budget, num_workers=1)
-    for _ in range(budget):
-        cand = opt.ask()
-        opt.tell(cand, f.scalar(cand.value))
-    return "budget"
+    def run(problem: Problem, f: Timed, budget: int, seed: int) -> str:
+        import nevergrad as ng
+
+        param = ng.p.Array(init=problem.x0.numpy()).set_bounds(-5.0, 5.0)
+        param.random_state = np.random.RandomState(seed)
+        opt = ng.optimizers.registry[name](parametrization=param, budget=budget, num_workers=1)
+        for _ in range(budget):
+            cand = opt.ask()
+            opt.tell(cand, f.scalar(cand.value))
+        return "budget"
+
+    return run
 
 
 PEERS: dict[str, tuple[str, Callable]] = {  # label -> (module it needs, runner)
@@ -196,7 +201,8 @@ PEERS: dict[str, tuple[str, Callable]] = {  # label -> (module it needs, runner)
     "scipy_de": ("scipy", run_scipy_de(tol0=False)),
     "scipy_de_tol0": ("scipy", run_scipy_de(tol0=True)),
     "scipy_dual_annealing": ("scipy", run_scipy_da),
-    "nevergrad_ngopt": ("nevergrad", run_ngopt),
+    "nevergrad_ngopt": ("nevergrad", run_nevergrad("NGOpt")),
+    "nevergrad_pso": ("nevergrad", run_nevergrad("PSO")),
 }
 LABELS = list(OPTARENA) + list(PEERS)
 
