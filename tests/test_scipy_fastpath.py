@@ -20,7 +20,10 @@ from torch.overrides import TorchFunctionMode
 
 import optarena as oa
 from optarena.budget import Budget
+from optarena.core.evaluator import Evaluator
 from optarena.core.oracle import Oracle, StopRun
+from optarena.core.scope import CAP_SPENT, Scope, ScopeEnded
+from optarena.methods.scipy._adapter import ScipyPoints
 
 METHODS = ("nelder_mead", "powell", "dual_annealing", "cobyla")
 KINDS = ("numpy", "torch")
@@ -269,8 +272,8 @@ def test_oracle_value_array_counts_records_and_keeps_the_point() -> None:
     assert oracle.nfev == 4 and len(oracle.history) == 4
 
 
-def test_composite_sub_runs_take_the_general_path() -> None:
-    """multistart hands nelder_mead a scoped view (no value_array): counts still hold."""
+def test_composite_sub_runs_count_every_call() -> None:
+    """multistart hands nelder_mead a scoped view of the Oracle: counts still hold."""
     fn = Calls("numpy")
     res = oa.minimize(
         fn.objective(),
@@ -313,3 +316,173 @@ def test_numpy_objective_makes_no_tensor_per_evaluation(method: str) -> None:
     (small, n_small), (large, n_large) = counts
     assert n_large > n_small + 100
     assert large - small < 10, counts
+
+
+# -- inside composites: a Scope forwards numpy points to the Oracle -------------------------
+
+
+@pytest.fixture
+def general_path(monkeypatch: pytest.MonkeyPatch):
+    """Within a test, a function that runs its argument with every scipy point taken through
+    the general path (a tensor per point, ``evaluator.value``), as before the fast path."""
+
+    def run(thunk):
+        init = ScipyPoints.__init__
+
+        def general(self, *args, **kwargs) -> None:
+            init(self, *args, **kwargs)
+            self._lean = False
+
+        with monkeypatch.context() as m:
+            m.setattr(ScipyPoints, "__init__", general)
+            return thunk()
+
+    return run
+
+
+COMPOSITES = {
+    "chain_nelder_mead": ("chain", {"phases": ("random_search", "nelder_mead")}),
+    "chain_powell": ("chain", {"phases": ("pso", "powell"), "switch": 0.3}),
+    "multistart_nelder_mead": ("multistart", {"local": "nelder_mead", "starts": 4}),
+    "multistart_powell": ("multistart", {"local": "powell", "starts": 4, "dedup": 0.0}),
+    "multistart_capped": ("multistart", {"local": "nelder_mead", "start_evals": 37}),
+}
+
+
+def _composite(name: str, fn: Calls, budget: int, d: int = 4) -> oa.Result:
+    method, opts = COMPOSITES[name]
+    x0 = np.linspace(-1.2, 1.0, d)
+    return oa.minimize(
+        fn.objective(), x0, method, bounds=BOX, budget=budget, seed=5, record_x=True, **opts
+    )
+
+
+def _same_run(a: oa.Result, b: oa.Result) -> None:
+    assert a.nfev == b.nfev and a.stop_reason is b.stop_reason
+    np.testing.assert_array_equal(a.history.x, b.history.x)
+    np.testing.assert_array_equal(a.history.f, b.history.f)
+    np.testing.assert_array_equal(a.history.best_f, b.history.best_f)
+    assert torch.equal(a.x, b.x) and a.fun == b.fun and a.best_eval == b.best_eval
+    assert a.info == b.info  # the sub-runs' starts, values, evaluations and how each ended
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_composite_fast_path_runs_as_the_general_path(name: str, general_path) -> None:
+    """Seeded composite runs with nelder_mead / powell inside, on the fast and the general
+    path: the same points, values, counts, History, caps and sub-run records."""
+    fn = Calls("numpy")
+    fast = _composite(name, fn, 700)
+    assert fast.nfev == len(fn.points) == len(fast.history)
+    np.testing.assert_array_equal(fast.history.x, np.array(fn.points))
+    slow = general_path(lambda: _composite(name, Calls("numpy"), 700))
+    _same_run(fast, slow)
+    if name == "multistart_capped":  # each start's cap ended it mid-run, then the next began
+        assert fast.info["ended"].get(CAP_SPENT, 0) >= 2
+        assert max(fast.info["start_evals"]) == 37
+
+
+class Counted(Calls):
+    """Calls that also notes, at each call, how many torch calls a ``TorchCalls`` has seen."""
+
+    def __init__(self, torch_calls: TorchCalls) -> None:
+        super().__init__("numpy")
+        self.torch_calls = torch_calls
+        self.marks: list[int] = []
+
+    def __call__(self, x):
+        self.marks.append(self.torch_calls.n)
+        return super().__call__(x)
+
+
+def _torch_between_calls(name: str, path) -> tuple[oa.Result, np.ndarray]:
+    """A composite run, and for each evaluation after the first whether torch was called
+    since the previous evaluation."""
+    with TorchCalls() as calls:
+        fn = Counted(calls)
+        res = path(lambda: _composite(name, fn, 1400))
+    assert res.nfev == len(fn.points) == len(fn.marks)
+    return res, np.diff(fn.marks) > 0
+
+
+@pytest.mark.parametrize("name", ["chain_nelder_mead", "chain_powell"])
+def test_chain_local_phase_makes_no_tensor_per_evaluation(name: str, general_path) -> None:
+    """In a chain's local phases nelder_mead and powell hand numpy points through the Scope to
+    the Oracle: no torch call between two of their evaluations (the general path makes
+    some before every one)."""
+    for path, most in ((lambda run: run(), 0.0), (general_path, 1.0)):
+        res, torch_before = _torch_between_calls(name, path)
+        local = [p for p in res.info["phases"] if p["method"] in ("nelder_mead", "powell")]
+        assert sum(p["last_eval"] - p["first_eval"] for p in local) > 300
+        for p in local:  # evaluation e is entry e - 2 of torch_before
+            between = torch_before[p["first_eval"] - 1 : p["last_eval"] - 1]
+            assert between.mean() == most, (p, between.mean())
+
+
+def test_multistart_starts_make_no_tensor_per_evaluation(general_path) -> None:
+    """Inside multistart, powell's evaluations make no torch call: only the set-up of each
+    start does (its duplicate watch, which compares tensors, is off here)."""
+    res, torch_before = _torch_between_calls("multistart_powell", lambda run: run())
+    assert res.nfev == 1400 and res.info["starts"] == 4
+    assert torch_before.sum() <= 4 * res.info["starts"], torch_before.sum()
+    _, general = _torch_between_calls("multistart_powell", general_path)
+    assert general.all()
+
+
+def _scoped(cap: int | None, watch=None, budget: int = 50) -> tuple[Oracle, Scope, Scope]:
+    obj = oa.Objective.from_numpy(lambda x: float(x @ x) if x[0] < 5 else math.nan)
+    oracle = Oracle(obj, torch.zeros(2, dtype=torch.float64), Budget(evals=budget))
+    outer = Scope(oracle, cap=None if cap is None else cap + 1)
+    return oracle, outer, Scope(outer, cap=cap, watch=watch)
+
+
+POINTS = [[1.0, 2.0], [9.0, 0.0], [0.5, 0.0], [0.25, 0.0], [0.75, 0.0], [0.0, 0.1]]
+
+
+def _scope_record(cap: int | None, fast: bool) -> tuple:
+    """Everything a (nested) Scope and its Oracle keep after evaluating POINTS one by one."""
+    seen: list[tuple[int, float, float]] = []
+    oracle, outer, scope = _scoped(cap, lambda s: seen.append((s.used, s.best_f, s.last_f)))
+    assert isinstance(scope, Evaluator)
+    got, ended = [], None
+    try:
+        for p in POINTS:
+            x = np.array(p)
+            got.append(scope.value_array(x) if fast else scope.value(torch.from_numpy(x)))
+    except ScopeEnded as e:
+        ended = (e.why, e.scope is scope)
+    assert scope.best_x is None or scope.best_x.dtype == torch.float64
+    kept = (scope.used, scope.best_f, scope.best_eval, scope.first_f, scope.last_f)
+    parents = (outer.best_f, outer.used, oracle.nfev, oracle.best_eval, oracle.best_f)
+    rows = (oracle.history.x.tolist(), oracle.history.f.tolist(), oracle.history.best_f.tolist())
+    return got, ended, seen, kept, parents, scope.best()[0].tolist(), rows
+
+
+@pytest.mark.parametrize("cap", [None, 1, 4])
+def test_scope_value_array_keeps_what_value_keeps(cap: int | None) -> None:
+    """A (nested) Scope's value_array counts, caps, watches and keeps its best, first and last
+    value exactly as value does for the same points; the cap ends the sub-run the same way."""
+    fast, slow = _scope_record(cap, True), _scope_record(cap, False)
+    np.testing.assert_equal(fast, slow)  # NaN (the History's raw value) equals NaN here
+    got, ended = fast[:2]
+    assert len(got) == (len(POINTS) if cap is None else cap)
+    assert ended == (None if cap is None else (CAP_SPENT, True))
+    assert got[:2] == [5.0, math.inf][: len(got)]
+
+
+def test_scope_value_array_with_other_points_or_a_transform_takes_value() -> None:
+    """A float32 point, or a merit Scope (which needs the constraint values), is evaluated by
+    value: converted, transformed, counted once."""
+
+    class Double:
+        def __call__(self, vals, want_grad):
+            return 2.0, []
+
+        def batch(self, vals):
+            raise AssertionError
+
+    oracle, _, scope = _scoped(None)
+    assert scope.value_array(np.array([1.0, 1.0], dtype=np.float32)) == 2.0
+    assert scope.best_x is not None and scope.best_x.dtype == torch.float64
+    merit = Scope(oracle, transform=Double())
+    assert merit.value_array(np.array([1.0, 0.0])) == 3.0
+    assert oracle.nfev == 2 and oracle.history.f.tolist() == [2.0, 1.0]

@@ -53,6 +53,12 @@ class Evaluator(Protocol):
 
     def value(self, x: Any) -> float: ...
 
+    def value_array(self, x: np.ndarray) -> float:
+        """f(x) at a float64 numpy point of shape ``(d,)`` that the caller never writes to
+        again, counted and recorded as :meth:`value` does, without a tensor per call where
+        the run allows (any other point or run: :meth:`value`)."""
+        ...
+
     def value_and_grad(
         self, x: Any, *, stop_on_nonfinite: bool = True
     ) -> tuple[float, torch.Tensor]: ...

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from ..budget import StopReason
@@ -101,6 +102,9 @@ class ConstraintEvaluator(Evaluator, Protocol):
     def constraint_jacobians(self, x: Any) -> list[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _ranked(f: float) -> float:
     return f if math.isfinite(f) else math.inf
 
@@ -137,6 +141,9 @@ class Scope:
         self.best_eval: int | None = None  # the parent's evaluation index of best_x
         self.last_f = math.nan
         self.first_f = math.inf  # the sub-run's first value (best of its first batch)
+        # value_array forwards numpy points to the parent (no transform to apply to them)
+        self._lean = transform is None and self.dtype == torch.float64 and self.device.type == "cpu"
+        self._shape = (self.dim,)
 
     # -- counts (read from the parent) -------------------------------------------------------
     @property
@@ -193,11 +200,14 @@ class Scope:
             raise ScopeEnded(CAP_SPENT, self)
         return min(n, left)
 
-    def _keep(self, x: torch.Tensor, f: float, index: int) -> None:
+    def _keep(self, x: torch.Tensor | np.ndarray, f: float, index: int) -> None:
+        """Note one evaluation (the best of a batch): first, best and last value, then the
+        watch. A numpy ``x`` comes from :meth:`value_array`: nobody writes to it again."""
         if math.isnan(self.last_f):  # the sub-run's first evaluation (or batch)
             self.first_f = f
         if f < self.best_f:
-            self.best_f, self.best_x, self.best_eval = f, x.detach().clone(), index
+            best = torch.from_numpy(x) if type(x) is np.ndarray else x.detach().clone()
+            self.best_f, self.best_x, self.best_eval = f, best, index
         self.last_f = f
         if self.watch is not None:
             self.watch(self)
@@ -257,6 +267,21 @@ class Scope:
             term, _ = self.transform(self._cons().constraint_values(xt), want_grad=False)
             f = _ranked(f + term)
         self._keep(xt, f, self.parent.nfev)
+        return f
+
+    def value_array(self, x: np.ndarray) -> float:
+        """f(x) for a float64 numpy point of shape ``(d,)`` that the caller never writes to
+        again (scipy-style solvers): the parent's ``value_array``, so no tensor is made per
+        call, under this Scope's cap and watch and kept exactly as :meth:`value` keeps it.
+        With a transform (the merit needs the constraints' tensors), or any other point or
+        dtype, :meth:`value`."""
+        if not self._lean or type(x) is not np.ndarray or x.dtype is not _F64:
+            return self.value(x)
+        if x.shape != self._shape:
+            return self.value(x)
+        self._gate()
+        f = self.parent.value_array(x)
+        self._keep(x, f, self.parent.nfev)
         return f
 
     def value_and_grad(

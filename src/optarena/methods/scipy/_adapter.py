@@ -40,8 +40,9 @@ WALL_NEAR = 100.0
 
 class ScipyPoints:
     """The points a scipy solver asks for, evaluated one at a time: clipped into the box when
-    the method keeps to it, copied once, and handed to the evaluator's ``value_array`` when
-    it has one (numpy from scipy to the objective, no tensor per call), else to ``value``.
+    the method keeps to it, copied once, and handed to the evaluator's ``value_array`` on a
+    float64 CPU run (numpy from scipy to the objective, no tensor per call; a composite's
+    Scope forwards them to the run's Oracle), else to ``value``.
 
     :meth:`value` returns the value and the point evaluated as a float64 array that nobody
     writes to again (the evaluator may keep it for the History and the best point)."""
@@ -50,13 +51,9 @@ class ScipyPoints:
         self.oracle = oracle
         self.ctx = ctx
         self.clip = clip and ctx.lower is not None and ctx.upper is not None
-        self._array = getattr(oracle, "value_array", None)
+        self._array = oracle.value_array
         self._shape = (oracle.dim,)
-        self._lean = (
-            self._array is not None
-            and oracle.dtype == torch.float64
-            and oracle.device.type == "cpu"
-        )
+        self._lean = oracle.dtype == torch.float64 and oracle.device.type == "cpu"
         self._lo = self._hi = None
         if self.clip and self._lean:
             assert ctx.lower is not None and ctx.upper is not None
@@ -78,7 +75,6 @@ class ScipyPoints:
                 x = _maximum(xk, self._lo)
                 _minimum(x, self._hi, out=x)
             if x.shape == self._shape and x.dtype is _F64:
-                assert self._array is not None
                 return self._array(x), x
         t = self.tensor(xk)
         f = self.oracle.value(t)
@@ -88,7 +84,7 @@ class ScipyPoints:
         """scipy's ``fun``: :meth:`value`, then ``seen(point, value)``, in one call."""
         value = self.value
         array, lo, hi = self._array, self._lo, self._hi
-        if not self._lean or array is None:
+        if not self._lean:
 
             def fun(xk: np.ndarray) -> float:
                 f, x = value(xk)
