@@ -291,10 +291,15 @@ class MultiStart(ExternalMethod):
             )
 
     def _dedup_watch(self, found: list[dict[str, Any]]) -> Any:
+        """Ends a start whose best point came within ``dedup`` of an earlier start's better
+        one; only a new best point can change that, so other evaluations cost nothing."""
+        checked = {"at": None}
+
         def watch(view: Scope) -> None:
             x = view.best_x
-            if x is None or self.dedup <= 0:
+            if x is None or self.dedup <= 0 or view.best_eval == checked["at"]:
                 return
+            checked["at"] = view.best_eval
             for m in found:
                 if m["x"] is not None and m["f"] <= view.best_f:
                     scale = 1.0 + float(m["x"].abs().max())
