@@ -1,0 +1,127 @@
+"""The population family: a method draws and updates generations (``init``, ``ask``, ``tell``),
+:class:`Generations` turns them into batches to evaluate (re-evaluating the elite on a noisy
+objective) and :meth:`PopulationMethod.run` is the loop over it that ``minimize`` runs; the
+public ask/tell ``Optimizer`` drives the same :class:`Generations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from ..budget import StopReason
+from ..core.evaluator import Evaluator
+from ._context import Outcome, RunContext
+from ._method import Method
+from ._params import param
+
+__all__ = ["Generations", "PopulationMethod"]
+
+
+@dataclass(frozen=True)
+class PopulationMethod(Method):
+    """Ask/tell methods: each generation is evaluated as one batch (see :class:`Generations`).
+
+    ``init``, ``ask``, ``tell`` and ``converged`` run under ``torch.no_grad`` (the callback
+    does not); a method that needs autograd inside them opens ``torch.enable_grad()``.
+    Their states are tensors and numbers, so every population method is checkpointable.
+
+    On a noisy objective the generation's best few candidates are evaluated once more and
+    ``tell`` gets the mean of their two samples (``reevaluate_elite``: pycma's ``NoiseHandler``
+    count, ``2 + popsize / 20``, without its adaptation); the re-evaluations are counted.
+    """
+
+    _: KW_ONLY
+    reevaluate_elite: int | None = param(
+        None,
+        "candidates of each generation evaluated twice and averaged (None: 2 + popsize // 20 "
+        "on an objective declared noisy, else 0)",
+        ge=0,
+    )
+
+    checkpointable: ClassVar[bool] = True
+
+    def init(self, x0: torch.Tensor, ctx: RunContext) -> Any:
+        raise NotImplementedError
+
+    def ask(self, state: Any, ctx: RunContext) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tell(self, state: Any, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> Any:
+        raise NotImplementedError
+
+    def converged(self, state: Any) -> bool:
+        """True when the population has collapsed and further generations are pointless."""
+        return False
+
+    def stop_message(self, state: Any, generation: int) -> str:
+        """Why ``converged`` held, for the Result's message (methods may say more)."""
+        return f"population converged after {generation} generations"
+
+    def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
+        # init/ask/tell run under one no_grad; the user's function and callback in the user's mode
+        user_mode = torch.is_grad_enabled()
+        with torch.no_grad():
+            return self._loop(oracle, ctx, user_mode)
+
+    def start(self, ctx: RunContext, noisy: bool = False) -> Generations:
+        """The run from ``ctx`` (x0 or ``resume``) as batches; ``noisy``: elite re-evaluated."""
+        if ctx.resume is not None:
+            state, gen = self.restore(ctx.resume, ctx)
+        else:
+            state, gen = self.init(ctx.x0.clone(), ctx), 0
+        elite = (-1 if noisy else 0) if self.reevaluate_elite is None else self.reevaluate_elite
+        return Generations(self, ctx, state, gen, elite)
+
+    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
+        run = self.start(ctx, getattr(oracle.objective, "noisy", False))
+        while True:
+            X = run.batch()
+            with torch.set_grad_enabled(user_mode):
+                f = oracle.values(X)
+            if not run.take(f):  # the elite's second evaluation is next
+                continue
+            if ctx.callback is not None:
+                with torch.set_grad_enabled(user_mode):
+                    wants = getattr(ctx.callback, "wants_checkpoint", True)
+                    cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
+                    ctx.notify(oracle, run.generation, None, None, cp)
+            if self.converged(run.state):
+                return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
+
+
+class Generations:
+    """A population run as batches to evaluate, by the loop above or a caller (ask/tell): the
+    generation ``ask`` drew, then its ``elite`` best rows again (-1: 2 + popsize // 20)."""
+
+    def __init__(self, method: PopulationMethod, ctx: RunContext, state: Any, gen: int, elite: int):
+        self.method, self.ctx, self.state, self.generation = method, ctx, state, gen
+        self.elite = elite
+        self.X: torch.Tensor | None = None  # the generation asked, until it is told
+        self.f: torch.Tensor | None = None  # its first values while the elite is re-evaluated
+        self.idx: torch.Tensor | None = None  # the elite's rows
+
+    def batch(self) -> torch.Tensor:
+        """The rows to evaluate next (asks the method for a generation when none is open)."""
+        if self.X is None:
+            self.X = self.method.ask(self.state, self.ctx)
+        return self.X if self.idx is None else self.X[self.idx]
+
+    def take(self, f: torch.Tensor) -> bool:
+        """The values of :meth:`batch`'s rows (+inf for non-finite); False: the elite is next."""
+        X = self.X
+        assert X is not None, "take() before batch()"
+        if self.idx is not None and self.f is not None:  # f: the elite's second values
+            again, f = f, self.f.clone()
+            f[self.idx] = (f[self.idx] + again) / 2
+        elif self.elite != 0:
+            r = 2 + X.shape[0] // 20 if self.elite < 0 else self.elite
+            if (m := min(r, int(torch.isfinite(f).sum()))) > 0:  # +inf rows sort last
+                self.f, self.idx = f, torch.argsort(f, stable=True)[:m]
+                return False
+        self.state = self.method.tell(self.state, X, f, self.ctx)
+        self.generation += 1
+        self.X = self.f = self.idx = None
+        return True
