@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -159,7 +160,6 @@ class CMAState(RestartBook):
     flat_generations: int = 0  # consecutive generations whose best equals the 75 % quantile
     penalty_weights: torch.Tensor | None = None  # (d,) boundary penalty weights, once set
     iqr_hist: list[float] = field(default_factory=list)  # normalized f spreads (penalty)
-    stop: str = ""  # the criterion that ended the whole run ("" while running)
     y: torch.Tensor | None = None  # (lam, d) steps of the asked population, until tell
     z: torch.Tensor | None = None  # (lam, d) the same steps as N(0, I) samples
     violation: torch.Tensor | None = None  # (lam, d) squared clipping distances, if any
@@ -173,15 +173,22 @@ class CMAState(RestartBook):
         return self.strategy.lam
 
 
-def boundary_penalty(s: CMAState, f: torch.Tensor, iqr: float) -> torch.Tensor | None:
+def boundary_penalty(
+    s: Any, f: torch.Tensor, iqr: float, variances: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """f plus the boundary penalty of the clipped samples (None when none was clipped).
+
+    ``s`` is a CMA run state (full, or the linear-memory ones of ``_linear_cma.py``: any state
+    with the same mean, strategy, box, violation and penalty fields); ``variances`` are the
+    coordinates' current variances (default: ``diag(C) sigma^2`` of a full covariance).
 
     The coordinate-wise weights follow pycma's BoundPenalty (Hansen et al. 2009): set to
     twice the median recent interquartile range of f per unit variance when the mean
     first leaves the box, raised while it stays out, lowered when they grow large.
     """
     st, n = s.strategy, s.mean.numel()
-    variances = torch.diagonal(s.C) * (s.sigma * s.sigma)
+    if variances is None:
+        variances = torch.diagonal(s.C) * (s.sigma * s.sigma)
     spread = iqr / float(variances.mean())
     if math.isfinite(spread) and spread > 0:
         s.iqr_hist.append(spread)
@@ -202,7 +209,7 @@ def boundary_penalty(s: CMAState, f: torch.Tensor, iqr: float) -> torch.Tensor |
     if s.violation is None:
         return None
     weights = s.penalty_weights if s.penalty_weights is not None else torch.ones_like(s.mean)
-    return f + (s.violation @ weights) / n
+    return f + (s.violation @ weights.to(s.violation.dtype)).to(F64) / n
 
 
 def whiten(s: CMAState, y: torch.Tensor) -> torch.Tensor:

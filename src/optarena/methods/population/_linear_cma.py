@@ -17,7 +17,6 @@ tests, so adding a constant to f changes nothing.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -25,8 +24,8 @@ import torch
 
 from .._base import PopulationMethod, RunContext
 from .._params import param
-from ._cma import F64, SIGMA_MAX, Strategy, strategy
-from ._restarts import RESTART_KINDS, RestartBook, next_run, restart_point
+from ._cma import F64, SIGMA_MAX, Strategy, boundary_penalty, strategy
+from ._restarts import RESTART_KINDS, RestartBook, Restarting, next_start
 
 __all__ = ["TOLUPSIGMA", "LinearCMA", "LinearState"]
 
@@ -52,7 +51,6 @@ class LinearState(RestartBook):
     flat_generations: int = 0
     penalty_weights: torch.Tensor | None = None  # (n,) boundary penalty weights, once set
     iqr_hist: list[float] = field(default_factory=list)
-    stop: str = ""  # the criterion that ended the whole run ("" while running)
     z: torch.Tensor | None = None  # (lam, n) the asked samples, N(0, I), until tell
     violation: torch.Tensor | None = None  # (lam, n) squared clipping distances, if any
 
@@ -63,7 +61,7 @@ class LinearState(RestartBook):
 
 
 @dataclass(frozen=True)
-class LinearCMA(PopulationMethod):
+class LinearCMA(Restarting, PopulationMethod):
     """Base of the linear-memory CMA variants (options, ask/tell skeleton, restarts)."""
 
     rank_based: ClassVar[bool] = True  # only ranks and differences of values: f + c is the same
@@ -176,7 +174,7 @@ class LinearCMA(PopulationMethod):
         f_best, f_flat, q1, q3, f_worst = raw[st.pick].tolist()
         r_best = f_best
         if s.lower is not None:
-            ranked = self._penalized(s, f, q3 - q1)
+            ranked = boundary_penalty(s, f, q3 - q1, self._variances(s))
             if ranked is not None:
                 vals, order = torch.sort(ranked, stable=True)
                 r_best, f_flat = vals[st.pick[:2]].tolist()
@@ -197,35 +195,6 @@ class LinearCMA(PopulationMethod):
     def _variances(self, s: Any) -> torch.Tensor:
         """(n,) variances of the sampling distribution per coordinate (boundary penalty)."""
         raise NotImplementedError
-
-    def _penalized(self, s: LinearState, f: torch.Tensor, iqr: float) -> torch.Tensor | None:
-        """f plus the boundary penalty of the clipped samples (None when none was clipped):
-        coordinate-wise weights as pycma's BoundPenalty (Hansen et al. 2009), set to twice the
-        median recent interquartile range of f per unit variance when the mean first leaves
-        the box, raised while it stays out, lowered when they grow large."""
-        st, n = s.strategy, s.mean.numel()
-        variances = self._variances(s)
-        spread = iqr / float(variances.mean())
-        if math.isfinite(spread) and spread > 0:
-            s.iqr_hist.append(spread)
-        elif spread == math.inf and len(s.iqr_hist) > 1:
-            s.iqr_hist.append(max(s.iqr_hist))
-        if len(s.iqr_hist) > 20 + 3 * n / st.lam:
-            del s.iqr_hist[0]
-        assert s.lower is not None and s.upper is not None
-        outside = s.mean - torch.clamp(s.mean, s.lower, s.upper)
-        if s.iqr_hist and (s.penalty_weights is not None or bool(outside.any())):
-            dfit = statistics.median(s.iqr_hist)
-            if s.penalty_weights is None:
-                s.penalty_weights = torch.full_like(s.mean, 2 * dfit)
-            damp = min(1.0, st.mueff / 10 / n)
-            excess = outside.abs() / variances.sqrt() - 3 * max(1.0, math.sqrt(n) / st.mueff)
-            gw = s.penalty_weights * torch.exp((excess.clamp_min(0) / 3).tanh() * (damp / 2))
-            s.penalty_weights = torch.where(gw > 5 * dfit, gw * math.exp(-damp / 3), gw)
-        if s.violation is None:
-            return None
-        weights = s.penalty_weights if s.penalty_weights is not None else torch.ones_like(s.mean)
-        return f + (s.violation @ weights.to(s.violation.dtype)).to(F64) / n
 
     # -- stopping and restarts --------------------------------------------------------------
     def _stop_test(
@@ -257,28 +226,18 @@ class LinearCMA(PopulationMethod):
 
     def _finish_run(self, s: LinearState, reason: str, ctx: RunContext) -> None:
         """A run ended: restart with a new population when restarts are left, else stop."""
-        nxt = next_run(
+        x0 = ctx.x0.detach().to(dtype=F64, device=s.mean.device).reshape(-1)
+        nxt = next_start(
             s,
             reason,
+            x0,
+            s.lower,
+            s.upper,
             kind=self.restarts,
             popsize_factor=self.popsize_factor,
             max_restarts=self.max_restarts,
             generator=ctx.generator,
         )
-        if nxt is None:
-            s.stop = reason
-            return
-        lam, sigma_factor = nxt
-        x0 = ctx.x0.detach().to(dtype=F64, device=s.mean.device).reshape(-1)
-        self._start_run(s, restart_point(x0, s.lower, s.upper, ctx.generator), sigma_factor, lam)
-
-    def converged(self, state: LinearState) -> bool:
-        """True once a stopping criterion held and no restart is left."""
-        return bool(state.stop)
-
-    def stop_message(self, state: LinearState, generation: int) -> str:
-        """The criterion that ended the run, and those of the runs before restarts."""
-        msg = f"stopped on {state.stop} after {generation} generations"
-        if len(state.stop_reasons) > 1:
-            msg += f"; earlier runs stopped on {', '.join(state.stop_reasons[:-1])}"
-        return msg
+        if nxt is not None:
+            mean, lam, sigma_factor = nxt
+            self._start_run(s, mean, sigma_factor, lam)

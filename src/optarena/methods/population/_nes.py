@@ -23,7 +23,7 @@ import torch
 
 from .._base import PopulationMethod, RunContext
 from .._params import param
-from ._restarts import RestartBook, next_run, restart_point
+from ._restarts import RestartBook, Restarting, next_start
 
 __all__ = [
     "NESMethod",
@@ -112,11 +112,10 @@ class NESState(RestartBook):
     best_generation: int = 0  # generation where it was found
     flat_generations: int = 0
     opt: dict[str, Any] = field(default_factory=dict)  # the centre's optimizer state
-    stop: str = ""
 
 
 @dataclass(frozen=True)
-class NESMethod(PopulationMethod):
+class NESMethod(Restarting, PopulationMethod):
     """Ask / tell / restarts shared by the separable distributions; a method implements
     ``_default_popsize``, ``_new_run`` (its optimizer state) and ``_update``."""
 
@@ -223,24 +222,21 @@ class NESMethod(PopulationMethod):
 
     def _finish_run(self, s: NESState, reason: str, ctx: RunContext) -> None:
         """A run ended: restart from a random point of the box (or x0) when allowed."""
-        nxt = next_run(
+        x0 = ctx.x0.detach().to(dtype=s.mean.dtype, device=s.mean.device)
+        nxt = next_start(
             s,
             reason,
+            x0,
+            s.lower,
+            s.upper,
             kind=self.restarts,
             popsize_factor=self.popsize_factor,
             max_restarts=None,
             generator=ctx.generator,
         )
-        if nxt is None:
-            s.stop = reason
-            return
-        lam = nxt[0] + nxt[0] % 2 if self.antithetic else nxt[0]
-        x0 = ctx.x0.detach().to(dtype=s.mean.dtype, device=s.mean.device)
-        self._start_run(s, restart_point(x0, s.lower, s.upper, ctx.generator), lam)
-
-    def converged(self, state: NESState) -> bool:
-        """True once a run ended and no restart is left (``restarts="none"``)."""
-        return bool(state.stop)
+        if nxt is not None:
+            centre, lam, _ = nxt
+            self._start_run(s, centre, lam + lam % 2 if self.antithetic else lam)
 
     def stop_message(self, state: NESState, generation: int) -> str:
         """The criterion that ended the last run."""

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["MAX_GROWTH", "RESTART_KINDS", "RestartBook", "next_run", "restart_point"]
+__all__ = [
+    "MAX_GROWTH",
+    "RESTART_KINDS",
+    "RestartBook",
+    "Restarting",
+    "next_run",
+    "next_start",
+    "restart_point",
+]
 
 RESTART_KINDS = ("none", "ipop", "bipop")
 #: Most population increases: later restarts keep the largest population (pycma's IPOP
@@ -37,6 +45,7 @@ class RestartBook:
     popsizes: list[int] = field(default_factory=list)  # population size of each run
     regimes: list[str] = field(default_factory=list)  # "first", "large" or "small", each run
     stop_reasons: list[str] = field(default_factory=list)  # why each finished run stopped
+    stop: str = ""  # the criterion that ended the whole optimization ("" while running)
 
     def started(self, popsize: int) -> None:
         """Record the start of a run with ``popsize`` members."""
@@ -101,3 +110,49 @@ def restart_point(
         return x0
     u = torch.rand(x0.numel(), generator=generator, dtype=x0.dtype).to(x0.device)
     return lower + u * (upper - lower)
+
+
+def next_start(
+    book: RestartBook,
+    reason: str,
+    x0: torch.Tensor,
+    lower: torch.Tensor | None,
+    upper: torch.Tensor | None,
+    *,
+    kind: str,
+    popsize_factor: float,
+    max_restarts: int | None,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, int, float] | None:
+    """Record that the current run stopped on ``reason``: the next run's start point
+    (:func:`restart_point`), population size and step-size factor (:func:`next_run`), or None,
+    with ``book.stop`` set, when the schedule ``kind`` allows no further run."""
+    nxt = next_run(
+        book,
+        reason,
+        kind=kind,
+        popsize_factor=popsize_factor,
+        max_restarts=max_restarts,
+        generator=generator,
+    )
+    if nxt is None:
+        book.stop = reason
+        return None
+    lam, sigma_factor = nxt
+    return restart_point(x0, lower, upper, generator), lam, sigma_factor
+
+
+class Restarting:
+    """``converged`` and ``stop_message`` of a population method whose state is a
+    :class:`RestartBook` (mixed in before the method's base class)."""
+
+    def converged(self, state: RestartBook) -> bool:
+        """True once a stopping criterion held and no restart is left."""
+        return bool(state.stop)
+
+    def stop_message(self, state: RestartBook, generation: int) -> str:
+        """The criterion that ended the run, and those of the runs before restarts."""
+        msg = f"stopped on {state.stop} after {generation} generations"
+        if len(state.stop_reasons) > 1:
+            msg += f"; earlier runs stopped on {', '.join(state.stop_reasons[:-1])}"
+        return msg

@@ -44,7 +44,7 @@ from ._cma import (
     strategy,
     whiten,
 )
-from ._restarts import RESTART_KINDS, next_run, restart_point
+from ._restarts import RESTART_KINDS, Restarting, next_start
 
 __all__ = ["CMAES", "CMAState"]
 
@@ -62,7 +62,7 @@ TPA_C = 0.3  # TPA's smoothing of the rank differences (pycma's ``sp.c``)
     role_options={"global": {"restarts": "bipop", "sigma0_width": 0.3}},
 )
 @dataclass(frozen=True)
-class CMAES(PopulationMethod):
+class CMAES(Restarting, PopulationMethod):
     """CMA-ES (Hansen 2016): active covariance update, box bounds, IPOP/BIPOP restarts.
 
     Args:
@@ -282,29 +282,18 @@ class CMAES(PopulationMethod):
     # -- restarts --------------------------------------------------------------------------
     def _finish_run(self, s: CMAState, reason: str, ctx: RunContext) -> None:
         """A run ended: restart with a new population when restarts are left, else stop."""
-        nxt = next_run(
+        x0 = ctx.x0.detach().to(dtype=F64, device=s.mean.device)
+        nxt = next_start(
             s,
             reason,
+            x0,
+            s.lower,
+            s.upper,
             kind=self.restarts,
             popsize_factor=self.popsize_factor,
             max_restarts=self.max_restarts,
             generator=ctx.generator,
         )
-        if nxt is None:
-            s.stop = reason
-            return
-        lam, sigma_factor = nxt
-        x0 = ctx.x0.detach().to(dtype=F64, device=s.mean.device)
-        mean = restart_point(x0, s.lower, s.upper, ctx.generator)
-        self._start_run(s, mean, sigma_factor, lam)
-
-    def converged(self, state: CMAState) -> bool:
-        """True once a stopping criterion held and no restart is left."""
-        return bool(state.stop)
-
-    def stop_message(self, state: CMAState, generation: int) -> str:
-        """The criterion that ended the run, and those of the runs before restarts."""
-        msg = f"stopped on {state.stop} after {generation} generations"
-        if len(state.stop_reasons) > 1:
-            msg += f"; earlier runs stopped on {', '.join(state.stop_reasons[:-1])}"
-        return msg
+        if nxt is not None:
+            mean, lam, sigma_factor = nxt
+            self._start_run(s, mean, sigma_factor, lam)
