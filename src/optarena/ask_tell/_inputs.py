@@ -1,18 +1,16 @@
-"""What the caller hands an ask/tell Optimizer: the start of a space, told values."""
+"""What the caller hands an ask/tell Optimizer: told values."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..space import Space
-
-__all__ = ["Told", "parse_values", "space_start"]
+__all__ = ["Told", "parse_values"]
 
 
 class Told:
@@ -26,24 +24,6 @@ class Told:
 
     def __call__(self, x: torch.Tensor) -> float:
         return self.queue.popleft()
-
-
-def space_start(space: Space, x0: Any, bounds: Any) -> tuple[torch.Tensor, Any]:
-    """x0 and bounds of the encoded box of ``space`` (x0: a configuration or None)."""
-    if bounds is not None:
-        raise ValueError("with space=, the space sets the bounds: leave bounds= out")
-    enc = space.encoding
-    if enc.dim == 0:
-        raise ValueError("the space has nothing to search: every entry is a fixed value")
-    if x0 is None:
-        start = enc.centre
-    elif isinstance(x0, Mapping):
-        start = enc.encode(x0)
-    else:
-        raise TypeError(f"with space=, x0 is a configuration dict or None, got {type(x0).__name__}")
-    lower = torch.as_tensor(enc.lower, dtype=torch.float64)
-    upper = torch.as_tensor(enc.upper, dtype=torch.float64)
-    return torch.as_tensor(start, dtype=torch.float64), (lower, upper)
 
 
 def parse_values(values: Any, k: int) -> tuple[list[float], list[str | None]]:

@@ -20,7 +20,8 @@ from ..methods import Facts, Method, RunContext, method_infos, resolve_method
 from ..methods._base import Checkpoint, Generations, PopulationMethod
 from ..result import Result
 from ..space import Space, SpaceResult
-from ._inputs import Told, parse_values, space_start
+from ..space.run import space_start
+from ._inputs import Told, parse_values
 
 __all__ = ["Optimizer"]
 

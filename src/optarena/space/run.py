@@ -26,7 +26,7 @@ from .encoding import Encoding
 from .result import SpaceResult
 from .space import Space
 
-__all__ = ["SpacePlan", "space_plan"]
+__all__ = ["SpacePlan", "space_plan", "space_start"]
 
 
 @dataclass
@@ -105,6 +105,30 @@ class SpacePlan:
         )
 
 
+def space_start(
+    space: Space, x0: Any, bounds: Any
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """x0 (a configuration dict, or None for the centre of the space) and bounds of the
+    encoded box of ``space``, for ``minimize(space=)`` and the ask/tell Optimizer."""
+    if bounds is not None:
+        raise ValueError("with space=, the space sets the bounds: leave bounds= out")
+    enc = space.encoding
+    if enc.dim == 0:
+        raise ValueError("the space has nothing to search: every entry is a fixed value")
+    if x0 is None:
+        start = enc.centre
+    elif isinstance(x0, Mapping):
+        start = enc.encode(x0)
+    else:
+        raise TypeError(
+            "with space=, x0 is a configuration dict (or None for the centre of the space), "
+            f"got {type(x0).__name__}"
+        )
+    lower = torch.as_tensor(enc.lower, dtype=torch.float64)
+    upper = torch.as_tensor(enc.upper, dtype=torch.float64)
+    return torch.as_tensor(start, dtype=torch.float64), (lower, upper)
+
+
 def space_plan(
     fn: Any,
     space: Space | Mapping[str, Any],
@@ -122,7 +146,7 @@ def space_plan(
             "with space=, the objective is a function of a configuration dict "
             f"(f(config) -> float), got {type(fn).__name__}"
         )
-    if bounds is not None:
+    if bounds is not None:  # before the other arguments (space_start checks it too)
         raise ValueError("with space=, the space sets the bounds: leave bounds= out")
     if constraints is not None and (
         not isinstance(constraints, list | tuple) or len(constraints) > 0
@@ -138,18 +162,8 @@ def space_plan(
             "reevaluate= does not apply with space=: a configuration already evaluated is not "
             "evaluated again"
         )
+    start, box = space_start(sp, x0, bounds)
     enc = sp.encoding
-    if enc.dim == 0:
-        raise ValueError("the space has nothing to search: every entry is a fixed value")
-    if x0 is None:
-        start = enc.centre
-    elif isinstance(x0, Mapping):
-        start = enc.encode(x0)
-    else:
-        raise TypeError(
-            "with space=, x0 is a configuration dict (or None for the centre of the space), "
-            f"got {type(x0).__name__}"
-        )
     cache = CachedCall(fn, enc)
     obj = Objective(
         cache,
@@ -157,6 +171,4 @@ def space_plan(
         vectorize=False,
         name=getattr(fn, "__name__", type(fn).__name__),
     )
-    lower = torch.as_tensor(enc.lower, dtype=torch.float64)
-    upper = torch.as_tensor(enc.upper, dtype=torch.float64)
-    return SpacePlan(sp, obj, torch.as_tensor(start, dtype=torch.float64), (lower, upper), cache)
+    return SpacePlan(sp, obj, start, box, cache)
