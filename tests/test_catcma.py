@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import optarena as oa
+from _levels import picked
 from optarena.methods._base import RunContext
 from optarena.methods.population._mixed import variables
 from optarena.methods.population.catcma import CatCMA
@@ -44,24 +45,9 @@ def test_an_integer_far_from_the_start_is_reached_on_a_log_scale() -> None:
     assert res.config["n"] == 731
 
 
-def good_level(config: dict[str, Any]) -> float:
-    """One good level of 8 among noise-free reals: the level is what matters."""
-    return (0.0 if config["c"] == "g5" else 1.0) + 0.01 * (config["x"] - 0.3) ** 2
-
-
-LEVEL_SPACE = Space({"c": Choice([f"g{i}" for i in range(8)]), "x": Real(-1.0, 1.0)})
-
-
-def picked(method: str, seed: int, budget: int = 200) -> float:
-    """The share of the second half's evaluations that took the good level."""
-    res = oa.minimize(good_level, space=LEVEL_SPACE, method=method, budget=budget, seed=seed)
-    configs = res.configs()[budget // 2 :]
-    return sum(c["c"] == "g5" for c in configs) / max(len(configs), 1)
-
-
 def test_categoricals_are_learned_better_than_random_search() -> None:
-    ours = [picked("catcma", s) for s in range(3)]
-    rand = [picked("random_search", s) for s in range(3)]
+    ours = [picked("catcma", s, 200) for s in range(3)]
+    rand = [picked("random_search", s, 200) for s in range(3)]
     assert np.median(ours) > 0.5, ours  # random picks it 1 time in 8
     assert min(ours) > max(rand), (ours, rand)
 

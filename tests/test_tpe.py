@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import optarena as oa
+from _levels import picked
 from optarena.methods.population._parzen import Parzen, age_weights
 from optarena.methods.population.tpe import TPE
 from optarena.space import Choice, Int, Real, Space
@@ -40,22 +41,9 @@ def test_the_layout_names_every_block_with_its_kind_and_parent() -> None:
         assert b.upper == tuple(enc.upper[b.start : b.start + b.size])
 
 
-def good_level(config: dict[str, Any]) -> float:
-    return (0.0 if config["c"] == "g5" else 1.0) + 0.01 * (config["x"] - 0.3) ** 2
-
-
-LEVELS = Space({"c": Choice([f"g{i}" for i in range(8)]), "x": Real(-1.0, 1.0)})
-
-
-def picked(method: str, seed: int, budget: int = 80) -> float:
-    res = oa.minimize(good_level, space=LEVELS, method=method, budget=budget, seed=seed)
-    configs = res.configs()[budget // 2 :]
-    return sum(c["c"] == "g5" for c in configs) / max(len(configs), 1)
-
-
 def test_categoricals_are_learned_better_than_random_search() -> None:
-    ours = [picked("tpe", s) for s in range(3)]
-    rand = [picked("random_search", s) for s in range(3)]
+    ours = [picked("tpe", s, 80) for s in range(3)]
+    rand = [picked("random_search", s, 80) for s in range(3)]
     assert np.median(ours) > 0.35, ours  # random picks it 1 time in 8
     assert min(ours) > max(rand), (ours, rand)
 
