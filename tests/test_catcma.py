@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import optarena as oa
-from _levels import picked
+from _space_cases import mixed, picked
 from optarena.methods._base import RunContext
 from optarena.methods.population._mixed import variables
 from optarena.methods.population.catcma import CatCMA
@@ -50,12 +50,6 @@ def test_categoricals_are_learned_better_than_random_search() -> None:
     rand = [picked("random_search", s, 200) for s in range(3)]
     assert np.median(ours) > 0.5, ours  # random picks it 1 time in 8
     assert min(ours) > max(rand), (ours, rand)
-
-
-def mixed(config: dict[str, Any]) -> float:
-    x = np.array([config[f"x{i}"] for i in range(3)])
-    off = {"a": 3.0, "b": 0.0, "c": 1.0}[config["c"]]
-    return float(np.sum((x - 0.5) ** 2) + (config["z"] - 4) ** 2 + off)
 
 
 MIXED = Space(

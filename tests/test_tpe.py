@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import optarena as oa
-from _levels import picked
+from _space_cases import mixed, picked
 from optarena.methods.population._parzen import Parzen, age_weights
 from optarena.methods.population.tpe import TPE
 from optarena.space import Choice, Int, Real, Space
@@ -80,12 +80,6 @@ def test_conditional_parameters_are_fitted_where_active() -> None:
         rnd = oa.minimize(cond_f, space=COND, method="random_search", budget=120, seed=seed)
         assert res.fun < rnd.fun
     assert wins >= 2
-
-
-def mixed(config: dict[str, Any]) -> float:
-    x = np.array([config[f"x{i}"] for i in range(3)])
-    off = {"a": 3.0, "b": 0.0, "c": 1.0}[config["c"]]
-    return float(np.sum((x - 0.5) ** 2) + (config["z"] - 4) ** 2 + off)
 
 
 MIXED = Space(

@@ -1,9 +1,12 @@
-"""One good categorical level among eight: the test of space-aware methods learning a Choice
-(catcma, tpe) against random sampling at equal evaluations."""
+"""Problems the tests of the space-aware methods (catcma, tpe) share: one good categorical
+level among eight (learned, against random sampling at equal evaluations) and a mixed
+function of reals, an integer and a categorical with a known optimum."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 import optarena as oa
 from optarena.space import Choice, Real, Space
@@ -21,3 +24,10 @@ def picked(method: str, seed: int, budget: int) -> float:
     res = oa.minimize(good_level, space=LEVELS, method=method, budget=budget, seed=seed)
     configs = res.configs()[budget // 2 :]
     return sum(c["c"] == "g5" for c in configs) / max(len(configs), 1)
+
+
+def mixed(config: dict[str, Any]) -> float:
+    """Reals x0..x2 at 0.5, the integer z at 4, the level "b": optimum 0."""
+    x = np.array([config[f"x{i}"] for i in range(3)])
+    off = {"a": 3.0, "b": 0.0, "c": 1.0}[config["c"]]
+    return float(np.sum((x - 0.5) ** 2) + (config["z"] - 4) ** 2 + off)
