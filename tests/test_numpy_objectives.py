@@ -101,3 +101,16 @@ def test_a_probe_at_another_x0_is_dropped() -> None:
 def test_result_x_converts_with_numpy() -> None:
     res = oa.minimize(quadratic, np.zeros(2), "nelder_mead", budget=200)
     np.testing.assert_array_equal(np.asarray(res.x), res.x_numpy())
+
+
+def test_dual_annealing_defaults_on_a_plain_numpy_function() -> None:
+    """The local search uses a gradient only when the objective has one: a plain numpy
+    function's kind is decided before the run (it once asked a numpy function for one)."""
+
+    def rosen(x: np.ndarray) -> float:
+        return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+    res = oa.minimize(rosen, np.zeros(3), "dual_annealing", bounds=[(-2, 2)] * 3, seed=0,
+                      budget=500)  # fmt: skip
+    assert res.nfev == 500 and res.ngev == 0 and res.stop_reason is oa.StopReason.MAX_EVALS
+    assert res.fun < 1e-3

@@ -124,13 +124,14 @@ class DualAnnealing(ExternalMethod):
     ) -> dict[str, Any]:
         """scipy's local-search settings: L-BFGS-B in the box, with or without the gradient."""
         maxiter = local_search_maxiter(lo.size)
+        options = {"maxiter": maxiter, "ftol": FD_FTOL, "gtol": FD_GTOL}
+        if self.local_ftol is not None:
+            options["ftol"] = self.local_ftol
+        if self.local_gtol is not None:
+            options["gtol"] = self.local_gtol
+        fd_search = {"method": "L-BFGS-B", "bounds": so.Bounds(lo, hi), "options": options}
         if not self._uses_gradient(oracle):
-            options = {"maxiter": maxiter, "ftol": FD_FTOL, "gtol": FD_GTOL}
-            if self.local_ftol is not None:
-                options["ftol"] = self.local_ftol
-            if self.local_gtol is not None:
-                options["gtol"] = self.local_gtol
-            return {"method": "L-BFGS-B", "bounds": so.Bounds(lo, hi), "options": options}
+            return fd_search
         ftol = GRAD_FTOL if self.local_ftol is None else self.local_ftol
         gtol = GRAD_GTOL if self.local_gtol is None else self.local_gtol
 
@@ -139,6 +140,10 @@ class DualAnnealing(ExternalMethod):
             # annealing function, replaced here by the exact value and gradient. The iteration
             # cap is scipy's times (d + 1), so a local search may spend as many evaluations as
             # one with finite differences would.
+            if not oracle.objective.has_gradient:
+                # a plain function found by its first call to be numpy (no gradient): scipy's
+                # own difference search on the annealing function, as when known beforehand
+                return so.minimize(_fun, x0, **fd_search)
             return local_lbfgsb(
                 oracle, ctx, x0, lo, hi, maxiter=maxiter * (lo.size + 1), ftol=ftol, gtol=gtol
             )
