@@ -231,6 +231,15 @@ def test_unknown_method_suggests_names() -> None:
         oa.minimize(Counting(), x0(), "adma")
 
 
+@pytest.mark.parametrize(
+    ("spelling", "name"),
+    [("L-BFGS-B", "lbfgsb"), ("Nelder-Mead", "nelder_mead"), ("trust-constr", "trust_constr"),
+     ("SLSQP", "slsqp")],
+)  # fmt: skip
+def test_scipy_method_names_resolve(spelling: str, name: str) -> None:
+    assert get_method_class(spelling) is get_method_class(name)
+
+
 @pytest.mark.parametrize("name", [i.name for i in oa.methods() if i.needs_grad])
 def test_gradient_method_refuses_gradient_free_objective(name: str) -> None:
     fn = Counting()

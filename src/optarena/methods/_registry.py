@@ -258,6 +258,10 @@ def get_method_class(name: str) -> type[Method]:
     key = name.strip().lower().replace("-", "_")
     if key in _REGISTRY:
         return _REGISTRY[key]
+    # scipy's spellings without our underscores: "L-BFGS-B" is lbfgsb
+    bare = {n.replace("_", ""): n for n in _REGISTRY}
+    if key.replace("_", "") in bare:
+        return _REGISTRY[bare[key.replace("_", "")]]
     close = difflib.get_close_matches(key, list(_REGISTRY), n=3)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise ValueError(
