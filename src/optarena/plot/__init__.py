@@ -20,7 +20,16 @@ arrays behind each picture come from the data functions (``convergence_data``,
 ``grid_2d``, ``run_path``, ``ecdf_data``, ...), which import no matplotlib and can be tested
 or drawn with another library. ``write_report(store_path, out_dir)`` turns a results store
 (:mod:`optarena.bench`) into one self-contained HTML page: a table of every run and the
-convergence, landscape and ECDF pictures.
+convergence, landscape and ECDF pictures, and a section per hyperparameter study.
+
+A study's pictures take its trials table (``optarena.study.trials_frame(store)``, or
+``result_trials(minimize(f, space=...))``): ``study_history`` (value over trials, best so
+far), ``study_slices`` (value against each parameter), ``study_parallel`` (parallel
+coordinates) and ``study_importance`` (``param_importance``: the share of the objective's
+variation each parameter explains alone)::
+
+    frame = plot.result_trials(oa.minimize(train, space=space, method="random_search"))
+    plot.study_slices(frame, path="slices.png")
 """
 
 from __future__ import annotations
@@ -50,18 +59,30 @@ from .data import (
     run_path,
     y_scale,
 )
+from .data.study import (
+    ParamColumn,
+    StudyTrials,
+    param_importance,
+    result_trials,
+    store_trials,
+    study_trials,
+)
 from .ecdf import ecdf
 from .ecdf_groups import ecdf_groups
 from .landscape import landscape
 from .report import write_report
+from .study import study_history, study_importance, study_slices
+from .study_parallel import study_parallel
 
 __all__ = [
     "DEFAULT_DELTAS",
     "ConvergenceCurve",
     "EcdfCurve",
     "Grid",
+    "ParamColumn",
     "Recorder",
     "RunPath",
+    "StudyTrials",
     "Trace",
     "YScale",
     "animate",
@@ -79,8 +100,16 @@ __all__ = [
     "group_ecdf_data",
     "group_runs",
     "landscape",
+    "param_importance",
     "quantiles",
+    "result_trials",
     "run_path",
+    "store_trials",
+    "study_history",
+    "study_importance",
+    "study_parallel",
+    "study_slices",
+    "study_trials",
     "write_report",
     "y_scale",
 ]

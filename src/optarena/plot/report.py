@@ -175,7 +175,8 @@ def write_report(
     The page holds a table of every stored run (with the error message of failed ones), a
     convergence picture per problem, a
     landscape with the runs' best points for 2-D problems and the runtime ECDF over all
-    problems (targets ``f_opt + 10^k`` where the optimum is known).
+    problems (targets ``f_opt + 10^k`` where the optimum is known); a store holding studies
+    (a ``trials`` table) gets a subsection per study with its pictures and best trials.
     """
     from ..bench.store import Store
 
@@ -188,6 +189,7 @@ def write_report(
             for r in runs
         ]
         bbob = _bbob_section(store)
+        studies = _study_section(store)
     by_problem: dict[str, list[int]] = {}
     for i, r in enumerate(runs):
         by_problem.setdefault(_problem_key(r), []).append(i)
@@ -212,6 +214,7 @@ def write_report(
         for i in idx:  # runs that found nothing finite stay in: they reach no target
             ecdf_runs.setdefault(key, {}).setdefault(runs[i]["label"], []).append(traces[i])
     body.append(bbob)
+    body.append(studies)
     if ecdf_runs:
         body.append("<h2>Runtime ECDF</h2>")
         fig = ecdf(ecdf_runs, f_opt=f_opts)
@@ -271,6 +274,83 @@ def _bbob_section(store: Any) -> str:
             ),
         ]
     )
+
+
+#: Rows of the table of best trials in each study's subsection.
+BEST_TRIALS = 10
+
+
+def _study_section(store: Any) -> str:
+    """One subsection per study of the store's ``trials`` table (empty without one): value
+    over trials, slices, parallel coordinates, parameter importance, the best trials."""
+    from .data.study import store_trials
+
+    studies = store_trials(store)
+    if not studies:
+        return ""
+    parts = ["<h2>Studies</h2>"]
+    for name, (cols, info) in studies.items():
+        parts.append(_study_block(name, cols, info))
+    return "\n".join(parts)
+
+
+def _study_block(name: str, cols: dict[str, list[Any]], info: Mapping[str, Any]) -> str:
+    from ..space import Space
+    from .data.study import study_trials
+    from .study import study_history, study_importance, study_slices
+    from .study_parallel import study_parallel
+
+    try:
+        space = Space.from_json(info["space"]) if info.get("space") else None
+    except (ValueError, TypeError, KeyError):  # a space this version cannot read: no log axes
+        space = None
+    t = study_trials(cols, study=name, space=space)
+    c = t.counts()
+    how = f"method {info['method']}, " if info.get("method") else ""
+    parts = [
+        f"<h3>{html.escape(name)}</h3>",
+        f'<p class="note">{html.escape(how)}{len(t)} trial(s): {c["complete"]} complete, '
+        f"{c['pruned']} pruned, {c['failed']} failed.</p>",
+    ]
+    ok = np.flatnonzero(t.complete)
+    if ok.size == 0:
+        parts.append('<p class="note">No complete trial with a finite value yet.</p>')
+        return "\n".join(parts)
+    parts.append(_figure(study_history(t), "value of each complete trial and the best so far"))
+    if t.params:
+        parts.append(_figure(study_slices(t), "value against each parameter, colour: trial"))
+        parts.append(_figure(study_parallel(t), "parallel coordinates, colour: value"))
+    if ok.size >= 3 and t.params:
+        parts.append(
+            _figure(
+                study_importance(t),
+                "share of the variation of the objective's rank each parameter explains "
+                "alone (binned epsilon-squared; main effects only, noisy with few trials)",
+            )
+        )
+    best = ok[np.argsort(t.value[ok], kind="stable")][:BEST_TRIALS]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["trial", "value", "seconds", *t.params])
+    seconds = cols.get("seconds") or [None] * len(t)
+    pos = {int(n): i for i, n in enumerate(cols["number"])}
+    rows = []
+    for i in best:
+        num = int(t.number[i])
+        cells = [f"<td>{num}</td>", f"<td>{_num(float(t.value[i]))}</td>"]
+        cells.append(f"<td>{_num(seconds[pos[num]])}</td>")
+        for col in t.params.values():
+            v = col.values[i]
+            if col.kind == "choice":
+                text = str(col.categories[int(v)]) if v >= 0 else ""
+            else:
+                text = "" if np.isnan(v) else (f"{v:.0f}" if col.kind == "int" else f"{v:.6g}")
+            cls = ' class="text"' if col.kind == "choice" else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    parts.append(
+        f'<table class="study-best"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    return "\n".join(parts)
 
 
 def _sort_value(run: Mapping[str, Any]) -> tuple[int, float, int]:
