@@ -87,8 +87,9 @@ def test_migrations_apply_in_order_and_keep_data(tmp_path, record) -> None:
     with Store(path) as st:
         st.write(record)
     c = _conn(path)
-    assert migrate(c, {**MIGRATIONS, 2: _v2}) == 2
-    assert schema_version(c) == 2
+    nxt = SCHEMA_VERSION + 1  # a migration to the version after this code's newest
+    assert migrate(c, {**MIGRATIONS, nxt: _v2}) == nxt
+    assert schema_version(c) == nxt
     assert c.execute("SELECT host, nfev FROM runs").fetchall() == [("", record.nfev)]
     # Opening a file newer than this code knows is refused with advice.
     c.close()

@@ -7,7 +7,7 @@ seconds), and every run returns the best point it actually evaluated.
 from __future__ import annotations
 
 # ``methods`` is the methods package; called, it lists every method: optarena.methods()
-from . import methods, problems, space
+from . import methods, problems, space, study
 from .ask_tell import Optimizer
 from .budget import Budget, StopReason
 from .compare import Comparison, compare
@@ -64,4 +64,5 @@ __all__ = [
     "minimize",
     "problems",
     "space",
+    "study",
 ]

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .study_tables import v2_studies
+
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
@@ -101,7 +103,7 @@ def _v1(conn: sqlite3.Connection) -> None:
 
 
 #: ``MIGRATIONS[v]`` upgrades a store from version ``v - 1`` to ``v`` (0 is an empty file).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: v2_studies}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -20,6 +20,7 @@ from .arena import BENCH, DEMO, REPORT, SUMMARY
 from .catalog import COMMANDS as _CATALOG
 from .command import Command
 from .runs import PLOT, RUN
+from .study import STUDY
 from .values import VALUE_HELP, parse_method, parse_pairs, parse_value
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
     "parse_value",
 ]
 
-COMMANDS: list[Command] = [*_CATALOG, RUN, BENCH, SUMMARY, REPORT, PLOT, DEMO]
+COMMANDS: list[Command] = [*_CATALOG, RUN, BENCH, SUMMARY, REPORT, PLOT, DEMO, STUDY]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,307 @@
+"""optimize(): a study of an expensive objective, asynchronous, stored trial by trial, resumable.
+
+The loop keeps up to ``in_flight`` trials running: whenever one finishes it is stored (one
+transaction, with its reports), told to the method, and a new candidate is asked for. The
+method is the public ask/tell :class:`~optarena.ask_tell.Optimizer`, so a study can be
+replayed: same space, method, options and seed, and the same asks and tells in the same
+order, give the same candidates. Resuming a study is exactly that replay (see
+:func:`optimize`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..ask_tell import Optimizer
+from ..bench.store import Store
+from ..methods import Method, resolve_method
+from ..space import Space, SpaceResult
+from .executors import backend
+from .pruners import Pruner, as_pruner
+from .record import write_run_record
+from .result import Study
+from .tables import create_study, dumps, open_store, stored_trials, study_row, trials_frame
+from .trial import Finished, Outcome, run_trial, takes_trial
+
+__all__ = ["optimize"]
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _options(method: str | Method, options: Mapping[str, Any], in_flight: int) -> dict[str, Any]:
+    """The method's options, with ``popsize=in_flight`` when the method declares an int
+    ``popsize`` smaller than ``in_flight`` and the caller did not set it: a generation must
+    hold ``in_flight`` candidates for that many trials to run at once."""
+    opts = dict(options)
+    if isinstance(method, Method) or "popsize" in opts or in_flight == 1:
+        return opts
+    default = getattr(resolve_method(method, {}), "popsize", None)
+    if isinstance(default, int) and not isinstance(default, bool) and default < in_flight:
+        opts["popsize"] = in_flight
+    return opts
+
+
+class TrialFailed(Exception):
+    """How a failed trial is told to the method (its message is the stored error)."""
+
+
+def _popsize_of_in_flight(stored: str, given: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
+    """True when the stored options differ from ``opts`` only by the ``popsize`` that
+    ``in_flight`` chose (the caller set no popsize): the stored one is then kept."""
+    old = json.loads(stored)
+    if "popsize" in given or not isinstance(old, dict):
+        return False
+    rest = {k: v for k, v in old.items() if k != "popsize"}
+    return json.loads(dumps({k: v for k, v in opts.items() if k != "popsize"})) == rest
+
+
+def _settings(method: Method) -> dict[str, Any]:
+    """A method instance's settings (its init fields), to compare on resume."""
+    return {f.name: getattr(method, f.name) for f in dataclasses.fields(method) if f.init}
+
+
+def _told_value(row: Mapping[str, Any]) -> float | BaseException:
+    """What the method is told for a finished trial: its value (complete), its last reported
+    value (pruned: an early, usually pessimistic estimate that still ranks the region as
+    poor), or a failure (failed: the error; pruned before any report: NaN)."""
+    v = row["value"]
+    if row["status"] == "failed":
+        return TrialFailed(row["error"] or "failed")
+    return math.nan if v is None else float(v)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.loads(dumps(a)) == json.loads(dumps(b))
+
+
+class _Replay:
+    """The study's candidates by number, asked from the optimizer in order."""
+
+    def __init__(self, opt: Optimizer) -> None:
+        self.opt = opt
+        self.asked: list[dict[str, Any]] = []
+
+    def until(self, number: int, name: str) -> None:
+        while len(self.asked) <= number:
+            got = self.opt.ask(1) if not self.opt.done else []
+            if not got:
+                raise ValueError(
+                    f"study {name!r}: the stored trials cannot be replayed (the method gives no "
+                    f"candidate number {len(self.asked)}); was the store written by another "
+                    "version of optarena?"
+                )
+            self.asked.append(got[0])
+
+
+def _check_description(row: Mapping[str, Any], mine: Mapping[str, Any], name: str) -> None:
+    """Refuse to resume a study with another space, method, options or seed."""
+    for key in ("space", "method", "options", "seed"):
+        if key == "seed" and mine["seed"] is None:
+            continue
+        if key == "space" and Space.from_json(row[key]) == Space.from_json(mine[key]):
+            continue
+        if row[key] != mine[key]:
+            raise ValueError(
+                f"study {name!r} is stored with {key} {row[key]}, not {mine[key]}: resume it "
+                f"with the same space, method, options and seed, or pick another name"
+            )
+
+
+def optimize(
+    objective: Callable[..., Any],
+    space: Space | Mapping[str, Any],
+    *,
+    method: str | Method = "tpe",
+    n_trials: int,
+    in_flight: int = 1,
+    executor: Any = None,
+    store: Store | str | Path | None = None,
+    name: str = "study",
+    pruner: Pruner | str | Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    **options: Any,
+) -> Study:
+    """Run a study: ``n_trials`` trials of ``objective`` on configurations of ``space``
+    proposed by ``method`` (a population method: ``tpe``, ``cmaes``, ``random_search``...).
+
+    ``objective(config)`` returns the value to minimize; declared with two parameters,
+    ``objective(config, trial)`` also gets the :class:`~optarena.study.Trial`
+    (``trial.report(step, value)`` for pruning). A trial that raises or returns NaN is stored
+    as failed, with the error, and told to the method as a failure; the study goes on.
+
+    At most ``in_flight`` trials run at once, on ``executor``: None (this process, one at a
+    time), a ``concurrent.futures.Executor``, a ``distributed.Client``, a Dask scheduler
+    address or ``"local:N"``. When a trial finishes a new one starts at once if the method
+    has a candidate; a method with a ``popsize`` option below ``in_flight`` (``tpe``'s is 1)
+    gets ``popsize=in_flight`` unless you set it, so that ``in_flight`` trials can run. The
+    method needs every value of a generation before it proposes the next, so the number in
+    flight drops while a generation's last trials finish: with trial times varying 5x, 3 in
+    flight averaged 1.8 with ``popsize=3`` and 2.8 with ``popsize=6``; a larger popsize keeps
+    workers busier at the price of fewer model updates (set it when workers are cheap).
+
+    Every finished trial is written to ``store`` (a path or a Store; None: memory only) at
+    once. Calling again with the same store and ``name`` resumes: the stored trials are
+    replayed on a fresh method in the order they were told (never run again; a replayed
+    candidate that differs from the stored one is refused), the trials that were running
+    when the process died run again, then the study goes on to ``n_trials``. The space,
+    method, options and seed must be the stored ones (``seed=None`` takes the stored seed).
+
+    ``pruner`` (:class:`MedianPruner`, :class:`SuccessiveHalvingPruner`, their names, or
+    None) decides from the trials finished when a trial was launched. A pruned trial is
+    stored as ``'pruned'`` with its reports and last reported value, which the method is told.
+    """
+    n_trials, in_flight = _positive("n_trials", n_trials), _positive("in_flight", in_flight)
+    space = space if isinstance(space, Space) else Space(space)
+    prn = as_pruner(pruner)
+    with_trial = takes_trial(objective)
+    opts = _options(method, options, in_flight)
+    label = method if isinstance(method, str) else method.info.name
+    described = opts if isinstance(method, str) else _settings(method)
+    mine = {"space": space.to_json(), "method": label, "options": dumps(described),
+            "seed": seed, "in_flight": in_flight,
+            "pruner": None if prn is None else dumps(prn.to_dict())}  # fmt: skip
+    with open_store(store) as st:
+        row = study_row(st, name)
+        if row is not None:
+            if _popsize_of_in_flight(row["options"], options, opts):
+                opts = json.loads(row["options"])  # resumed with another in_flight
+                mine["options"] = row["options"]
+            _check_description(row, mine, name)
+            seed = row["seed"]
+        opt = Optimizer(method, space=space, seed=seed, **opts)
+        if row is None:
+            create_study(st, name, {**mine, "seed": opt.seed})
+        loop = _Loop(opt, st, name, objective, with_trial, prn, in_flight, n_trials)
+        loop.replay()
+        with backend(executor) as be:
+            loop.run(be)
+        result = opt.result()
+        write_run_record(st, name, result, label, mine["options"], n_trials)  # type: ignore[arg-type]
+        return _study(loop, label, result, trials_frame(st, name))
+
+
+class _Loop:
+    """The state of one call: replayed candidates, finished trials, the tell counter."""
+
+    def __init__(
+        self,
+        opt: Optimizer,
+        st: Store,
+        name: str,
+        objective: Callable[..., Any],
+        with_trial: bool,
+        pruner: Pruner | None,
+        in_flight: int,
+        n_trials: int,
+    ) -> None:
+        self.opt, self.st, self.name = opt, st, name
+        self.objective, self.with_trial, self.pruner = objective, with_trial, pruner
+        self.in_flight, self.n_trials = in_flight, n_trials
+        self.cands = _Replay(opt)
+        self.finished: list[Finished] = []
+        self.rows: list[dict[str, Any]] = []  # finished trials: number, status, value, params
+        self.pending: list[int] = []  # numbers to run again (running when a process died)
+        self.told = 0
+        self.resumed = 0
+        self.message = ""
+
+    def replay(self) -> None:
+        """Tell the stored trials again, in their order, checking every candidate."""
+        stored = stored_trials(self.st, self.name)
+        for t in stored:
+            self.cands.until(t["number"], self.name)
+            cand = self.cands.asked[t["number"]]
+            if not _same(cand, t["params"]):
+                raise ValueError(
+                    f"study {self.name!r}: replaying trial {t['number']} gives {cand!r}, but the "
+                    f"store holds {t['params']!r}; the method no longer reproduces this study "
+                    "(another optarena or torch version?): start a new study"
+                )
+            self._tell(t)
+        self.told = 1 + max((t["told"] for t in stored), default=-1)
+        self.resumed = len(stored)
+        done = {t["number"] for t in stored}
+        top = max(done, default=-1)
+        if top >= 0:
+            self.cands.until(top, self.name)
+        self.pending = [n for n in range(top + 1) if n not in done]
+
+    def _tell(self, row: Mapping[str, Any]) -> None:
+        self.finished.append(Finished(row["number"], row["status"], dict(row["reports"])))
+        self.rows.append({k: row[k] for k in ("number", "status", "value", "params")})
+        if not self.opt.done:
+            self.opt.tell(self.cands.asked[row["number"]], _told_value(row))
+
+    def _next(self) -> int | None:
+        if self.pending:
+            return self.pending.pop(0)
+        if self.opt.done:
+            self.message = f"the method stopped: {self.opt.stop_reason}"
+            return None
+        got = self.opt.ask(1)
+        if not got:
+            return None
+        self.cands.asked.append(got[0])
+        return len(self.cands.asked) - 1
+
+    def _launch(self, be: Any, number: int) -> Any:
+        """Submit trial ``number`` with a snapshot of the trials finished so far."""
+        args = (self.with_trial, number, self.cands.asked[number], self.pruner)
+        return be.submit(run_trial, self.objective, *args, tuple(self.finished))
+
+    def run(self, be: Any) -> None:
+        """Launch, collect, store, tell, until ``n_trials`` trials are stored."""
+        from .tables import write_trial
+
+        running: dict[Any, int] = {}
+        try:
+            while True:
+                while len(running) < min(self.in_flight, self.n_trials - len(self.rows)):
+                    number = self._next()
+                    if number is None:
+                        break
+                    running[self._launch(be, number)] = number
+                if not running:
+                    return
+                for fut in sorted(be.wait_first(running), key=running.__getitem__):
+                    number = running.pop(fut)
+                    out: Outcome = be.outcome(fut, number)
+                    params = self.cands.asked[number]
+                    write_trial(self.st, self.name, out, params, self.told)
+                    self.told += 1
+                    row = dataclasses.asdict(out)
+                    self._tell({**row, "params": params})
+        except BaseException:
+            be.cancel(list(running))
+            raise
+
+
+def _study(loop: _Loop, label: str, result: SpaceResult, frame: Any) -> Study:
+    rows = loop.rows
+    complete = [r for r in rows if r["status"] == "complete" and r["value"] is not None]
+    best = min(complete, key=lambda r: (r["value"], r["number"]), default=None)
+    count = {s: sum(r["status"] == s for r in rows) for s in ("complete", "pruned", "failed")}
+    return Study(
+        name=loop.name,
+        method=label,
+        seed=loop.opt.seed,
+        best_value=math.inf if best is None else float(best["value"]),
+        best_config=None if best is None else dict(best["params"]),
+        best_number=None if best is None else int(best["number"]),
+        n_complete=count["complete"],
+        n_pruned=count["pruned"],
+        n_failed=count["failed"],
+        resumed=loop.resumed,
+        result=result,
+        trials=frame,
+        message=loop.message,
+    )

@@ -1,0 +1,163 @@
+"""One trial: the object an objective reports to, and the function that runs a trial.
+
+:func:`run_trial` is what an executor runs (in this process, another process or a Dask
+worker): it calls the objective with the configuration (and the :class:`Trial` when the
+objective declares a second parameter) and returns an :class:`Outcome`; it never raises for
+the objective's errors, which become failed outcomes with their message.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pruners import Pruner
+
+__all__ = ["Finished", "ImportedObjective", "Outcome", "Trial", "TrialPruned", "run_trial"]
+
+
+class TrialPruned(Exception):
+    """Raised by :meth:`Trial.report` when the pruner stops the trial (an objective may also
+    raise it itself); the trial is stored as ``'pruned'`` with its last reported value."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a pruner knows of a finished trial: its number, status and reported values."""
+
+    number: int
+    status: str
+    reports: Mapping[int, float]
+
+
+class Trial:
+    """Handed to an objective that takes ``(config, trial)``: ``number`` (the order in which
+    the trial was asked, from 0), ``params`` (its configuration) and :meth:`report`."""
+
+    def __init__(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        pruner: Pruner | None = None,
+        finished: Sequence[Finished] = (),
+    ) -> None:
+        self.number = int(number)
+        self.params = dict(params)
+        self.reports: dict[int, float] = {}
+        self._pruner, self._finished = pruner, tuple(finished)
+
+    def report(self, step: int, value: float) -> None:
+        """Record the intermediate ``value`` at ``step`` (an int >= 0, each step once) and
+        raise :class:`TrialPruned` when the pruner says the trial should stop here. The
+        pruner judges from the trials that had finished when this one was launched."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"report() takes a step that is an int >= 0, got {step!r}")
+        if step in self.reports:
+            raise ValueError(f"trial {self.number} already reported step {step}")
+        self.reports[step] = float(value)
+        if self._pruner is not None and self._pruner.prune(self.reports, step, self._finished):
+            raise TrialPruned(f"trial {self.number} pruned at step {step}")
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={self.params!r}, reports={len(self.reports)})"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished trial as the runner stores it and tells the method."""
+
+    number: int
+    status: str  # 'complete' | 'pruned' | 'failed'
+    value: float | None
+    error: str | None
+    started: float
+    finished: float
+    seconds: float
+    reports: dict[int, float] = field(default_factory=dict)
+
+
+class ImportedObjective:
+    """An objective named ``"module:function"``, imported where it runs (so it reaches Dask
+    workers and other processes by name); ``path`` is put on ``sys.path`` first."""
+
+    def __init__(self, ref: str, path: str | None = None) -> None:
+        module, sep, name = ref.partition(":")
+        if not sep or not module or not name:
+            raise ValueError(f"an objective is named 'module:function', got {ref!r}")
+        self.ref, self.path = ref, path
+
+    def function(self) -> Callable[..., Any]:
+        """The function itself (imported on first use)."""
+        if self.path is not None and self.path not in sys.path:
+            sys.path.insert(0, self.path)
+        module, _, name = self.ref.partition(":")
+        fn = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        if not callable(fn):
+            raise TypeError(f"{self.ref} is not callable")
+        return fn  # type: ignore[return-value]
+
+    def __call__(self, *args: Any) -> Any:
+        return self.function()(*args)
+
+    def __repr__(self) -> str:
+        return f"ImportedObjective({self.ref!r})"
+
+
+def takes_trial(objective: Callable[..., Any]) -> bool:
+    """True when the objective declares two or more positional parameters: it is then called
+    as ``objective(config, trial)``, else ``objective(config)``."""
+    fn = objective.function() if isinstance(objective, ImportedObjective) else objective
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: config only
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds for p in sig.parameters.values()) >= 2
+
+
+def run_trial(
+    objective: Callable[..., Any],
+    with_trial: bool,
+    number: int,
+    params: Mapping[str, Any],
+    pruner: Pruner | None,
+    finished: Sequence[Finished],
+) -> Outcome:
+    """Run one trial and say how it ended (the objective's exceptions become failures)."""
+    trial = Trial(number, params, pruner, finished)
+    started, t0 = time.time(), time.perf_counter()
+    value: float | None = None
+    error: str | None = None
+    try:
+        out = objective(dict(params), trial) if with_trial else objective(dict(params))
+        value = _as_value(out)
+        status = "complete"
+        if math.isnan(value):
+            status, value, error = "failed", None, "the objective returned NaN"
+    except TrialPruned:
+        status = "pruned"
+        if trial.reports:
+            last = trial.reports[max(trial.reports)]
+            value = None if math.isnan(last) else last
+    except Exception as e:  # the study goes on; the error is stored with the trial
+        status, value, error = "failed", None, f"{type(e).__name__}: {e}"
+    seconds = time.perf_counter() - t0
+    return Outcome(number, status, value, error, started, time.time(), seconds, trial.reports)
+
+
+def _as_value(out: Any) -> float:
+    """The objective's return value as a float (a number, or a one-element tensor/array)."""
+    if hasattr(out, "item") and callable(out.item):
+        out = out.item()
+    if isinstance(out, bool) or not isinstance(out, int | float):
+        raise TypeError(f"the objective returned {type(out).__name__}, not a number")
+    return float(out)
