@@ -131,7 +131,12 @@ def test_roles_reproduce_the_choices_made_before() -> None:
     assert Penalty().inner is None and Penalty().inner_method().name == "lbfgsb"
     assert AugmentedLagrangian().inner_method(grad) == get_method_class("lbfgsb")()
     assert Penalty().inner_method(free).name == "powell"
-    assert MultiStart() == MultiStart("lbfgs") and MultiStart("bfgs").batched
+    # multistart's local method too: the lanes' lbfgs with a gradient, else a derivative-free one
+    assert (
+        MultiStart().local is None
+        and MultiStart().local_method(grad) == MultiStart("lbfgs").local_method()
+    )
+    assert MultiStart().local_method(free).name == "powell" and MultiStart("bfgs").batched
     assert not MultiStart("slsqp").batched
     assert Chain() == Chain("cmaes", "local") and Chain().label == "cmaes>local"
     with pytest.raises(ValueError, match="unknown role"):

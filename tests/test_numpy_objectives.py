@@ -40,8 +40,9 @@ def test_a_numpy_function_is_minimized_as_a_black_box(fn, name: str) -> None:
     assert res.fun < 1e-2
     np.testing.assert_allclose(np.asarray(res.x), np.ones(3), atol=0.1)
     assert isinstance(np.asarray(res.x), np.ndarray) and np.asarray(res.x).dtype == np.float64
-    # every call the function returned a value from is one counted evaluation
-    assert res.nfev == counted.kinds.count("ndarray") and counted.kinds[-1] == "ndarray"
+    # every call is one counted evaluation, the first one with a tensor (which raised) too
+    assert res.nfev == counted.calls and counted.kinds[-1] == "ndarray"
+    assert counted.kinds[0] == "Tensor" and np.isnan(res.history.f[0])
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "adam", "slsqp"])
@@ -69,14 +70,16 @@ def test_a_float_returning_tensor_function_is_a_black_box_not_a_numpy_one() -> N
 
 
 def test_the_probe_is_the_runs_first_evaluation() -> None:
-    """probe() calls the function once at x0; the run counts that call instead of repeating it."""
+    """probe() calls the function at x0; the run counts those calls instead of repeating them:
+    the call with a tensor that raised (History value NaN) and the one with numpy."""
     counted = Counting(quadratic)
     obj = oa.Objective(counted, backend="auto")
     x0 = torch.zeros(3, dtype=torch.float64)
     obj.probe(x0)
     assert counted.calls == 2 and obj.backend == "numpy"  # the tensor try raised, numpy did not
     oracle = Oracle(obj, x0, oa.Budget(evals=10))
-    assert oracle.value(x0) == 3.0 and oracle.nfev == 1 and counted.calls == 2
+    assert oracle.value(x0) == 3.0 and oracle.nfev == 2 and counted.calls == 2
+    assert np.isnan(oracle.history.f[0]) and oracle.history.f[1] == 3.0 and oracle.best_eval == 2
 
 
 def test_a_probe_the_run_does_not_start_from_is_counted_on_its_own() -> None:

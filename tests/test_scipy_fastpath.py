@@ -197,15 +197,20 @@ def test_float32_run_takes_the_general_path_with_the_same_guarantees(method: str
 @pytest.mark.parametrize("method", ("nelder_mead", "powell"))
 def test_plain_numpy_function_probe_is_counted_once(method: str) -> None:
     """minimize(f) on a plain numpy function decides its kind at the first call (the probe):
-    that call is the first evaluation, and the fast path takes over after it."""
+    that call is the first evaluation, and the fast path takes over after it. The call with a
+    tensor, which raised before the call with numpy, is counted too (value NaN)."""
     fn = Calls("numpy")
+    calls = []
 
     def plain(x):
+        calls.append(type(x))
         return fn(np.asarray(x, dtype=np.float64))
 
-    res = oa.minimize(plain, np.array([-1.2, 1.0, 0.5]), method, budget=50, record_x=True)
-    assert res.nfev == len(fn.points) == len(res.history)
-    np.testing.assert_array_equal(res.history.x, np.array(fn.points))
+    x0 = np.array([-1.2, 1.0, 0.5])
+    res = oa.minimize(plain, x0, method, budget=50, record_x=True)
+    assert res.nfev == len(calls) == len(fn.points) + 1 == len(res.history)
+    assert calls[0] is torch.Tensor and np.isnan(res.history.f[0])
+    np.testing.assert_array_equal(res.history.x, np.array([x0, *fn.points]))
 
 
 def test_exception_in_numpy_objective_names_index_and_keeps_best() -> None:

@@ -5,8 +5,9 @@ array alike. An Objective with ``backend="auto"`` finds out which at its first c
 a tensor (a torch function also accepts numpy arrays sometimes, so numpy first would lose the
 gradient of torch functions): a tensor back means torch; a Python float means a black box that
 takes tensors but has no autograd gradient; a numpy value back, or an exception (then one call
-with a numpy array), means a numpy function. That first call is a real evaluation: its value
-is counted by the run (see :class:`Probe`), never thrown away.
+with a numpy array), means a numpy function. Every call is a real evaluation, counted by the run
+(see :class:`Probe`): the value of the first, and the tensor call of a numpy function that
+raised (it cost the user a call like any other; its History value is NaN).
 
 :func:`is_flat` tells a gradient that is exactly zero because the value depends on ``x`` only
 through steps (floor, round, sign, ...) from a genuine stationary point.
@@ -14,6 +15,7 @@ through steps (floor, round, sign, ...) from a genuine stationary point.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from .errors import ObjectiveDefinitionError
 if TYPE_CHECKING:
     from .objective import Objective
 
-__all__ = ["Probe", "disconnected", "first_call", "is_flat", "probe_call"]
+__all__ = ["FirstCalls", "Probe", "disconnected", "first_call", "is_flat", "probe_call"]
 
 # Autograd nodes whose derivative is zero everywhere it exists: a value reaching x only through
 # them has a zero autograd gradient at every point (a step or rounding function of x).
@@ -46,7 +48,9 @@ _STEP_NODES = frozenset(
 @dataclass
 class Probe:
     """The first call of an undecided objective, made at x0 before the run: its value (and
-    gradient, or why there is none) is handed to the run's first evaluation, which counts it."""
+    gradient, or why there is none) is handed to the run's first evaluation, which counts it.
+    ``calls`` is 2 when the call with a tensor raised and the function was called again with a
+    numpy array: the run counts both (the user's function ran twice)."""
 
     x: torch.Tensor
     f: float
@@ -54,6 +58,7 @@ class Probe:
     grad_error: BaseException | None = None
     error: BaseException | None = None
     flat: bool = False
+    calls: int = 1
 
 
 def disconnected(name: str) -> ObjectiveDefinitionError:
@@ -112,22 +117,28 @@ def probe_call(
     x0: torch.Tensor,
     to_scalar: Callable[[Any], torch.Tensor],
     want_grad: bool = True,
+    retry: bool = True,
 ) -> Probe:
     """The first call of an undecided objective at ``x0``, with its gradient when it has one
     and ``want_grad``. ``x0`` requires grad, so a numpy function converting it raises, and is
-    called once more with a numpy array: that failed call returned nothing, so it is not an
-    evaluation; both failing gives the tensor call's error."""
+    called once more with a numpy array (``calls=2``: both are evaluations to count); both
+    failing gives the tensor call's error. ``retry=False`` (no second evaluation left in the
+    budget) makes no second call: the error then says how to declare a numpy function."""
     xx = x0.detach().clone().requires_grad_(True)
     try:
         with torch.enable_grad():
             y = obj.fn(xx)
     except Exception as tensor_error:
+        if not retry:
+            return Probe(x0.clone(), float("nan"), error=_no_retry(obj.name, tensor_error))
         try:
             y = obj.fn(_numpy_input(x0))
         except Exception:
-            return Probe(x0.clone(), float("nan"), error=tensor_error)
+            return Probe(x0.clone(), float("nan"), error=tensor_error, calls=2)
         obj._decide("numpy")
-        return _value_only(x0, y, to_scalar)
+        p = _value_only(x0, y, to_scalar)
+        p.calls = 2
+        return p
     kind = _kind_of(y)
     obj._decide(kind)
     if kind != "torch":
@@ -149,8 +160,82 @@ def probe_call(
     return Probe(x0.clone(), f, g=g.detach(), flat=flat)
 
 
+def _no_retry(name: str, error: Exception) -> ObjectiveDefinitionError:
+    """The error of a first call with a tensor that raised when the budget has no evaluation
+    left to call the function again with a numpy array."""
+    e = ObjectiveDefinitionError(
+        f"objective {name!r} raised {type(error).__name__} at its first call, made with a "
+        f"tensor to tell a torch function from a numpy one ({error}); the budget leaves no "
+        "evaluation to call it again with a numpy array. For a numpy function, pass "
+        "Objective.from_numpy(f), which is called with numpy arrays from the start"
+    )
+    e.__cause__ = error
+    return e
+
+
 def _value_only(x0: torch.Tensor, y: Any, to_scalar: Callable[[Any], torch.Tensor]) -> Probe:
     try:
         return Probe(x0.clone(), float(to_scalar(y)))
     except Exception as e:
         return Probe(x0.clone(), float("nan"), error=e)
+
+
+class FirstCalls:
+    """The Oracle's side of the first call: it makes an undecided function's first call as a
+    probe and counts every call of it (the Oracle is the only writer of counts)."""
+
+    objective: Objective
+    nfev: int
+    _x0: torch.Tensor
+
+    if TYPE_CHECKING:
+
+        def remaining_evals(self) -> int | None: ...
+        def _check_before(self, n: int = 1, grad: bool = False) -> int: ...
+        def _check_after(self, finite: bool = True) -> None: ...
+        def _record(self, x: torch.Tensor, f: float) -> float: ...
+        def _fail(self, e: BaseException, index: int) -> Exception: ...
+
+    def _decide(self, first: torch.Tensor) -> None:
+        """Make an undecided plain function's first call (:func:`.kinds.probe_call`) at
+        ``first``, the point the run asks for, as a probe that :meth:`_take_probe` counts: the
+        call that tells a torch function from a numpy one is counted like any other, and so is
+        a numpy function's failed call with a tensor. No second call is made when the budget
+        has no evaluation left for it."""
+        obj = self.objective
+        if obj.decided or obj._probe is not None:
+            return
+        left = self.remaining_evals()
+        obj._probe = probe_call(
+            obj,
+            first.detach().clone(),
+            obj._scalar,
+            want_grad=False,
+            retry=left is None or left > 1,
+        )
+
+    def _take_probe(self, first: torch.Tensor) -> Probe | None:
+        """The objective's probe (its first call, made at this run's x0 before the run by
+        :meth:`Objective.probe`, or at ``first`` by :meth:`_decide`) at the run's first
+        evaluation. Returned when ``first``, the point asked for, is the probed one; otherwise
+        counted and recorded as its own evaluation (it was a real call) and None returned. A
+        numpy function's failed call with a tensor (``calls=2``) is recorded first, as an
+        evaluation of value NaN. A probe made at another x0 belongs to a run that never
+        started: it is dropped."""
+        p = self.objective._take_probe()
+        if p is None:
+            return None
+        here = first.shape == p.x.shape and torch.equal(first, p.x)
+        if not here and (p.x.shape != self._x0.shape or not torch.equal(p.x, self._x0)):
+            return None
+        if p.error is not None:
+            raise self._fail(p.error, self.nfev + 1) from p.error
+        if p.calls > 1:  # the call with a tensor raised before the call with numpy
+            self._record(p.x.clone(), math.nan)
+            self._check_before()
+        if here:
+            return p
+        self._record(p.x.clone(), p.f)
+        self._check_after()
+        self._check_before()
+        return None

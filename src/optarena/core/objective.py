@@ -33,19 +33,31 @@ Backend = Literal["torch", "numpy", "auto"]
 
 
 def _to_scalar_tensor(y: Any, where: str) -> torch.Tensor:
-    if isinstance(y, torch.Tensor):
-        if y.numel() != 1:
-            raise ObjectiveDefinitionError(
-                f"{where} must return a scalar, got a tensor of shape {tuple(y.shape)}"
-            )
+    if isinstance(y, torch.Tensor) and y.numel() == 1:
         return y.reshape(())
     if isinstance(y, int | float | np.floating | np.integer) and not isinstance(y, bool):
         return torch.tensor(float(y), dtype=torch.float64)
     if isinstance(y, np.ndarray) and y.size == 1:
         return torch.tensor(float(y.reshape(())), dtype=torch.float64)
     raise ObjectiveDefinitionError(
-        f"{where} must return a scalar (tensor or float), got {type(y).__name__}"
+        f"{where} must return a scalar (a float, a numpy scalar, or a numpy array or tensor "
+        f"holding a single value), but returned {_described(y)}"
     )
+
+
+def _described(y: Any) -> str:
+    """What a function returned, as a user would say it (for the error naming it)."""
+    if isinstance(y, torch.Tensor):
+        return f"a tensor of shape {tuple(y.shape)} (dtype {y.dtype})"
+    if isinstance(y, np.ndarray):
+        return f"a numpy array of shape {y.shape} (dtype {y.dtype})"
+    if isinstance(y, list | tuple):
+        return f"a {type(y).__name__} of length {len(y)}"
+    if y is None:
+        return "None (a missing return statement?)"
+    kind = type(y)
+    where = "" if kind.__module__ == "builtins" else kind.__module__ + "."
+    return f"a {where}{kind.__name__}: {y!r:.60}"
 
 
 class Objective:
@@ -214,15 +226,17 @@ class Objective:
         """False while a ``backend="auto"`` objective has not been called yet."""
         return self.backend != "auto"
 
-    def probe(self, x0: torch.Tensor) -> None:
+    def probe(self, x0: torch.Tensor, *, retry: bool = True) -> None:
         """Decide what an undecided (``backend="auto"``) objective is by calling it at ``x0``
         now, before the method is chosen (a no-op once decided). That call is the next run's
         first evaluation at ``x0``, counted there: the run takes its value (and gradient)
         instead of calling again, or records it as its own evaluation when it starts elsewhere.
+        A numpy function's call with a tensor raises and is made again with a numpy array:
+        the run counts both calls; ``retry=False`` (one evaluation left) makes no second call.
         """
         if self.decided:
             return
-        self._probe = probe_call(self, x0, self._scalar)
+        self._probe = probe_call(self, x0, self._scalar, retry=retry)
 
     def _take_probe(self) -> Probe | None:
         """The pending probe, handed once to the run that counts it."""

@@ -22,14 +22,14 @@ from .batch import BatchCut
 from .errors import ObjectiveError, StopRun
 from .evaluator import BatchRunner
 from .gradients import GradientEvaluations
-from .kinds import Probe
+from .kinds import FirstCalls
 from .noise import Leaders
 from .objective import Objective, ObjectiveDefinitionError, RowError
 
 __all__ = ["ObjectiveError", "Oracle", "StopRun"]  # the errors live in .errors
 
 
-class Oracle(GradientEvaluations, ArrayEvaluations):
+class Oracle(FirstCalls, GradientEvaluations, ArrayEvaluations):
     """Counts evaluations, enforces the budget, keeps the best point and the History.
 
     ``value`` returns the value used for ranking: any NaN or infinity becomes ``+inf`` (the
@@ -209,29 +209,13 @@ class Oracle(GradientEvaluations, ArrayEvaluations):
             index,
         )
 
-    def _take_probe(self, first: torch.Tensor) -> Probe | None:
-        """The objective's probe (:meth:`Objective.probe`: its first call, made at this run's
-        x0 before the run) at the run's first evaluation. Returned when ``first``, the point
-        asked for, is the probed one; otherwise counted and recorded as its own evaluation (it
-        was a real call) and None returned. A probe made at another x0 belongs to a run that
-        never started: it is dropped."""
-        p = self.objective._take_probe()
-        if p is None or p.x.shape != self._x0.shape or not torch.equal(p.x, self._x0):
-            return None
-        if p.error is not None:
-            raise self._fail(p.error, self.nfev + 1) from p.error
-        if first.shape == p.x.shape and torch.equal(first, p.x):
-            return p
-        self._check_before()
-        self._record(p.x.clone(), p.f)
-        self._check_after()
-        return None
-
     # -- evaluations -----------------------------------------------------------------------
     def value(self, x: torch.Tensor | np.ndarray) -> float:
         """f(x), counted as one evaluation; ``+inf`` stands for any non-finite value."""
         self._check_before()
         xt = self.as_tensor(x)
+        if not self.objective.decided:
+            self._decide(xt)
         if self.objective._probe is not None and (p := self._take_probe(xt)) is not None:
             ranked = self._record(xt, p.f)
             self._check_after()
@@ -260,6 +244,9 @@ class Oracle(GradientEvaluations, ArrayEvaluations):
         n = Xt.shape[0]
         if n == 0:
             return torch.empty(0, dtype=self.dtype, device=self.device)
+        if not self.objective.decided:
+            self._check_before()
+            self._decide(Xt[0])
         if self.objective._probe is not None:
             self._check_before()
             if (p := self._take_probe(Xt[0])) is not None:  # row 0 was evaluated by the probe

@@ -4,6 +4,7 @@ user's callback), what the callback sees after each iteration, and how a run end
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,8 +99,9 @@ class RunContext:
         f: float | None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        """Call the user's callback; a truthy return ends the run. An exception in it ends
-        the run with :class:`CallbackError` (an ObjectiveError: it carries the best so far)."""
+        """Call the user's callback; a truthy return ends the run, as does raising
+        ``StopIteration`` (scipy's way). Any other exception in it ends the run with
+        :class:`CallbackError` (an ObjectiveError: it carries the best so far)."""
         if self.callback is None:
             return
         best_x = None if oracle.best_x is None else oracle.best_x.clone()
@@ -116,6 +118,12 @@ class RunContext:
         )
         try:
             stop = self.callback(info)
+        except StopIteration:
+            raise StopRun(
+                StopReason.CALLBACK,
+                f"stopped by the callback (it raised StopIteration after iteration {iteration}, "
+                f"evaluation {oracle.nfev}); best so far kept",
+            ) from None
         except Exception as e:
             raise CallbackError(
                 f"the callback raised {type(e).__name__} after iteration {iteration} "
@@ -123,7 +131,11 @@ class RunContext:
                 oracle.nfev,
             ) from e
         if stop:
-            raise StopRun(StopReason.CALLBACK, "the callback asked to stop")
+            raise StopRun(
+                StopReason.CALLBACK,
+                f"stopped by the callback (it returned {reprlib.repr(stop)} after iteration "
+                f"{iteration}, evaluation {oracle.nfev}); best so far kept",
+            )
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,8 @@ class MethodInfo:
         if self.needs_grad and not facts.has_gradient:
             return (
                 f"{who} needs a gradient, but {facts.subject} has none "
-                f"(gradient={facts.gradient!r}). Use a gradient-free method "
-                f"({_names(lambda i: not i.needs_grad)}), or build the objective with "
+                f"(gradient={facts.gradient!r}). Use a gradient-free method that fits the "
+                f"problem ({_gradient_free(facts)}), or build the objective with "
                 "gradient='fd' for finite differences (each probe is counted): "
                 "Objective(f, gradient='fd') for a torch function, "
                 "Objective.from_numpy(f, gradient='fd') for a numpy one"
@@ -156,6 +156,19 @@ class MethodInfo:
 
 def _names(pred: Callable[[MethodInfo], bool]) -> str:
     return ", ".join(i.name for i in method_infos() if pred(i))
+
+
+def _gradient_free(facts: Facts) -> str:
+    """The methods that run on a problem with ``facts`` without a gradient: the gradient-free
+    methods that fit it (bounds required or refused, constraints), then the composites, which
+    choose gradient-free inner methods by themselves when none is named."""
+    free = dataclasses.replace(facts, gradient="none")
+    fit = [i for i in method_infos() if not i.needs_grad and i.fits(free)]
+    own = ", ".join(i.name for i in fit if i.family != "composite") or "none registered"
+    composites = [i.name for i in fit if i.family == "composite"]
+    if not composites:
+        return own
+    return f"{own}; or, with their inner methods left to choose, {', '.join(composites)}"
 
 
 _REGISTRY: dict[str, type[Method]] = {}

@@ -11,6 +11,7 @@ cautious copy of its method (:func:`cautious`), read from the method's declared 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "budget_left",
     "cautious",
     "check_inner",
+    "check_with_kind",
     "describe_caution",
     "inner_facts",
     "method_like",
@@ -48,6 +50,24 @@ _CAUTION_OPTIONS = ("line_search", "lr")
 def method_like(value: Any) -> str | None:
     """What is wrong with an inner-method option (a registered name or a Method instance)."""
     return None if isinstance(value, str | Method) else "must be a method name or a Method"
+
+
+def check_with_kind(
+    check: Callable[[RunContext, Evaluator], None], ctx: RunContext, evaluator: Evaluator
+) -> None:
+    """Run a composite's ``check`` before any call, then, for a plain function whose kind is
+    still unknown (torch or numpy; with an autograd gradient or not), again once its first call
+    at x0 has told it: the inner methods a composite chooses, and whether they fit, depend on
+    it. The first pass refuses what no kind would fix (a box, constraints) without calling the
+    function; the call is the run's first evaluation, counted (as ``minimize`` does for a
+    method that needs a gradient)."""
+    check(ctx, evaluator)
+    obj = evaluator.objective
+    if obj.decided:
+        return
+    left = evaluator.remaining_evals()
+    obj.probe(ctx.x0, retry=left is None or left > 1)
+    check(ctx, evaluator)
 
 
 def inner_facts(evaluator: Evaluator, ctx: RunContext, *, bounded: bool | None = None) -> Facts:

@@ -35,7 +35,15 @@ from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import declared_params, param
 from .._registry import Facts, candidates, register, resolve_method
 from ._starts import draw_starts
-from ._subrun import budget_end, budget_left, check_inner, inner_facts, run_scoped, sub_context
+from ._subrun import (
+    budget_end,
+    budget_left,
+    check_inner,
+    check_with_kind,
+    inner_facts,
+    run_scoped,
+    sub_context,
+)
 
 __all__ = ["Chain", "choose_local", "distinct_best"]
 
@@ -79,7 +87,9 @@ class Chain(ExternalMethod):
         *phases: registered names or Method instances, run in order; ``"local"`` stands for
             the best local method for the objective (exact-gradient quasi-Newton when it has a
             gradient, else a derivative-free one). A gradient method named for an objective
-            without gradient is refused before any evaluation (never replaced silently).
+            without gradient is refused before the run (never replaced silently, never run on
+            differences the user did not ask for); for a plain function, after the one counted
+            call at x0 that tells a numpy function from a torch one.
         switch: fraction of the evaluation budget given to the phases before the last (split
             equally); ``None`` ends each of them when it stagnates or converges.
         window: evaluations without progress that end a phase (``None``: ``max(100, 20 * d)``).
@@ -147,14 +157,19 @@ class Chain(ExternalMethod):
         return out
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+
+    def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
         phases = self.resolved(oracle, ctx)
         facts = inner_facts(oracle, ctx)
-        hint = (
-            f"; a chain never lets a phase leave the box, and its phase {LOCAL!r} picks a "
-            "local method that fits by itself"
-        )
         for i, m in enumerate(phases):
             role = "local phase" if i == len(phases) - 1 else f"phase {i + 1}"
+            written = [p if j != i else LOCAL for j, p in enumerate(self.phases)]
+            spelled = ">".join(p.label if isinstance(p, Method) else p for p in written)
+            hint = (
+                f"; in a chain, the phase {LOCAL!r} picks a local method that fits by itself "
+                f"(method={spelled!r}), and no phase ever leaves the box"
+            )
             check_inner(m, ctx, oracle, role, hint, facts)
 
     # -- running ---------------------------------------------------------------------------

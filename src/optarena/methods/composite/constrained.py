@@ -34,6 +34,7 @@ from ._subrun import (
     MAX_CAUTION,
     cautious,
     check_inner,
+    check_with_kind,
     describe_caution,
     inner_facts,
     method_like,
@@ -100,6 +101,9 @@ class _Wrapper(ExternalMethod):
         return resolve_method(name, dict(self.inner_options))
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+
+    def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
         inner = self.inner_method(inner_facts(oracle, ctx))
         check_inner(inner, ctx, oracle, "inner method")
 

@@ -31,13 +31,14 @@ from ...core.evaluator import Evaluator
 from ...core.scope import CAP_SPENT, Scope, ScopeEnded
 from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
-from .._registry import method_infos, register, resolve_method
+from .._registry import Facts, candidates, method_infos, register, resolve_method
 from ..gradient._lanes import BatchedQuasiNewton
 from . import _starts
 from ._subrun import (
     budget_end,
     budget_left,
     check_inner,
+    check_with_kind,
     inner_facts,
     method_like,
     run_scoped,
@@ -82,11 +83,13 @@ class MultiStart(ExternalMethod):
     """Local searches from many starts, batched for lbfgs/bfgs, keeping the best.
 
     Args:
-        local: the local method (name or instance; None: the limited-memory method of the
-            batched lanes, lbfgs). Methods flagged ``batched_lanes`` (lbfgs, bfgs) run batched
-            (their tolerances and ``history_size`` are used; bfgs keeps a dense inverse
-            Hessian per start and, unlike scipy's, respects bounds by projection); any other
-            registered method runs one start after another.
+        local: the local method (name or instance; None: chosen for the objective, the
+            limited-memory method of the batched lanes (lbfgs) when it has a gradient or with
+            ``fd_gradient``, else the registry's first derivative-free ``"local"`` method,
+            such as a numpy function's). Methods flagged ``batched_lanes`` (lbfgs, bfgs) run
+            batched (their tolerances and ``history_size`` are used; bfgs keeps a dense
+            inverse Hessian per start and, unlike scipy's, respects bounds by projection);
+            any other registered method runs one start after another.
         starts: number of local searches (x0 included when ``include_x0``).
         lanes: starts advancing at once in the batched mode (``None``: all of them).
         sample: candidates evaluated first; the starts are the best of them (0: the starts
@@ -113,7 +116,7 @@ class MultiStart(ExternalMethod):
 
     local: str | Method | None = param(  # noqa: RUF009 (a declared option is a field)
         None,
-        "the local method, a name or a Method (None: the lanes' limited-memory method)",
+        "the local method, a name or a Method (None: chosen for the objective)",
         check=method_like,
     )
     starts: int = param(16, ge=1)
@@ -129,18 +132,28 @@ class MultiStart(ExternalMethod):
     more_starts: bool = param(True)
 
     def validate(self) -> None:
-        if self.local is None:
-            object.__setattr__(self, "local", default_local())
         self.local_method()  # unknown names fail here, with suggestions
 
-    def local_method(self) -> Method:
-        """The local method instance."""
-        local = self.local if self.local is not None else default_local()
+    def local_method(self, facts: Facts | None = None) -> Method:
+        """The local method instance for a problem with ``facts`` (default: an objective with
+        a gradient): the named one, else the lanes' limited-memory method when the objective
+        has a gradient (or ``fd_gradient`` gives one), else the first derivative-free method
+        of the registry's ``"local"`` role that fits."""
+        local = self.local
+        if local is None:
+            free = facts is not None and not facts.has_gradient and not self.fd_gradient
+            found = candidates("local", facts) if free else []
+            local = found[0].name if found else default_local()
         return resolve_method(local, {}) if isinstance(local, str) else local
+
+    def _local(self, oracle: Evaluator, ctx: RunContext) -> Method:
+        """The local method of this run (the objective's kind decided)."""
+        return self.local_method(inner_facts(oracle, ctx))
 
     @property
     def batched(self) -> bool:
-        """Whether the starts run as one batched computation (the lanes can run the method)."""
+        """Whether the starts run as one batched computation (the lanes can run the method)
+        on an objective with a gradient."""
         return self.local_method().info.batched_lanes
 
     @property
@@ -148,9 +161,12 @@ class MultiStart(ExternalMethod):
         return f"{self.info.name}({self.local_method().label})"
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
-        local = self.local_method()
+        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+
+    def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        local = self._local(oracle, ctx)
         obj = oracle.objective
-        if self.batched:
+        if local.info.batched_lanes:
             if not self.fd_gradient:
                 # the lanes keep every start in the box themselves (by projection)
                 facts = inner_facts(oracle, ctx, bounded=False)
@@ -169,7 +185,7 @@ class MultiStart(ExternalMethod):
 
     # -- starts ----------------------------------------------------------------------------
     def _candidates(
-        self, oracle: Evaluator, ctx: RunContext, exact: bool, include_x0: bool
+        self, oracle: Evaluator, ctx: RunContext, exact: bool, include_x0: bool, batched: bool
     ) -> list[Any]:
         """The starts in order, each ``(x, f, g)`` with f/g known or None.
 
@@ -179,22 +195,24 @@ class MultiStart(ExternalMethod):
         """
         out: list[Any] = []
         k = self.starts - int(include_x0)
-        if include_x0 and self.batched:
-            out.append(self._evaluate_known(oracle, ctx.x0.unsqueeze(0), exact)[0])
+        if include_x0 and batched:
+            out.append(self._evaluate_known(oracle, ctx.x0.unsqueeze(0), exact, batched)[0])
         elif include_x0:  # the local method evaluates it first
             out.append((ctx.x0.clone(), None, None))
         if k <= 0:
             return out
         if self.sample > k:
             X = draw_starts(ctx, self.sample, self.sampling, self.scale)
-            known = self._evaluate_known(oracle, X, exact)
+            known = self._evaluate_known(oracle, X, exact, batched)
             known.sort(key=lambda c: c[1])
             return out + known[:k]
         X = draw_starts(ctx, k, self.sampling, self.scale)
         return out + [(X[i], None, None) for i in range(k)]
 
-    def _evaluate_known(self, oracle: Evaluator, X: torch.Tensor, exact: bool) -> list[Any]:
-        if exact and self.batched:
+    def _evaluate_known(
+        self, oracle: Evaluator, X: torch.Tensor, exact: bool, batched: bool
+    ) -> list[Any]:
+        if exact and batched:
             f, G = oracle.values_and_grads(X)
             return [(X[i], float(f[i]), G[i]) for i in range(X.shape[0])]
         f = oracle.values(X)
@@ -203,30 +221,32 @@ class MultiStart(ExternalMethod):
     # -- running ---------------------------------------------------------------------------
     def solve(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         exact = oracle.objective.gradient == "autograd"
+        local = self._local(oracle, ctx)
+        batched = local.info.batched_lanes
         found: list[dict[str, Any]] = []
         n = 0
         try:
-            cands = self._candidates(oracle, ctx, exact, self.include_x0)
+            cands = self._candidates(oracle, ctx, exact, self.include_x0, batched)
             n = len(cands)
-            self._spend(oracle, ctx, cands, found, exact, 0)
+            self._spend(oracle, ctx, cands, found, exact, 0, local)
             batch = 0
             while self.more_starts and budget_left(oracle):
                 batch += 1  # every start ended with budget left: new starts, new draws
                 sub = sub_context(ctx, ctx.x0, self, 5000 + batch)
                 before = oracle.nfev
-                cands = self._candidates(oracle, sub, exact, False)
+                cands = self._candidates(oracle, sub, exact, False, batched)
                 n += len(cands)
-                self._spend(oracle, sub, cands, found, exact, len(found))
+                self._spend(oracle, sub, cands, found, exact, len(found), local)
                 if oracle.nfev == before:
                     break  # starts that evaluate nothing would never end
         except StopRun as stop:
-            return Outcome(stop.reason, stop.message, self._info(found))
+            return Outcome(stop.reason, stop.message, self._info(found, local))
         spent = budget_end(oracle)
         if spent is not None and found and found[-1]["ended"] == CAP_SPENT:
             message = f"the budget ended local search {len(found)} of {n}"
-            return Outcome(spent, message, self._info(found))
+            return Outcome(spent, message, self._info(found, local))
         return Outcome(
-            StopReason.CONVERGED, f"{len(found)} local searches ended", self._info(found)
+            StopReason.CONVERGED, f"{len(found)} local searches ended", self._info(found, local)
         )
 
     def _spend(
@@ -237,14 +257,15 @@ class MultiStart(ExternalMethod):
         found: list[dict[str, Any]],
         exact: bool,
         salt: int,
+        local: Method,
     ) -> None:
-        """Run the local searches from ``cands``, batched or one after another."""
-        if not self.batched:
-            self._sequential(oracle, ctx, cands, found, salt)
+        """Run the local searches from ``cands`` with ``local``, batched or one after another."""
+        if not local.info.batched_lanes:
+            self._sequential(oracle, ctx, cands, found, local, salt)
             return
         lanes = min(self.lanes or self.starts, len(cands))
         engine = BatchedQuasiNewton(
-            self.local_method(), oracle, ctx, lanes, self.dedup, exact,
+            local, oracle, ctx, lanes, self.dedup, exact,
             self._start_cap(oracle, exact, lanes), self.race,
         )  # fmt: skip
         engine.run(cands, found)
@@ -267,9 +288,9 @@ class MultiStart(ExternalMethod):
         ctx: RunContext,
         cands: list[Any],
         found: list[dict[str, Any]],
+        local: Method,
         salt: int = 0,
     ) -> None:
-        local = self.local_method()
         for i, (x, _, _) in enumerate(cands):
             left = oracle.remaining_evals()
             cap = self.start_evals
@@ -308,7 +329,7 @@ class MultiStart(ExternalMethod):
 
         return watch
 
-    def _info(self, found: list[dict[str, Any]]) -> dict[str, Any]:
+    def _info(self, found: list[dict[str, Any]], local: Method) -> dict[str, Any]:
         fs = [m["f"] for m in found]
         ended: dict[str, int] = {}
         for m in found:
@@ -322,6 +343,7 @@ class MultiStart(ExternalMethod):
             "start_evals": [m["evals"] for m in found],
             "ended": ended,
             "best_start": best,
+            "local": local.label,
         }
         cautious = sum(m.get("cautious", 0) for m in found)
         if cautious:  # diverged starts run again, more cautiously
