@@ -256,3 +256,17 @@ def test_a_callback_raising_stop_iteration_stops_the_run_as_in_scipy(method: str
     )  # fmt: skip
     assert res.stop_reason is oa.StopReason.CALLBACK and "StopIteration" in res.message
     assert len(seen) == 2 and res.nfev < 2000 and res.x is not None
+
+
+def test_an_objective_converting_its_input_to_floats_gets_no_warning_from_the_probe() -> None:
+    """A training objective reads its hyperparameters with float(h[0]): the first call's
+    gradient-requiring tensor (the kind probe) must not make torch warn the user about it."""
+
+    def objective(h):
+        return (float(h[0]) - 1.0) ** 2 + (float(h[1]) + 2.0) ** 2
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = oa.minimize(objective, [0.0, 0.0], "nelder_mead", budget=200)
+    assert res.fun < 1e-3
+    assert not [w for w in caught if "requires_grad" in str(w.message)]

@@ -16,6 +16,7 @@ through steps (floor, round, sign, ...) from a genuine stationary point.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,9 @@ def _kind_of(y: Any) -> str:
     return "black_box"
 
 
+_GRAD_SCALAR_WARNING = "Converting a tensor with requires_grad=True to a scalar"
+
+
 def probe_call(
     obj: Objective,
     x0: torch.Tensor,
@@ -126,7 +130,10 @@ def probe_call(
     budget) makes no second call: the error then says how to declare a numpy function."""
     xx = x0.detach().clone().requires_grad_(True)
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), warnings.catch_warnings():
+            # x0 requires grad only to learn whether f keeps a gradient: torch's warning
+            # about converting it to a Python number speaks of our probe, not of the user's code
+            warnings.filterwarnings("ignore", message=_GRAD_SCALAR_WARNING, category=UserWarning)
             y = obj.fn(xx)
     except Exception as tensor_error:
         if not retry:
