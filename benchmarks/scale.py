@@ -18,6 +18,17 @@ Rastrigin, x0 ~ U[-1, 1] (one x0 per seed, the same for every library), initial 
 methods with their defaults (IPOP restarts), pycma's sep-CMA with its defaults (one run),
 EvoTorch with its default population where it has one, else 100.
 
+Memory cap (``--memory 1GB``): d = 10^6 (``--dims``), popsize 256 (``--popsize``), each method
+of ``--only`` (default ``sep_cmaes,lm_maes``) without a cap and with ``minimize(memory=...)``,
+each cell in a fresh subprocess, alternating; the table gives the peak RSS of the process above
+its RSS before the run (torch imported, x0 made), the CPU time per evaluation of each and their
+ratio (median of ``--repeats``).
+
+Evaluation dtype (``--precision``): a population of ``--popsize`` MLPs (64-256-256-10, tanh,
+85,002 parameters, batch of 256 inputs, cross-entropy) evaluated through the direct Sequential
+path in float32 and with ``eval_dtype`` bfloat16 and float16, alternating in one process; the
+median wall time per evaluation of each (one thread) and the largest difference of the values.
+
 Run: ``.venv/bin/python benchmarks/scale.py [--dims 1000,10000,100000] [--seconds 3]``,
 ``--dims 1000,10000,100000,1000000`` for the full table (about 10 GB of free memory and
 several minutes), ``--quality [--seeds 5]``. Markdown tables go to stdout.
@@ -123,6 +134,7 @@ def run(
     seed: int,
     dtype: torch.dtype,
     seconds: float | None = None,
+    memory: str | None = None,
 ) -> dict[str, float]:
     """Run ``runner`` on ``fn`` from ``x0``; returns best value, evaluations, and the CPU seconds
     and evaluations of the generations after the first (the overhead's measure)."""
@@ -150,6 +162,7 @@ def run(
             budget=budget,
             seed=seed,
             callback=cb,
+            memory=memory,
             **opts,
         )
         best = float(res.fun)
@@ -208,15 +221,20 @@ def run(
 
 
 # -- overhead cells, each in a fresh process -----------------------------------------------------
-def cell(runner: str, d: int, popsize: int, seconds: float, dtype: str) -> dict[str, float]:
-    """One overhead measurement (in this process): microseconds per evaluation, peak RSS."""
+def cell(
+    runner: str, d: int, popsize: int, seconds: float, dtype: str, memory: str | None = None
+) -> dict[str, float]:
+    """One overhead measurement (in this process): microseconds per evaluation, peak RSS
+    (and its growth over the RSS before the run, ``grown_mb``)."""
     x0 = np.full(d, 1.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     out = run(
         runner, sphere, x0, popsize=popsize, sigma0=0.5, budget=10**12, seed=0,
-        dtype=getattr(torch, dtype), seconds=seconds,
+        dtype=getattr(torch, dtype), seconds=seconds, memory=memory,
     )  # fmt: skip
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    return {"us": 1e6 * out["cpu"] / max(1, out["evals"]), "rss_mb": rss_mb}
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    us = 1e6 * out["cpu"] / max(1, out["evals"])
+    return {"us": us, "rss_mb": rss_mb, "grown_mb": rss_mb - before, "best": out["best"]}
 
 
 def selected(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -263,6 +281,77 @@ def overhead(args: argparse.Namespace) -> None:
         print(f"\n{note}")
 
 
+def capped(args: argparse.Namespace) -> None:
+    """Peak memory and time per evaluation without and with ``minimize(memory=...)``."""
+    names = args.only.split(",") if args.only else ["sep_cmaes", "lm_maes"]
+    d = int(args.dims.split(",")[-1])
+    cells: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for rep in range(args.repeats):
+        for r in names:
+            caps = ["none", args.memory] if rep % 2 == 0 else [args.memory, "none"]
+            for cap in caps:
+                cmd = [sys.executable, __file__, "--cell", r, str(d), str(args.popsize),
+                       str(args.seconds), args.dtype, cap]  # fmt: skip
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                if p.returncode != 0:
+                    print(f"<!-- {r} {cap} failed: {p.stderr.strip()[-300:]} -->", file=sys.stderr)
+                    continue
+                res = json.loads(p.stdout.strip().splitlines()[-1])
+                cells.setdefault((r, cap), []).append(res)
+                print(f"  {r:12s} memory={cap:8s} {res['us']:10.1f} us/eval  "
+                      f"{res['grown_mb']:8.0f} MB grown  {res['rss_mb']:8.0f} MB peak",
+                      file=sys.stderr)  # fmt: skip
+
+    def med(r: str, cap: str, key: str) -> float:
+        return statistics.median(c[key] for c in cells.get((r, cap), [{key: math.nan}]))
+
+    print(f"d = {d:,}, popsize {args.popsize}, {args.dtype}, sphere (declared batched), one "
+          f"thread; memory cap {args.memory}; median of {args.repeats}; MB = peak RSS of the "
+          "cell's process above its RSS before the run (peak RSS in brackets)\n")  # fmt: skip
+    print("| method | MB, no cap | MB, cap | us/eval, no cap | us/eval, cap | time ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in names:
+        a, b = med(r, "none", "us"), med(r, args.memory, "us")
+        print(f"| {r} | {med(r, 'none', 'grown_mb'):,.0f} ({med(r, 'none', 'rss_mb'):,.0f}) | "
+              f"{med(r, args.memory, 'grown_mb'):,.0f} ({med(r, args.memory, 'rss_mb'):,.0f}) | "
+              f"{a:,.0f} | {b:,.0f} | {b / a:.2f} |")  # fmt: skip
+
+
+def precision(args: argparse.Namespace) -> None:
+    """Time per evaluation of a network population in float32, bfloat16 and float16."""
+    from optarena.core.memory import evaluation
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(64, 256), torch.nn.Tanh(), torch.nn.Linear(256, 256), torch.nn.Tanh(),
+        torch.nn.Linear(256, 10),
+    )  # fmt: skip
+    xs, ys = torch.randn(256, 64), torch.randint(0, 10, (256,))
+    obj = oa.Objective.from_module(net, torch.nn.functional.cross_entropy, args=(xs,), target=ys)
+    x0 = obj.default_x0
+    assert x0 is not None
+    X = x0 + 0.05 * torch.randn(args.popsize, x0.numel())
+    kinds = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    values: dict[str, np.ndarray] = {}
+    for rep in range(max(3, args.repeats)):
+        for k in kinds if rep % 2 == 0 else list(kinds)[::-1]:
+            with evaluation(dtype=kinds[k]):
+                t = time.perf_counter()
+                values[k], how = obj._values(X.clone())
+                times[k].append((time.perf_counter() - t) / X.shape[0])
+            assert how == "module", how
+    print(f"{x0.numel():,}-parameter MLP, batch 256, population {args.popsize}, one thread; "
+          f"median of {max(3, args.repeats)}\n")  # fmt: skip
+    print("| eval_dtype | us per evaluation | ratio to float32 | largest relative difference |")
+    print("|---|---:|---:|---:|")
+    base = statistics.median(times["float32"])
+    for k in kinds:
+        t = statistics.median(times[k])
+        rel = np.max(np.abs(values[k] - values["float32"]) / np.abs(values["float32"]))
+        print(f"| {k} | {1e6 * t:,.1f} | {t / base:.2f} | {rel:.1e} |")
+
+
 def quality(args: argparse.Namespace) -> None:
     runners, notes = selected(args)
     d, budget = args.quality_dim, 100 * args.quality_dim
@@ -302,11 +391,22 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--sigma0", type=float, default=0.5)
     ap.add_argument("--only", default="", help="comma-separated runner names to keep")
-    ap.add_argument("--cell", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--memory", default="", help="a cap such as 1GB: peak memory and time with it")
+    ap.add_argument("--precision", action="store_true", help="a network population by dtype")
+    ap.add_argument("--cell", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.cell:
-        r, d, lam, sec, dtype = args.cell
-        print(json.dumps(cell(r, int(d), int(lam), float(sec), dtype)))
+        r, d, lam, sec, dtype, *cap = args.cell
+        mem = None if not cap or cap[0] == "none" else cap[0]
+        print(json.dumps(cell(r, int(d), int(lam), float(sec), dtype, mem)))
+    elif args.precision:
+        precision(args)
+    elif args.memory:
+        if args.dims == ap.get_default("dims"):
+            args.dims = "1000000"
+        if args.popsize == ap.get_default("popsize"):
+            args.popsize = 256
+        capped(args)
     elif args.quality:
         quality(args)
     else:

@@ -1,7 +1,8 @@
 """Everything a user hands to minimize(), read and checked before the first evaluation.
 
-The objective (function, Objective or Problem), x0, bounds, constraints, device and seed:
-one place for the forms each accepts and the message each refusal gives.
+The objective (function, Objective or Problem), x0, bounds, constraints, device and seed (and,
+from :mod:`optarena.core.memory`, the memory cap and the evaluation dtype): one place for the
+forms each accepts and the message each refusal gives.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from .constraints import Constraint
+from .core.memory import as_eval_dtype, as_memory
 from .core.objective import Objective
 from .problems import Problem
 from .scipy_forms import from_scipy, is_scipy_form
@@ -29,6 +31,8 @@ __all__ = [
     "as_bounds",
     "as_constraints",
     "as_device",
+    "as_eval_dtype",
+    "as_memory",
     "as_objective",
     "as_seed",
     "as_x0",

@@ -16,6 +16,7 @@ import torch
 from .budget import Budget, StopReason
 from .constraints import Constraint
 from .core.errors import ObjectiveError, StopRun
+from .core.memory import evaluation
 from .core.noise import default_reevaluations, reevaluate_best, reserve
 from .core.objective import Objective
 from .core.oracle import Oracle
@@ -24,6 +25,8 @@ from .inputs import (
     as_bounds,
     as_constraints,
     as_device,
+    as_eval_dtype,
+    as_memory,
     as_objective,
     as_seed,
     as_x0,
@@ -57,6 +60,8 @@ def minimize(
     reevaluate: int | None = None,
     progress: bool | Progress = False,
     space: Any = None,
+    memory: int | str | None = None,
+    eval_dtype: str | torch.dtype | None = None,
     **options: Any,
 ) -> Result:
     """Minimize ``objective`` from ``x0`` with ``method`` and return the best evaluated point.
@@ -83,7 +88,8 @@ def minimize(
         seed: seeds every random draw of the run, an int in [0, 2**63 - 1]; ``None`` draws
             one (kept in the Result).
         callback: called after every iteration with an :class:`IterationInfo`; returning a
-            truthy value stops the run.
+            truthy value, or raising ``StopIteration`` as in scipy, stops the run with the
+            best point so far (``stop_reason`` ``"callback"``, said in the message).
         record_x: keep every evaluated point in the History (default: when d <= 64).
         device: where points live and the objective runs (``"cuda"`` when present); the
             default is x0's device. Data the objective closes over must be on it too.
@@ -114,6 +120,19 @@ def minimize(
             repeat reuses its value and still counts in ``nfev``). Returns a
             :class:`optarena.space.SpaceResult` (``.config``, ``.to_pandas()``,
             ``.cache_hits``). See :mod:`optarena.space`.
+        memory: the most memory a generation's evaluation may hold, in bytes or as a string
+            (``"2GB"``, ``"512MiB"``). Populations are evaluated in chunks whose estimated
+            working memory stays within half of it (:mod:`optarena.core.memory` says how it
+            is estimated); the linear-memory methods draw, evaluate and learn from a
+            generation in chunks whose buffers take the other half, with the same results as
+            without a cap. The run's fixed state (the method's vectors, the History) is not
+            counted.
+        eval_dtype: evaluate populations in this dtype (``"float32"``, ``"bfloat16"``,
+            ``"float16"`` or a torch dtype): the function receives the candidates in it (a
+            module objective's forward pass runs in it, the loss in the parameters' dtype);
+            the method's state, the History and ``result.x`` keep x0's dtype, and
+            ``result.fun`` is the value at ``result.x`` rounded to ``eval_dtype``. Numpy
+            functions are not affected.
         **options: hyperparameters of the method (e.g. ``lr=0.1``).
 
     Raises:
@@ -160,13 +179,20 @@ def minimize(
     if seed is None and resume is not None:  # a resume continues the checkpoint's stream
         seed = getattr(resume, "made_under", {}).get("seed")
     run_seed = as_seed(seed)
+    mem, edt = as_memory(memory), as_eval_dtype(eval_dtype)
+    if parallel is not None and (mem is not None or edt is not None):
+        raise ValueError(
+            "memory= and eval_dtype= set how this process evaluates; with executor= the "
+            "workers evaluate the chunks: set chunks with Parallel(chunks=...) and the dtype "
+            "in the objective instead"
+        )
     bud = Budget.coerce(budget).binding(meth.info.needs_grad, f"method {meth.label!r}")
     k = _reevaluations(reevaluate, obj, bud)
     full, bud = bud, _held_back(bud, k)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     _check_resume(resume, meth)
-    with observe(progress, full, meth.label, callback) as callback:
+    with evaluation(mem, edt), observe(progress, full, meth.label, callback) as callback:
         ctx = RunContext(
             x0=x0_t,
             lower=None if box is None else box[0],

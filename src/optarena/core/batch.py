@@ -14,6 +14,10 @@ the same values in either mode, and one that differentiates inside fails under `
 goes to the loop. A function that failed ``vmap`` once is remembered for the process (one
 warning, no second attempt), whichever Objective wraps it.
 
+Under a run's evaluation settings (:mod:`.memory`: ``minimize(memory=, eval_dtype=)``)
+chunks are made small enough for the memory cap's estimate, and every path receives the
+points in the evaluation dtype (numpy functions excepted: they get float64 arrays).
+
 A ``deadline`` (a ``time.perf_counter()`` reading, the Budget's seconds) is checked between
 chunks and between the loop's points: a batch cut short by the clock ends with
 :class:`BatchCut`, holding the values of the rows done. One call of the function is never
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 
 from .errors import ObjectiveDefinitionError
+from .memory import current, eval_rows
 
 if TYPE_CHECKING:
     from .objective import Objective
@@ -83,10 +88,26 @@ def _late(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
 
-def auto_chunk(chunk_size: int | None, dim: int) -> int:
+def auto_chunk(chunk_size: int | None, dim: int, itemsize: int = 8) -> int:
     """Rows per batched call: ``chunk_size``, else about 256 KiB of inputs so that
-    intermediate activations stay in cache."""
-    return chunk_size or max(16, min(4096, 32768 // max(dim, 1)))
+    intermediate activations stay in cache; under a memory cap, at most the rows whose input
+    and three temporaries of its size (``4 dim itemsize`` bytes a row) fit half the cap."""
+    rows = chunk_size or max(16, min(4096, 32768 // max(dim, 1)))
+    return eval_rows(4 * dim * itemsize, rows)
+
+
+def _cast(obj: Objective, X: torch.Tensor) -> torch.Tensor:
+    """``X`` in the run's evaluation dtype (itself when none is set, it already is, or the
+    function is a numpy one)."""
+    dtype = current().dtype
+    if dtype is None or X.dtype == dtype or obj.backend == "numpy":
+        return X
+    return X.to(dtype)
+
+
+def _itemsize(X: torch.Tensor) -> int:
+    dtype = current().dtype
+    return (X.dtype if dtype is None else dtype).itemsize
 
 
 def balanced(n: int, step: int) -> int:
@@ -111,7 +132,7 @@ def batch_values(
         return np.empty(0), "none"
     if not obj.decided:  # the first row tells what the function is (see .kinds)
         try:
-            first = obj._value(X[0].clone())
+            first = obj._value(_cast(obj, X[0]).clone())
         except BaseException as e:
             raise RowError(0, np.empty(0)) from e
         head = np.array([first])
@@ -131,7 +152,7 @@ def batch_values(
     out = np.empty(n)
     start = 0
     if obj.vectorize:
-        for kind, vfn, step in _vector_paths(obj, X.shape[1]):
+        for kind, vfn, step in _vector_paths(obj, X.shape[1], _itemsize(X)):
             step = balanced(n - start, step)
             s = start
             try:
@@ -139,7 +160,7 @@ def batch_values(
                     for s in range(start, n, step):
                         if s > start and _late(deadline):
                             raise BatchCut(out[:s].copy())
-                        y = vfn(X[s : s + step])
+                        y = vfn(_cast(obj, X[s : s + step]))
                         out[s : s + step] = np.asarray(
                             torch.as_tensor(y).detach().cpu().double().reshape(-1)
                         )
@@ -155,7 +176,7 @@ def batch_values(
         if i > start and _late(deadline):
             raise BatchCut(out[:i].copy())
         try:
-            out[i] = obj._value(X[i].clone())
+            out[i] = obj._value(_cast(obj, X[i]).clone())
         except BaseException as e:  # Ctrl-C too: the rows already done must be kept
             raise RowError(i, out[:i].copy()) from e
     return out, "loop"
@@ -167,9 +188,9 @@ def _declared(
     """The declared batched function over the rows of ``X``, in chunks of ``auto_chunk``, in
     the caller's autograd mode (it is the user's function)."""
     n = X.shape[0]
-    step = auto_chunk(obj.chunk_size, X.shape[1])
+    step = auto_chunk(obj.chunk_size, X.shape[1], _itemsize(X))
     if n <= step and obj.backend == "torch":  # one call, no copy into a buffer
-        return _checked(obj, batched(X), n).copy()
+        return _checked(obj, batched(_cast(obj, X)), n).copy()
     out = np.empty(n)
     for s in range(0, n, step):
         if s > 0 and _late(deadline):
@@ -179,7 +200,7 @@ def _declared(
             if obj.backend == "numpy":
                 y = batched(chunk.detach().cpu().double().numpy())
             else:
-                y = batched(chunk)
+                y = batched(_cast(obj, chunk))
         except BaseException as e:  # the chunks already done are kept and counted
             raise RowError(s, out[:s].copy()) from e
         out[s : s + step] = _checked(obj, y, chunk.shape[0])
@@ -199,15 +220,19 @@ def _checked(obj: Objective, y: Any, n: int) -> np.ndarray:
     return yv
 
 
-def _vector_paths(obj: Objective, dim: int) -> list[tuple[str, Callable[[torch.Tensor], Any], int]]:
+def _vector_paths(
+    obj: Objective, dim: int, itemsize: int
+) -> list[tuple[str, Callable[[torch.Tensor], Any], int]]:
     """The vectorized ways to evaluate chunks (name, function, rows per chunk), fastest
     first, minus those that failed."""
     paths: list[tuple[str, Callable[[torch.Tensor], Any], int]] = []
     if obj._module_batched is not None:
-        rows = obj.chunk_size or obj._module_batched.rows_per_chunk
-        paths.append(("module", obj._module_batched, rows))
+        net = obj._module_batched
+        rows = eval_rows(net.row_bytes(itemsize), obj.chunk_size or net.rows_per_chunk)
+        paths.append(("module", net, rows))
     if not vmap_failed(obj):
-        paths.append(("vmap", torch.func.vmap(obj.fn), auto_chunk(obj.chunk_size, dim)))
+        rows = auto_chunk(obj.chunk_size, dim, itemsize)
+        paths.append(("vmap", torch.func.vmap(obj.fn), rows))
     return paths
 
 

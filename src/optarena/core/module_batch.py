@@ -12,6 +12,11 @@ Only what this path reproduces (to rounding: the products are summed in another 
 within 2e-7) is accepted: an ``nn.Sequential`` (nested ones too) of ``nn.Linear`` and
 parameter-free elementwise layers, one 2-D input tensor, no hooks. Anything else returns
 ``None`` from :func:`sequential_batched` and the Objective uses ``vmap``.
+
+Candidates in another floating dtype than the module (``minimize(eval_dtype=...)``, e.g.
+bfloat16) run the whole forward pass in that dtype: the shared inputs and the parameters that
+are not optimized are cast to it at each call; the output is cast back to the inputs' dtype
+before the loss, which is computed as usual.
 """
 
 from __future__ import annotations
@@ -180,8 +185,17 @@ class SequentialBatch:
 
     def _set_plan(self, plan: _Plan, signature: tuple[int, ...]) -> None:
         self.plan, self._signature = plan, signature
-        widest = max(layer.out_features for layer, _, _ in plan if type(layer) is nn.Linear)
+        linear = [layer for layer, _, _ in plan if type(layer) is nn.Linear]
+        widest = max(layer.out_features for layer in linear)
         self.rows_per_chunk = max(1, min(4096, (1 << 19) // max(1, widest * self.inputs.shape[0])))
+        self._pair = max(layer.in_features + layer.out_features for layer in linear)
+        self._dim = sum(hi - lo for lo, hi, _ in self.slots.values())
+
+    def row_bytes(self, itemsize: int) -> int:
+        """Estimated working memory of one candidate in a chunk, in bytes: its weights (the
+        first layer reads them as one copy) and the input and output activations of the
+        widest layer over the data batch (elementwise layers make one of the same size)."""
+        return itemsize * (self._dim + 2 * self._pair * self.inputs.shape[0])
 
     def _current_plan(self) -> _Plan:
         if _global_hooks():
@@ -201,6 +215,10 @@ class SequentialBatch:
         plan = self._current_plan()
         P = X.shape[0]
         h = self.inputs.t()  # (features, batch), shared by every candidate
+        own = h.dtype  # the loss gets the output in the inputs' dtype
+        low = X.dtype != own and X.dtype.is_floating_point
+        if low:  # the forward pass in the candidates' dtype (eval_dtype)
+            h = h.to(X.dtype)
         shared = True
         for layer, w_at, b_at in plan:
             if type(layer) is nn.Tanh:
@@ -210,7 +228,8 @@ class SequentialBatch:
                 h = layer(h)
                 continue
             if w_at is None:
-                h = torch.matmul(layer.weight, h)  # (out, B) or (P, out, B)
+                weight = layer.weight.to(h.dtype) if low else layer.weight
+                h = torch.matmul(weight, h)  # (out, B) or (P, out, B)
             else:
                 lo, hi, (m, k) = w_at
                 W = X[:, lo:hi].reshape(P, m, k)
@@ -223,8 +242,10 @@ class SequentialBatch:
                 h = h.add_(b) if h.ndim == 3 else h + b
                 shared = False
             elif layer.bias is not None:
-                h = h.add_(layer.bias.unsqueeze(-1))
-        return self.per_sample(h.transpose(-1, -2))
+                bias = layer.bias.to(h.dtype) if low else layer.bias
+                h = h.add_(bias.unsqueeze(-1))
+        out = h.transpose(-1, -2)
+        return self.per_sample(out.to(own) if low else out)
 
 
 def sequential_batched(

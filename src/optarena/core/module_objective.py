@@ -5,6 +5,11 @@ row-major); the loss of the module at a vector is computed through
 ``torch.func.functional_call``, so the module itself is untouched until :meth:`write_back`.
 A feed-forward ``nn.Sequential`` also gets the direct population path of
 :mod:`optarena.core.module_batch`.
+
+A vector in another floating dtype than the parameters (``minimize(eval_dtype=...)``) runs the
+forward pass in that dtype: the module's other floating parameters and buffers and the
+floating tensors among ``args``/``kwargs`` are cast to it, and the output is cast back to the
+parameters' dtype before the loss.
 """
 
 from __future__ import annotations
@@ -84,8 +89,11 @@ def module_objective(
         )
     bound = ModuleParameters(module, selected)
     unflatten = bound.unflatten
+    (own,) = dtypes
 
     def fn(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != own and x.dtype.is_floating_point:
+            return _in_dtype(module, unflatten(x), call_args, call_kwargs, own, loss, target)
         output = torch.func.functional_call(module, unflatten(x), call_args, call_kwargs)
         return loss(output) if target is None else loss(output, target)
 
@@ -98,6 +106,31 @@ def module_objective(
             module, bound.names, bound.shapes, call_args, call_kwargs, loss, target
         )
     return obj
+
+
+def _in_dtype(
+    module: nn.Module,
+    chosen: dict[str, torch.Tensor],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    own: torch.dtype,
+    loss: Callable[..., torch.Tensor],
+    target: Any,
+) -> torch.Tensor:
+    """The loss with the forward pass in the dtype of ``chosen`` (the other floating
+    parameters, buffers and inputs cast to it), the output cast back to ``own``."""
+    low = next(iter(chosen.values())).dtype
+
+    def cast(v: Any) -> Any:
+        return v.to(low) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+
+    state = {n: cast(t) for n, t in (*module.named_parameters(), *module.named_buffers())}
+    state.update(chosen)
+    output = torch.func.functional_call(
+        module, state, tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
+    )
+    output = output.to(own) if isinstance(output, torch.Tensor) else output
+    return loss(output) if target is None else loss(output, target)
 
 
 def select_parameters(

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import torch
 
 from .._registry import register
@@ -40,7 +42,7 @@ class LMMAState(LinearState):
 
     M: torch.Tensor | None = None  # (m, n) direction vectors M_j (evolution paths)
     scale: torch.Tensor | None = None  # (n,) initial std per coordinate over sigma_init
-    d: torch.Tensor | None = None  # (lam, n) directions of the asked samples, until tell
+    scale_range: tuple[float, float] = (1.0, 1.0)  # max and min of scale
     cd: tuple[float, ...] = ()  # c_d,j
     cc: tuple[float, ...] = ()  # c_c,j
     c_sigma: float = 0.0
@@ -73,6 +75,8 @@ class LMMAES(LinearCMA):
             differences of values).
     """
 
+    aux_rows: ClassVar[int] = 1  # the directions d of a generation's samples
+
     def _state_type(self) -> type[LinearState]:
         return LMMAState
 
@@ -81,7 +85,7 @@ class LMMAES(LinearCMA):
         m = 4 + math.floor(3 * math.log(n))  # (Alg. 1 settings) number of direction vectors
         s.M = torch.zeros(m, n, dtype=F64, device=s.mean.device)
         s.scale = s.std0 / float(s.std0.max())
-        s.d = None
+        s.scale_range = (float(s.scale.max()), float(s.scale.min()))
         s.cd = tuple(1 / (1.5**j * n) for j in range(m))  # c_d,j = 1 / (1.5^(j-1) n)
         s.cc = tuple(min(_RATE_CAP, lam / (4**j * n)) for j in range(m))  # lam / (4^(j-1) n)
         s.c_sigma = min(_RATE_CAP, 2 * lam / n)  # c_sigma = 2 lam / n
@@ -90,39 +94,50 @@ class LMMAES(LinearCMA):
         assert s.scale is not None
         return (s.sigma * s.scale) ** 2
 
-    def _sample(self, s: LMMAState, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def _setup(self, s: LMMAState, zt: torch.dtype) -> tuple[torch.Tensor, ...]:
         assert s.M is not None and s.scale is not None
-        d = z.clone()  # (Alg. 1: d_i <- z_i)
         used = min(s.generation, s.M.shape[0])  # (Alg. 1: for j = 1 .. min(t, m))
-        M = s.M[:used].to(z.dtype)
-        for j in range(used):  # (Alg. 1: d_i <- (1 - c_d,j) d_i + c_d,j M_j (M_j^T d_i))
-            d.addr_(d @ M[j], M[j], beta=1 - s.cd[j], alpha=s.cd[j])
-        s.d = d
-        sd = (s.scale * s.sigma).to(z.dtype)  # x = m + sigma * scale * d (Alg. 1: y + sigma d_i)
-        return torch.addcmul(s.mean.to(z.dtype), d, sd)
+        sd = (s.scale * s.sigma).to(zt)  # x = m + sigma * scale * d (Alg. 1: y + sigma d_i)
+        return s.M[:used].to(zt), sd, s.mean.to(zt)
 
-    def _learn(self, s: LMMAState, order: torch.Tensor) -> tuple[float, float]:  # type: ignore[override]
-        assert s.z is not None and s.d is not None and s.M is not None and s.scale is not None
+    def _sample(
+        self, s: LMMAState, z: torch.Tensor, out: torch.Tensor, prep: tuple
+    ) -> torch.Tensor:
+        M, sd, mean = prep
+        d = z.clone()  # (Alg. 1: d_i <- z_i)
+        for j in range(M.shape[0]):  # (Alg. 1: d_i <- (1 - c_d,j) d_i + c_d,j M_j (M_j^T d_i))
+            d.addr_(d @ M[j], M[j], beta=1 - s.cd[j], alpha=s.cd[j])
+        torch.addcmul(mean, d, sd, out=out)
+        return d
+
+    def _sums(
+        self, s: LMMAState, z: torch.Tensor, aux: torch.Tensor, w: torch.Tensor
+    ) -> list[torch.Tensor]:
+        return [w @ z.to(F64), w @ aux.to(F64)]  # sum_i w_i z_(i:lam), sum_i w_i d_(i:lam)
+
+    def _learn(
+        self, s: LMMAState, sums: list[torch.Tensor], order: np.ndarray
+    ) -> tuple[float, float, float, float]:
+        assert s.M is not None and s.scale is not None
         st, n = s.strategy, s.mean.numel()
-        sel = order[: st.mu]  # the mu best, best first
-        w, mueff = st.wpos, st.mueff
-        zw = w @ s.z[sel].to(F64)  # sum_i w_i z_(i:lam)
-        dw = w @ s.d[sel].to(F64)  # sum_i w_i d_(i:lam)
-        s.d = None
+        mueff = st.mueff
+        zw, dw = sums
         c = s.c_sigma  # (Alg. 1: p_sigma <- (1 - c_s) p_sigma + sqrt(mu_w c_s (2 - c_s)) zw)
         s.ps = torch.add(s.ps * (1 - c), zw, alpha=math.sqrt(mueff * c * (2 - c)))
         cc = torch.tensor(s.cc, dtype=F64, device=s.M.device)
         gain = (mueff * cc * (2 - cc)).sqrt()  # (Alg. 1: M_j <- (1 - c_c,j) M_j + sqrt(..) zw)
-        s.M = torch.addr(s.M * (1 - cc)[:, None], gain, zw)
+        s.M = s.M.mul_((1 - cc)[:, None]).addr_(gain, zw)  # in place: (m, n) is the big state
         s.mean = torch.add(s.mean, s.scale * dw, alpha=s.sigma)  # (Alg. 1: y <- y + sigma dw)
-        sq = float(s.ps.square().sum())  # (Alg. 1: sigma <- sigma exp(c_s / 2 (|p|^2 / n - 1)))
+        used = min(s.generation, s.M.shape[0])
+        head = torch.stack([s.ps.square().sum(), s.mean.abs().max()])
+        read = torch.cat([head, s.M[:used].square().sum(dim=1)]).tolist()  # one device read
+        sq, mean_max, norms = read[0], read[1], read[2:]
+        # (Alg. 1: sigma <- sigma exp(c_s / 2 (|p|^2 / n - 1)))
         s.sigma *= math.exp(c / 2 * (sq / n - 1))
         # bounds on the coordinate stds over sigma: ||T_j|| = 1 - c_d,j + c_d,j ||M_j||^2
         # at most, and its smallest singular value at least 1 - c_d,j
-        used = min(s.generation, s.M.shape[0])
-        norms = s.M[:used].square().sum(dim=1).tolist()
         hi = lo = 1.0
         for j in range(used):
             hi *= 1 - s.cd[j] + s.cd[j] * max(1.0, norms[j])
             lo *= 1 - s.cd[j]
-        return hi * float(s.scale.max()), lo * float(s.scale.min())
+        return hi * s.scale_range[0], lo * s.scale_range[1], math.sqrt(sq), mean_max

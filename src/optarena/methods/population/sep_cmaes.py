@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from .._params import param
@@ -114,59 +115,78 @@ class SepCMAES(LinearCMA):
         assert s.C is not None
         return s.C * (s.sigma * s.sigma)
 
-    def _sample(self, s: SepCMAState, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def _setup(self, s: SepCMAState, zt: torch.dtype) -> tuple[torch.Tensor, ...]:
         assert s.C is not None
         D = s.C.sqrt()
-        if s.tpa and s.shift is not None and z.shape[0] >= 2:  # TPA's mirrored pair
-            u = s.shift / D  # C^(-1/2) of the last mean shift, as a z
-            norm = float(torch.linalg.vector_norm(u))
-            if norm > 0 and math.isfinite(norm):
-                u = u * (float(torch.linalg.vector_norm(z[0].to(F64))) / norm)
-                z[0], z[1] = u, -u
-        sd = (D * s.sigma).to(z.dtype)  # (eq. 39) with B = I: y = D z ~ N(0, C)
-        return torch.addcmul(s.mean.to(z.dtype), z, sd)  # (eq. 40): x = m + sigma y
+        return D, (D * s.sigma).to(zt), s.mean.to(zt)
 
-    def _learn(self, s: SepCMAState, order: torch.Tensor) -> tuple[float, float]:  # type: ignore[override]
-        assert s.z is not None and s.C is not None and s.pc is not None
+    def _prepare(self, s: SepCMAState, z: torch.Tensor, start: int, prep: tuple) -> None:
+        if not (s.tpa and s.shift is not None and start == 0 and z.shape[0] >= 2):
+            return
+        u = s.shift / prep[0]  # TPA's mirrored pair: C^(-1/2) of the last mean shift, as a z
+        norm = torch.linalg.vector_norm(u)  # (no host read: a zero or non-finite norm keeps z)
+        ok = (norm > 0) & torch.isfinite(norm)
+        z0 = z[0].to(F64)
+        u = torch.where(ok, u * (torch.linalg.vector_norm(z0) / norm), z0)  # z[0]'s length
+        z[1] = torch.where(ok, -u, z[1].to(F64))
+        z[0] = u
+
+    def _sample(self, s: SepCMAState, z: torch.Tensor, out: torch.Tensor, prep: tuple) -> None:
+        _, sd, mean = prep  # (eq. 39) with B = I: y = D z ~ N(0, C)
+        torch.addcmul(mean, z, sd, out=out)  # (eq. 40): x = m + sigma y
+
+    def _sums(
+        self, s: SepCMAState, z: torch.Tensor, aux: None, w: torch.Tensor
+    ) -> list[torch.Tensor]:
+        zs = z.to(F64)  # (k, n) selected samples, best first
+        zw = w @ zs  # (eq. 41) in z-space
+        return [zw, w @ zs.square_()]  # and sum w_i z_i^2 (the rank-mu update's)
+
+    def _learn(
+        self, s: SepCMAState, sums: list[torch.Tensor], order: np.ndarray
+    ) -> tuple[float, float, float, float]:
+        assert s.C is not None and s.pc is not None
         st, n = s.strategy, s.mean.numel()
-        sel = order[: st.mu]  # the mu best, best first
         paired = s.tpa and s.shift is not None and st.lam >= 2
-        zs = s.z[sel].to(F64)  # (mu, n), best first
-        zw = st.wpos @ zs  # (eq. 41) in z-space
-        D = s.C.sqrt()
-        yw = D * zw  # (eq. 41): sum w_i y_i = D sum w_i z_i
+        zw, wz2 = sums
+        yw = s.C.sqrt() * zw  # (eq. 41): sum w_i y_i = D sum w_i z_i
         s.shift = yw * s.sigma  # the mean shift: TPA's next direction
         s.mean = torch.add(s.mean, s.shift)  # (eq. 42), c_m = 1
         cs_norm = math.sqrt(st.cs * (2 - st.cs) * st.mueff)
         s.ps = torch.add(s.ps * (1 - st.cs), zw, alpha=cs_norm)  # (eq. 43): C^(-1/2) yw = zw
-        norm_ps = float(torch.linalg.vector_norm(s.ps))
-        hsig = (
+        norm_ps = torch.linalg.vector_norm(s.ps)  # hsig stays on the device: 1.0 or 0.0
+        h = (
             norm_ps / math.sqrt(1 - (1 - st.cs) ** (2 * s.generation))
             < (1.4 + 2 / (n + 1)) * st.chin
-        )
-        cc_norm = math.sqrt(st.cc * (2 - st.cc) * st.mueff) if hsig else 0.0
-        s.pc = torch.add(s.pc * (1 - st.cc), yw, alpha=cc_norm)  # (eq. 45)
-        delta_h = 0.0 if hsig else st.cc * (2 - st.cc)
+        ).to(F64)
+        cc_norm = math.sqrt(st.cc * (2 - st.cc) * st.mueff)
+        s.pc = torch.add(s.pc * (1 - st.cc), yw * h, alpha=cc_norm)  # (eq. 45)
+        delta_h = (1 - h) * (st.cc * (2 - st.cc))
         decay = 1 + s.c1 * delta_h - s.c1 - s.cmu * st.wsum
-        rank_mu = s.C * (st.wpos @ zs.square_())  # sum w_i y_i^2 = C sum w_i z_i^2
+        rank_mu = s.C * wz2  # sum w_i y_i^2 = C sum w_i z_i^2
         # (eq. 47) on the diagonal, with the rates c1, cmu raised by (n + 2) / 3
         s.C = (s.C * decay).add_(s.pc.square(), alpha=s.c1).add_(rank_mu, alpha=s.cmu)
+        cmax_t, cmin_t = torch.aminmax(s.C)
+        read = [norm_ps, cmax_t, cmin_t, s.mean.abs().max()]
+        if s.max_var is not None:
+            read.append((s.C / s.max_var).max())
+        stats = torch.stack(read).tolist()  # the generation's one read from the device
+        nps, cmax, cmin, mean_max = stats[:4]
         if not s.tpa:
-            s.sigma *= math.exp((st.cs / st.damps) * (norm_ps / st.chin - 1))  # (eq. 44)
+            s.sigma *= math.exp((st.cs / st.damps) * (nps / st.chin - 1))  # (eq. 44)
         elif paired:  # TPA: rank of the pair's back point minus that of its front point
-            rank = torch.empty_like(order)
-            rank[order] = torch.arange(order.numel(), device=order.device)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
             zr = float(rank[1] - rank[0]) / (st.lam - 1)  # in [-1, 1], > 0: ahead is better
             s.tpa_s = (1 - _TPA_C) * s.tpa_s + _TPA_C * math.copysign(abs(zr) ** 0.5, zr)
             damp = 0.7 + 2 * math.log(n) + 2 * math.log(max(1, st.lam - n))
             s.sigma *= math.exp(s.tpa_s / damp)
         if s.max_var is not None:  # no coordinate's std above a third of the box width
-            ratio = float((s.C / s.max_var).max()) * s.sigma * s.sigma
+            ratio = stats[4] * s.sigma * s.sigma
             if ratio > 1:
                 s.sigma /= math.sqrt(ratio)
-        cmax, cmin = (float(v) for v in torch.aminmax(s.C))
         if cmax > 0 and math.isfinite(cmax):  # keep the overall scale in sigma: max(C) = 1
             k = math.sqrt(cmax)  # (the same distribution; C and sigma no longer drift apart)
             s.C, s.pc, s.sigma = s.C.div_(cmax), s.pc.div_(k), s.sigma * k
             cmin, cmax = cmin / cmax, 1.0
-        return math.sqrt(max(cmax, 0.0)), math.sqrt(max(cmin, 0.0))
+        return math.sqrt(max(cmax, 0.0)), math.sqrt(max(cmin, 0.0)), nps, mean_max

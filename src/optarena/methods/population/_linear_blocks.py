@@ -1,0 +1,219 @@
+"""Blocks and chunks of a linear-memory CMA generation (``_linear_cma.py``).
+
+A generation's samples are drawn, transformed and reduced in blocks of rows that depend on n
+alone (:func:`block_rows`). Under a run's memory cap (:mod:`optarena.core.memory`) a generation
+whose buffers would take more than half the cap is drawn and evaluated in chunks of whole blocks
+and not kept; ``tell`` draws its blocks again from the generator state saved when it began.
+On a GPU (x0 on a device other than the CPU) the blocks are drawn there, each from a generator
+seeded with the run's device seed, the generation's number and the block's first row, so the
+samples never cross from the host and a block can be drawn again without any saved state.
+The same operations run on the same blocks either way, so the numbers are the same. On a
+noisy objective (the elite of each generation is evaluated twice) a generation is kept whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ...budget import StopReason
+from ...core.evaluator import Evaluator
+from ...core.memory import current, population_rows
+from .._context import Outcome, RunContext
+from ._cma import F64
+
+if TYPE_CHECKING:
+    from ._linear_cma import LinearState
+
+__all__ = ["BlockSampling", "block_rows", "ztype"]
+
+_SEED_MASK = (1 << 63) - 1
+Blocks = Iterator[tuple[int, torch.Tensor, Any, torch.Tensor]]  # (first row, z, aux, x)
+
+
+def block_rows(n: int) -> int:
+    """Rows of a generation drawn, transformed and reduced together: at most 16 MiB of
+    float64, at least 2 (TPA's mirrored pair lies in the first block)."""
+    return max(2, (1 << 21) // max(n, 1))
+
+
+def ztype(dtype: torch.dtype) -> torch.dtype:
+    """The samples' dtype for points of ``dtype`` (float32 unless the points are float64)."""
+    return F64 if dtype == F64 else torch.float32
+
+
+class Rows:
+    """The (lam, n) squared clipping distances of a generation, by blocks of ``step`` rows:
+    kept (``dist``) or drawn again (``redraw``); ``rows @ w`` is what the boundary penalty
+    takes of them, on the host."""
+
+    def __init__(
+        self,
+        dtype: torch.dtype,
+        step: int,
+        dist: torch.Tensor | None = None,
+        redraw: Callable[[], Iterator[torch.Tensor]] | None = None,
+    ) -> None:
+        self.dtype, self.step, self.dist, self.redraw = dtype, step, dist, redraw
+
+    def __matmul__(self, w: torch.Tensor) -> torch.Tensor:
+        if self.redraw is not None:
+            blocks: Iterator[torch.Tensor] = self.redraw()
+        else:
+            assert self.dist is not None
+            blocks = (self.dist[a : a + self.step] for a in range(0, self.dist.shape[0], self.step))
+        return torch.cat([b @ w for b in blocks]).to("cpu")
+
+
+class BlockSampling:
+    """Drawing, clipping and reducing a generation by blocks, and the run loop that evaluates
+    a generation in chunks under a memory cap (a mixin of ``LinearCMA``, which supplies
+    ``_setup``, ``_prepare``, ``_sample``, ``_sums`` and ``_tell``)."""
+
+    aux_rows: int = 0
+    _setup: Any
+    _prepare: Any
+    _sample: Any
+    _sums: Any
+    _tell: Any
+
+    def _generate(
+        self,
+        s: LinearState,
+        gen: torch.Generator,
+        start: int,
+        stop: int,
+        zt: torch.dtype,
+        prep: Any,
+        points: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+        """Samples z, points x and per-block data of rows [start, stop) of the generation,
+        drawn from ``gen`` block by block (``start`` is a multiple of the block). Without
+        ``points`` x is ``z`` and only the per-block data is computed."""
+        n, step, dev = s.mean.numel(), block_rows(s.mean.numel()), s.mean.device
+        if s.device_seed is None:  # the run's CPU generator, moved to the device
+            z = torch.empty(stop - start, n, dtype=zt)
+            for a in range(0, stop - start, step):
+                z[a : a + step].normal_(generator=gen)
+            z = z.to(dev)
+        else:  # drawn on the device: each block from its own seed (seed, generation, row)
+            z = torch.empty(stop - start, n, dtype=zt, device=dev)
+            for a in range(0, stop - start, step):
+                block_gen = torch.Generator(device=dev)
+                block_gen.manual_seed(hash((s.device_seed, s.draws, start + a)) & _SEED_MASK)
+                z[a : a + step].normal_(generator=block_gen)
+        sample = points or self.aux_rows > 0
+        x = torch.empty_like(z) if sample else z
+        aux = []
+        for a in range(0, stop - start, step):
+            self._prepare(s, z[a : a + step], start + a, prep)
+            aux.append(self._sample(s, z[a : a + step], x[a : a + step], prep) if sample else None)
+        return z, x, aux
+
+    def _clip(self, s: LinearState, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x`` clipped into the box and the squared distances (None when nothing moved)."""
+        if s.lower is None or s.upper is None:
+            return x, None
+        xc = torch.clamp(x, s.lower.to(x.dtype), s.upper.to(x.dtype))
+        if torch.equal(xc, x):
+            return x, None
+        return xc, (xc - x).square_()
+
+    def _redrawn(self, s: LinearState, zt: torch.dtype, points: bool) -> Blocks:
+        """The blocks of a generation evaluated in chunks, drawn again (same numbers)."""
+        gen = torch.Generator()
+        if s.device_seed is None:
+            gen.set_state(s.draw)
+        lam, step = s.strategy.lam, block_rows(s.mean.numel())
+        prep = self._setup(s, zt)
+        for a in range(0, lam, step):
+            z, x, aux = self._generate(s, gen, a, min(lam, a + step), zt, prep, points)
+            yield a, z, aux[0], x
+
+    def _kept(self, s: LinearState) -> Blocks:
+        """The blocks of a generation asked whole (the clipping distances in place of x)."""
+        assert s.z is not None and s.aux is not None
+        step = block_rows(s.mean.numel())
+        for i, a in enumerate(range(0, s.z.shape[0], step)):
+            yield a, s.z[a : a + step], s.aux[i], s.z
+
+    def _reduce(self, s: LinearState, order: np.ndarray, zt: torch.dtype) -> list[torch.Tensor]:
+        """The variant's weighted sums over the mu best samples, block by block (best first
+        within a block), so that a generation kept whole and one drawn again agree."""
+        st, dev = s.strategy, s.mean.device
+        sel = torch.from_numpy(order[: st.mu].copy())
+        if s.z is not None and block_rows(s.mean.numel()) >= st.lam:  # one block
+            idx = sel.to(dev)
+            aux = None if s.aux is None or s.aux[0] is None else s.aux[0][idx]
+            return self._sums(s, s.z[idx], aux, st.wpos)
+        total: list[torch.Tensor] | None = None
+        for a, z, aux, _ in self._kept(s) if s.z is not None else self._redrawn(s, zt, False):
+            pos = ((sel >= a) & (sel < a + z.shape[0])).nonzero().squeeze(1)
+            if pos.numel() == 0:
+                continue
+            idx = (sel[pos] - a).to(dev)
+            part = self._sums(s, z[idx], None if aux is None else aux[idx], st.wpos[pos.to(dev)])
+            total = part if total is None else [t.add_(p) for t, p in zip(total, part, strict=True)]
+        assert total is not None
+        return total
+
+    # -- a generation in chunks under a memory cap ----------------------------------------------
+    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
+        noisy = getattr(oracle.objective, "noisy", False)
+        elite = (-1 if noisy else 0) if self.reevaluate_elite is None else self.reevaluate_elite
+        if current().memory is None or elite != 0:
+            return super()._loop(oracle, ctx, user_mode)
+        run = self.start(ctx, noisy)
+        zt = ztype(ctx.x0.dtype)
+        while True:
+            s = run.state
+            n, lam = s.mean.numel(), s.strategy.lam
+            per_row = n * zt.itemsize * (4 + self.aux_rows)  # z, x, its clip, the copy, aux
+            rows = population_rows(per_row, block_rows(n), lam)
+            if rows >= lam:  # the generation fits: asked whole
+                X = run.batch()
+                with torch.set_grad_enabled(user_mode):
+                    f = oracle.values(X)
+                run.take(f)
+            else:
+                f = self._in_chunks(s, oracle, ctx, rows, user_mode)
+                run.state = self._tell(s, f, ctx)
+                run.generation += 1
+            if ctx.callback is not None:
+                with torch.set_grad_enabled(user_mode):
+                    wants = getattr(ctx.callback, "wants_checkpoint", True)
+                    cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
+                    ctx.notify(oracle, run.generation, None, None, cp)
+            if self.converged(run.state):
+                return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
+
+    def _in_chunks(
+        self, s: LinearState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
+    ) -> torch.Tensor:
+        """Draw and evaluate one generation ``rows`` at a time, keeping only its values and
+        the generator state it started from (``tell`` draws it again)."""
+        zt, lam = ztype(ctx.x0.dtype), s.strategy.lam
+        s.draw = None if s.device_seed is not None else ctx.generator.get_state()
+        prep = self._setup(s, zt)
+        clipped, values = False, []
+        for a in range(0, lam, rows):
+            z, x, _ = self._generate(s, ctx.generator, a, min(lam, a + rows), zt, prep)
+            del z
+            x, dist = self._clip(s, x)
+            clipped, dist = clipped or dist is not None, None
+            with torch.set_grad_enabled(user_mode):
+                values.append(oracle.values(x.to(ctx.x0.dtype)))
+            del x
+        s.violation = None
+        if clipped:
+
+            def distances() -> Iterator[torch.Tensor]:
+                for _, _, _, x in self._redrawn(s, zt, True):
+                    d = self._clip(s, x)[1]
+                    yield torch.zeros_like(x) if d is None else d
+
+            s.violation = Rows(zt, block_rows(s.mean.numel()), redraw=distances)
+        return torch.cat(values)
