@@ -183,7 +183,7 @@ class ScipyRun:
             return
         self._best_seen = best
         feasible = oracle.best_feasible if self.constrained else best < math.inf
-        if best < self.mark_best - 1e-15 * max(1.0, abs(best)) or not feasible:
+        if best < self.mark_best or not feasible:  # any gain: |f| sets no scale
             self.mark_best, self.mark_at = best, oracle.nfev
         elif self.stall is not None and oracle.nfev - self.mark_at >= self.stall:
             raise _Stalled(

@@ -41,7 +41,14 @@ from ...core.evaluator import Evaluator
 from .._base import ExternalMethod, Outcome, RunContext
 from .._params import param
 from .._registry import register
-from ._local_search import FD_GTOL, GRAD_GTOL, NO_LIMIT, box_arrays, local_search_maxiter
+from ._local_search import (
+    FD_GTOL,
+    GRAD_GTOL,
+    NO_LIMIT,
+    Referenced,
+    box_arrays,
+    local_search_maxiter,
+)
 
 __all__ = ["DifferentialEvolution"]
 
@@ -117,8 +124,9 @@ class DifferentialEvolution(ExternalMethod):
     differences of values, so no decision depends on a constant added to f.
     """
 
-    #: The polish's line search does arithmetic on values: f + c may round differently there.
-    rank_based: ClassVar[bool] = False
+    #: Comparisons and spreads of values; the polish sees f relative to its start: f + c
+    #: searches the same points where it is exact.
+    rank_based: ClassVar[bool] = True
 
     strategy: str = param("best1bin", "how trial vectors are built", choices=STRATEGIES)
     popsize: int | None = param(None, ge=1)
@@ -272,7 +280,8 @@ def _polish(oracle: Evaluator, rows: Any, x: np.ndarray, lo: np.ndarray, hi: np.
     """L-BFGS-B from ``x``: with the exact gradient when the objective has one, else forward
     differences (one batch of ``1 + d`` counted evaluations per gradient). Its relative
     ``ftol`` is off: it stops on the projected gradient, the line search or its iteration
-    limit, none of which changes when a constant is added to f."""
+    limit; and it sees f relative to the value at ``x`` (``Referenced``), so a constant added
+    to f changes none of its numbers where f + c is exact."""
     exact = oracle.objective.has_gradient
 
     def fun_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -289,7 +298,7 @@ def _polish(oracle: Evaluator, rows: Any, x: np.ndarray, lo: np.ndarray, hi: np.
     maxiter = local_search_maxiter(x.size)
     with contextlib.suppress(_NonFinite):
         so.minimize(
-            fun_and_grad,
+            Referenced(fun_and_grad, x, jac=True),
             x,
             jac=True,
             method="L-BFGS-B",

@@ -264,11 +264,20 @@ class NelderMead(ScipyMethod):
 @register("powell", family="external", needs_grad=False, supports_bounds=True, roles={"local": 5})
 @dataclass(frozen=True)
 class Powell(ScipyMethod):
-    """Powell's conjugate direction method (scipy): gradient-free local search."""
+    """Powell's conjugate direction method (scipy): gradient-free local search.
+
+    scipy's ``ftol`` is relative to |f|, so on f + c a positive value stops earlier; the
+    default 0 stops when an iteration gains nothing (or on the stall rule), which no constant
+    added to f moves.
+    """
 
     _scipy_name: ClassVar[str] = "Powell"
     xtol: float = param(1e-8, "relative error in x acceptable for convergence", gt=0)
-    ftol: float = param(1e-12, "relative error in f acceptable for convergence", gt=0)
+    ftol: float = param(
+        0.0,
+        "stop when an iteration reduces f by at most ftol * |f| (scipy's test; 0: by nothing)",
+        ge=0,
+    )
 
     def _options(self) -> dict[str, Any]:
         return {"maxiter": NO_LIMIT, "maxfev": NO_LIMIT, "xtol": self.xtol, "ftol": self.ftol}
