@@ -197,6 +197,22 @@ def test_importance_of_pure_noise_is_small_before_normalising():
     assert max(raw.values()) < 0.05
 
 
+def test_a_conditional_parameter_is_not_credited_with_its_parents_effect():
+    rng = np.random.default_rng(0)
+    model = ["mlp", "poly"] * 20
+    frame = pd.DataFrame(
+        {
+            "number": range(40),
+            "status": "complete",
+            "value": [10.0 * (m == "poly") + rng.normal() for m in model],
+            "params_model": model,
+            "params_degree": [2 if m == "poly" else None for m in model],  # one value in its branch
+        }
+    )
+    raw = plot.param_importance(plot.study_trials(frame), normalize=False)
+    assert raw["model"] > 0.7 and raw["degree"] == 0.0
+
+
 def test_importance_needs_three_complete_trials(frame):
     with pytest.raises(ValueError, match="at least 3 complete trials, got 2"):
         plot.param_importance(plot.study_trials(frame.iloc[:2]))
@@ -222,6 +238,17 @@ def test_slices_draw_one_panel_per_parameter(frame, tmp_path):
     assert re.fullmatch(r"momentum \(set in \d+ of \d+\)", titles[6])
     out = plot.study_slices(frame, path=tmp_path / "s.png")
     assert out.stat().st_size > 10_000
+
+
+def test_slices_draw_numbers_on_the_spaces_range_with_plain_log_labels(frame):
+    one = frame[frame["params_depth"] == 2]  # every trial at one depth: still the range 1..3
+    panels = [ax for ax in plot.study_slices(one).axes if ax.get_label() != "<colorbar>"]
+    lo, hi = panels[2].get_xlim()
+    assert lo < 1 and hi > 3 and hi - lo < 2.5
+    width = panels[1]  # log axis from 8 to 256: the whole range, no overlapping minor labels
+    lo, hi = width.get_xlim()
+    assert lo < 8 and hi > 256 and hi < 300
+    assert all(t.get_text() == "" for t in width.get_xticklabels(minor=True))
 
 
 def test_parallel_and_importance_figures(frame, tmp_path):

@@ -296,7 +296,7 @@ def test_a_study_resumes_with_another_in_flight_keeping_its_popsize(tmp_path) ->
 
 
 def test_an_arena_store_of_version_1_is_upgraded_and_takes_a_study(tmp_path) -> None:
-    from optarena.bench.store import MIGRATIONS, migrate
+    from optarena.bench.store import MIGRATIONS, SCHEMA_VERSION, migrate
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -304,5 +304,5 @@ def test_an_arena_store_of_version_1_is_upgraded_and_takes_a_study(tmp_path) -> 
     conn.close()
     study = optimize(quadratic, SPACE, n_trials=3, seed=0, store=path, name="late")
     with Store(path) as st:
-        assert st.version == 2 and st.count() == 1
+        assert st.version == SCHEMA_VERSION and st.count() == 1
     assert study.n_complete == 3 and len(trials_frame(path)) == 3

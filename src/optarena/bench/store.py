@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .study_tables import v2_studies
+from .study_tables import v2_studies, v3_study_asks
 
 __all__ = [
     "APPLICATION_ID",
@@ -103,7 +103,11 @@ def _v1(conn: sqlite3.Connection) -> None:
 
 
 #: ``MIGRATIONS[v]`` upgrades a store from version ``v - 1`` to ``v`` (0 is an empty file).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: v2_studies}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1,
+    2: v2_studies,
+    3: v3_study_asks,
+}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -1,15 +1,17 @@
-"""Schema version 2 of the results store: the tables of :mod:`optarena.study`.
+"""Schema versions 2 and 3 of the results store: the tables of :mod:`optarena.study`.
 
 A study (its space, method, options, seed, pruner), its finished trials (one row each, written
-when the trial ends) and the intermediate values the trials reported. Kept apart from
-:mod:`.store` so that module stays about runs; :data:`.store.MIGRATIONS` applies it.
+when the trial ends), the intermediate values the trials reported (version 2), and for every
+trial asked how many results the method had been told before (version 3: a resume replays
+asks and tells in their original interleaving). Kept apart from :mod:`.store` so that module
+stays about runs; :data:`.store.MIGRATIONS` applies them.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["v2_studies"]
+__all__ = ["v2_studies", "v3_study_asks"]
 
 _TABLES = (
     """
@@ -46,3 +48,16 @@ def v2_studies(conn: sqlite3.Connection) -> None:
     """Version 2: studies, their trials and the trials' reports (optarena.study)."""
     for sql in _TABLES:
         conn.execute(sql)
+
+
+def v3_study_asks(conn: sqlite3.Connection) -> None:
+    """Version 3: for each trial asked, the number of results told to the method before."""
+    conn.execute(
+        """
+        CREATE TABLE study_asks (
+            study TEXT NOT NULL, number INTEGER NOT NULL,
+            tells INTEGER NOT NULL,            -- trials told to the method before it was asked
+            PRIMARY KEY (study, number)
+        )
+        """
+    )

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ._draw import axes, finish
 from .data.study import StudyTrials, param_importance, study_trials
@@ -162,10 +162,8 @@ def study_slices(
                 rotation=30 if len(col.categories) > 3 else 0,
             )
             ax.set_xlim(-0.5, max(len(col.categories), 1) - 0.5)
-        elif col.log:
-            ax.set_xscale("log")
-        elif col.kind == "int":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            _number_axis(ax, col)
         sc = ax.scatter(
             x,
             y[here],
@@ -190,6 +188,28 @@ def study_slices(
         fig.colorbar(sc, ax=grid, label="trial number", shrink=0.9)
     fig.suptitle(title or _title(t, "value against each parameter"), fontsize=10)
     return finish(fig, path)
+
+
+def _number_axis(ax: Any, col: Any) -> None:
+    """A number parameter's x axis: the space's range (a few trials, or one value, still show
+    where they sit in it), log for log parameters with plain labels, integer ticks for ints."""
+    if col.log:
+        ax.set_xscale("log")
+        lo, hi = col.bounds or (np.nanmin(col.values), np.nanmax(col.values))
+        subs = (1.0,) if hi / lo >= 100 else (1.0, 2.0, 5.0)
+        ax.xaxis.set_major_locator(LogLocator(subs=subs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    elif col.kind == "int":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if col.bounds is not None:
+        lo, hi = col.bounds
+        if col.log:
+            pad = (hi / lo) ** 0.04
+            ax.set_xlim(lo / pad, hi * pad)
+        else:
+            pad = 0.04 * (hi - lo) if hi > lo else 0.5
+            ax.set_xlim(lo - pad, hi + pad)
 
 
 def study_importance(

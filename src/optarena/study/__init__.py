@@ -19,8 +19,9 @@ What is decided where:
   as poor, rather than a failure that would teach the method nothing about it.
 - pruners decide from a snapshot of the trials finished when the trial was launched (it may
   run in another process), so decisions depend only on the launch order.
-- resuming replays the stored asks and tells on a fresh method with the stored seed and
-  checks each replayed candidate against the stored one (:func:`optimize`).
+- resuming replays the stored asks and tells, interleaved as they ran, on a fresh method
+  with the stored seed and checks each replayed candidate against the stored one
+  (:func:`optimize`); Ctrl-C returns the study so far, and the same call resumes it.
 - the store is the arena's: a study is also one run (problem ``study:<name>``) that
   ``optarena summary`` and the plots read; :func:`trials_frame` / :func:`reports_frame` read
   the study tables.

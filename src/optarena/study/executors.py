@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -23,6 +24,20 @@ class Backend:
 
     def __init__(self, executor: cf.Executor | None) -> None:
         self.executor = executor
+
+    def check(self, objective: Callable[..., Any]) -> None:
+        """Refuse, before any trial, an objective a process pool cannot send (a lambda, a
+        local function): pickle would fail on every trial, in a thread of the pool."""
+        if not isinstance(self.executor, cf.ProcessPoolExecutor):
+            return
+        try:
+            pickle.dumps(objective)
+        except Exception as e:
+            raise TypeError(
+                f"the objective {objective!r} cannot be sent to a process pool ({e}): define it "
+                "at the top level of an importable module, or use a ThreadPoolExecutor or "
+                "executor='local:N' (Dask sends lambdas and local functions by value)"
+            ) from e
 
     def submit(self, fn: Callable[..., Outcome], *args: Any) -> Any:
         if self.executor is not None:

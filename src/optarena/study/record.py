@@ -4,7 +4,6 @@ method on the problem ``study:<name>`` (one History row per trial, in the order 
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
 
@@ -12,14 +11,20 @@ import numpy as np
 
 from ..bench.runner import versions
 from ..bench.store import RunRecord, Store
+from ..budget import StopReason
 from ..space import SpaceResult
-from .tables import dumps
 
 __all__ = ["write_run_record"]
 
 
 def write_run_record(
-    store: Store, name: str, result: SpaceResult, method: str, options: str, n_trials: int
+    store: Store,
+    name: str,
+    result: SpaceResult,
+    method: str,
+    options: str,
+    n_trials: int,
+    interrupted: bool = False,
 ) -> None:
     """Store (or replace, when the study was resumed) the study's run record. Its History's
     ``seconds`` are wall seconds from the study's first trial (across resumes), from the
@@ -34,11 +39,18 @@ def write_run_record(
         h["seconds"] = np.array([r["finished"] - t0 for r in times], dtype=np.float64)
         elapsed = float(h["seconds"].max())
     fun = float(result.fun)
+    reason, message = result.stop_reason, result.message
+    if reason is StopReason.CALLBACK:  # the method had not stopped: the study ended it
+        reason, message = StopReason.MAX_EVALS, f"{len(times)} trials stored"
+        if interrupted:
+            reason, message = StopReason.INTERRUPTED, f"interrupted with {len(times)} stored"
+        if not math.isfinite(fun):
+            reason, message = StopReason.NO_FINITE_VALUE, message + "; no finite value"
     rec = RunRecord(
         key=f"study:{name}",
         spec=name,
         problem=f"study:{name}",
-        problem_params=dumps({"space": json.loads(result.space.to_json())} if result.space else {}),
+        problem_params="{}",  # the space is the study's (studies table), not a problem's
         method=method,
         label=method,
         options=options,
@@ -50,8 +62,8 @@ def write_run_record(
         nfev=int(result.nfev),
         ngev=0,
         elapsed=elapsed,
-        stop_reason=result.stop_reason.value,
-        message=result.message,
+        stop_reason=reason.value,
+        message=message,
         best_eval=result.best_eval,
         x=result.x_numpy().tolist() if result.best_eval is not None else None,
         f_opt=None,

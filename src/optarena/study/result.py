@@ -37,10 +37,22 @@ class Study:
         """Finished trials stored for this study (complete, pruned and failed)."""
         return self.n_complete + self.n_pruned + self.n_failed
 
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        """The best configuration (``best_config``, under Optuna's name)."""
+        return self.best_config
+
+    def trials_dataframe(self) -> Any:
+        """Every trial as a DataFrame (``trials``, under Optuna's name; its parameter
+        columns are ``params_<name>`` as Optuna's are)."""
+        return self.trials
+
     def __repr__(self) -> str:
         best = (
             "no complete trial"
-            if self.best_number is None or not math.isfinite(self.best_value)
+            if self.best_number is None
+            else f"no finite value (best {self.best_value} at trial {self.best_number})"
+            if not math.isfinite(self.best_value)
             else f"best {self.best_value:.6g} at trial {self.best_number} {self.best_config!r}"
         )
         resumed = f", {self.resumed} from the store" if self.resumed else ""

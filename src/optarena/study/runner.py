@@ -25,7 +25,16 @@ from .executors import backend
 from .pruners import Pruner, as_pruner
 from .record import write_run_record
 from .result import Study
-from .tables import create_study, dumps, open_store, stored_trials, study_row, trials_frame
+from .tables import (
+    create_study,
+    dumps,
+    open_store,
+    stored_asks,
+    stored_trials,
+    study_row,
+    trials_frame,
+    write_ask,
+)
 from .trial import Finished, Outcome, run_trial, takes_trial
 
 __all__ = ["optimize"]
@@ -154,6 +163,10 @@ def optimize(
     candidate that differs from the stored one is refused), the trials that were running
     when the process died run again, then the study goes on to ``n_trials``. The space,
     method, options and seed must be the stored ones (``seed=None`` takes the stored seed).
+    Each trial's ask is recorded as it is launched, so the replay interleaves asks and tells
+    as they ran, whatever order parallel trials finished in. Ctrl-C ends the study: the
+    study so far is returned (its ``message`` says so; the trials running are not stored)
+    and the same call resumes it.
 
     ``pruner`` (:class:`MedianPruner`, :class:`SuccessiveHalvingPruner`, their names, or
     None) decides from the trials finished when a trial was launched. A pruned trial is
@@ -183,9 +196,10 @@ def optimize(
         loop = _Loop(opt, st, name, objective, with_trial, prn, in_flight, n_trials)
         loop.replay()
         with backend(executor) as be:
+            be.check(objective)
             loop.run(be)
         result = opt.result()
-        write_run_record(st, name, result, label, mine["options"], n_trials)  # type: ignore[arg-type]
+        write_run_record(st, name, result, label, mine["options"], n_trials, loop.interrupted)  # type: ignore[arg-type]
         return _study(loop, label, result, trials_frame(st, name))
 
 
@@ -213,12 +227,17 @@ class _Loop:
         self.told = 0
         self.resumed = 0
         self.message = ""
+        self.interrupted = False
 
     def replay(self) -> None:
-        """Tell the stored trials again, in their order, checking every candidate."""
+        """Tell the stored trials again, in their order, checking every candidate. Each
+        candidate is asked after as many tells as when it was first asked (``study_asks``):
+        a method that proposes beside trials in flight (tpe) draws from what it was told."""
         stored = stored_trials(self.st, self.name)
+        asks = stored_asks(self.st, self.name)
         for t in stored:
-            self.cands.until(t["number"], self.name)
+            self._ask_until(asks, t["told"])
+            self.cands.until(t["number"], self.name)  # a store without ask records
             cand = self.cands.asked[t["number"]]
             if not _same(cand, t["params"]):
                 raise ValueError(
@@ -226,18 +245,24 @@ class _Loop:
                     f"store holds {t['params']!r}; the method no longer reproduces this study "
                     "(another optarena or torch version?): start a new study"
                 )
-            self._tell(t)
+            self._tell({**t, "params": cand})  # the space's key order, as a fresh run's
         self.told = 1 + max((t["told"] for t in stored), default=-1)
         self.resumed = len(stored)
+        self._ask_until(asks, self.told)  # asked after the last tell: running when it stopped
         done = {t["number"] for t in stored}
         top = max(done, default=-1)
         if top >= 0:
             self.cands.until(top, self.name)
-        self.pending = [n for n in range(top + 1) if n not in done]
+        self.pending = [n for n in range(len(self.cands.asked)) if n not in done]
+
+    def _ask_until(self, asks: Mapping[int, int], tells: int) -> None:
+        """Ask again the candidates that were asked after at most ``tells`` tells."""
+        while asks.get(len(self.cands.asked), tells + 1) <= tells:
+            self.cands.until(len(self.cands.asked), self.name)
 
     def _tell(self, row: Mapping[str, Any]) -> None:
         self.finished.append(Finished(row["number"], row["status"], dict(row["reports"])))
-        self.rows.append({k: row[k] for k in ("number", "status", "value", "params")})
+        self.rows.append({k: row[k] for k in ("number", "status", "value", "params", "error")})
         if not self.opt.done:
             self.opt.tell(self.cands.asked[row["number"]], _told_value(row))
 
@@ -245,13 +270,22 @@ class _Loop:
         if self.pending:
             return self.pending.pop(0)
         if self.opt.done:
-            self.message = f"the method stopped: {self.opt.stop_reason}"
+            self._stopped()
             return None
         got = self.opt.ask(1)
         if not got:
+            if self.opt.done:  # it stopped while asking (the space looks exhausted)
+                self._stopped()
             return None
         self.cands.asked.append(got[0])
-        return len(self.cands.asked) - 1
+        number = len(self.cands.asked) - 1
+        write_ask(self.st, self.name, number, self.told)  # before launch: a resume replays it
+        return number
+
+    def _stopped(self) -> None:
+        """Say why the method ended the study before ``n_trials``."""
+        why = self.opt.result().message
+        self.message = f"the method stopped ({self.opt.stop_reason})" + (f": {why}" if why else "")
 
     def _launch(self, be: Any, number: int) -> Any:
         """Submit trial ``number`` with a snapshot of the trials finished so far."""
@@ -280,6 +314,13 @@ class _Loop:
                     self.told += 1
                     row = dataclasses.asdict(out)
                     self._tell({**row, "params": params})
+        except KeyboardInterrupt:  # Ctrl-C: the study so far is returned (and stored)
+            be.cancel(list(running))
+            self.interrupted = True
+            self.message = (
+                "interrupted (Ctrl-C); the trials running were not stored: call again with "
+                "the same store and name to resume"
+            )
         except BaseException:
             be.cancel(list(running))
             raise
@@ -290,6 +331,12 @@ def _study(loop: _Loop, label: str, result: SpaceResult, frame: Any) -> Study:
     complete = [r for r in rows if r["status"] == "complete" and r["value"] is not None]
     best = min(complete, key=lambda r: (r["value"], r["number"]), default=None)
     count = {s: sum(r["status"] == s for r in rows) for s in ("complete", "pruned", "failed")}
+    message = loop.message
+    errors = [r["error"] for r in rows if r["status"] == "failed"]
+    if errors and not complete:  # a bug in the objective fails every trial: say which
+        what = "every trial failed" if len(errors) == len(rows) else "no trial completed"
+        first = f"{what} (the first error: {errors[0]})"
+        message = f"{message}; {first}" if message else first
     return Study(
         name=loop.name,
         method=label,
@@ -303,5 +350,5 @@ def _study(loop: _Loop, label: str, result: SpaceResult, frame: Any) -> Study:
         resumed=loop.resumed,
         result=result,
         trials=frame,
-        message=loop.message,
+        message=message,
     )

@@ -66,8 +66,16 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     folder = path.resolve().parent
     where = str((folder / table.get("path", ".")).resolve())
     store = table.get("store")
+    objective = ImportedObjective(str(table["objective"]), where)
+    try:
+        objective.function()
+    except (ImportError, AttributeError, TypeError) as e:
+        raise ValueError(
+            f"{path}: [study] objective {table['objective']!r} cannot be imported from {where} "
+            f"(the spec's `path`): {type(e).__name__}: {e}"
+        ) from e
     return {
-        "objective": ImportedObjective(str(table["objective"]), where),
+        "objective": objective,
         "space": _space(table["space"], folder),
         "method": table.get("method", "tpe"),
         "n_trials": table["n_trials"],

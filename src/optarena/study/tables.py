@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +35,23 @@ def open_store(store: Store | str | Path | None) -> Iterator[Store]:
         yield st
     finally:
         st.close()
+
+
+#: When each trial was asked: after how many tells. Written as a trial is launched, so a
+#: resume replays asks and tells interleaved as they ran (the candidates of a method that
+#: proposes beside trials in flight, such as tpe, depend on the values told before).
+def write_ask(store: Store, name: str, number: int, tells: int) -> None:
+    """Record that trial ``number`` was asked after ``tells`` tells (before it is launched)."""
+    store.conn.execute(
+        "INSERT OR REPLACE INTO study_asks (study, number, tells) VALUES (?, ?, ?)",
+        (name, number, tells),
+    )
+
+
+def stored_asks(store: Store, name: str) -> dict[int, int]:
+    """``{number: tells}`` of every trial asked in study ``name`` (finished or not)."""
+    rows = store.query("SELECT number, tells FROM study_asks WHERE study = ?", (name,))
+    return {int(r["number"]): int(r["tells"]) for r in rows}
 
 
 def study_row(store: Store, name: str) -> dict[str, Any] | None:
@@ -87,6 +105,13 @@ def write_trial(
             [(name, out.number, s, None if math.isnan(v) else v) for s, v in out.reports.items()],
         )
         cur.execute("COMMIT")
+    except sqlite3.IntegrityError as e:
+        cur.execute("ROLLBACK")
+        raise RuntimeError(
+            f"study {name!r}: trial {out.number} is already in the store: is another process "
+            "running this study on the same store? A study runs in one process (its trials "
+            "run in parallel with in_flight and an executor)"
+        ) from e
     except BaseException:
         cur.execute("ROLLBACK")
         raise

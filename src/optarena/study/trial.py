@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from .pruners import Pruner
 
@@ -52,18 +54,40 @@ class Trial:
         self.params = dict(params)
         self.reports: dict[int, float] = {}
         self._pruner, self._finished = pruner, tuple(finished)
+        self._prune = False
 
     def report(self, step: int, value: float) -> None:
-        """Record the intermediate ``value`` at ``step`` (an int >= 0, each step once) and
-        raise :class:`TrialPruned` when the pruner says the trial should stop here. The
-        pruner judges from the trials that had finished when this one was launched."""
+        """Record the intermediate ``value`` at ``step`` (an int >= 0, larger than the last
+        step reported) and raise :class:`TrialPruned` when the pruner says the trial should
+        stop here. The pruner judges from the trials that had finished when this one was
+        launched. (Optuna's order is ``report(value, step)``; here the step comes first.)"""
+        if isinstance(step, np.integer):  # an epoch from numpy's arange
+            step = int(step)
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"report() takes a step that is an int >= 0, got {step!r}")
-        if step in self.reports:
-            raise ValueError(f"trial {self.number} already reported step {step}")
-        self.reports[step] = float(value)
-        if self._pruner is not None and self._pruner.prune(self.reports, step, self._finished):
+            hint = (
+                ": the step comes first, report(step, value) (Optuna's order is value, step)"
+                if isinstance(value, int) and not isinstance(value, bool)
+                else ""
+            )
+            raise ValueError(f"report() takes a step that is an int >= 0, got {step!r}{hint}")
+        last = max(self.reports, default=-1)
+        if step <= last:
+            raise ValueError(
+                f"trial {self.number} reported step {step} after step {last}: steps must "
+                "increase (the pruners compare values at the same step)"
+            )
+        self.reports[step] = _reported(value)
+        self._prune = self._pruner is not None and self._pruner.prune(
+            self.reports, step, self._finished
+        )
+        if self._prune:
             raise TrialPruned(f"trial {self.number} pruned at step {step}")
+
+    def should_prune(self) -> bool:
+        """Whether the pruner stopped the trial at its last report (False before any).
+        :meth:`report` already raises :class:`TrialPruned` then, so this is True only for
+        an objective that caught it (Optuna's ``should_prune`` habit works as written)."""
+        return self._prune
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, params={self.params!r}, reports={len(self.reports)})"
@@ -143,21 +167,41 @@ def run_trial(
         status = "complete"
         if math.isnan(value):
             status, value, error = "failed", None, "the objective returned NaN"
-    except TrialPruned:
-        status = "pruned"
-        if trial.reports:
-            last = trial.reports[max(trial.reports)]
-            value = None if math.isnan(last) else last
-    except Exception as e:  # the study goes on; the error is stored with the trial
-        status, value, error = "failed", None, f"{type(e).__name__}: {e}"
+    except Exception as e:
+        if not isinstance(e, TrialPruned) and not _optunas_pruned(e):
+            status, value, error = "failed", None, f"{type(e).__name__}: {e}"
+        else:
+            status = "pruned"
+            if trial.reports:
+                last = trial.reports[max(trial.reports)]
+                value = None if math.isnan(last) else last
     seconds = time.perf_counter() - t0
     return Outcome(number, status, value, error, started, time.time(), seconds, trial.reports)
+
+
+def _reported(value: Any) -> float:
+    """A reported value as a float (a number or a one-element tensor/array)."""
+    try:
+        return _as_value(value)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"report() takes a number as the value, got {value!r}") from e
 
 
 def _as_value(out: Any) -> float:
     """The objective's return value as a float (a number, or a one-element tensor/array)."""
     if hasattr(out, "item") and callable(out.item):
-        out = out.item()
+        try:
+            out = out.item()
+        except (RuntimeError, ValueError):
+            shape = tuple(getattr(out, "shape", ()))
+            raise TypeError(
+                f"the objective returned a {type(out).__name__} of shape {shape}, not one number"
+            ) from None
     if isinstance(out, bool) or not isinstance(out, int | float):
         raise TypeError(f"the objective returned {type(out).__name__}, not a number")
     return float(out)
+
+
+def _optunas_pruned(e: Exception) -> bool:
+    """True for Optuna's ``TrialPruned`` (objectives ported from Optuna raise it)."""
+    return type(e).__name__ == "TrialPruned" and type(e).__module__.startswith("optuna")

@@ -36,13 +36,15 @@ _PREFIX = "params_"
 class ParamColumn:
     """One parameter over the trials. ``kind`` is "real", "int" or "choice"; ``values`` holds
     floats (NaN where the parameter is absent) for numbers and category indices (-1 absent)
-    for choices, whose labels are ``categories``."""
+    for choices, whose labels are ``categories``. ``bounds`` is the space's ``(lo, hi)`` of a
+    number parameter (None without a space): the axis a picture draws it on."""
 
     name: str
     kind: Literal["real", "int", "choice"]
     values: np.ndarray
     log: bool = False
     categories: tuple[Any, ...] = ()
+    bounds: tuple[float, float] | None = None
 
     @property
     def present(self) -> np.ndarray:
@@ -140,7 +142,8 @@ def _param_column(name: str, raw: list[Any], spec: Any) -> ParamColumn:
         ) else "real"  # fmt: skip
         vals = np.array([np.nan if _missing(v) else float(v) for v in raw], dtype=np.float64)
         log = bool(getattr(spec, "log", False))
-        return ParamColumn(name, kind, vals, log=log)  # type: ignore[arg-type]
+        bounds = None if spec is None else (float(spec.lo), float(spec.hi))
+        return ParamColumn(name, kind, vals, log=log, bounds=bounds)  # type: ignore[arg-type]
     else:
         cats = sorted(dict.fromkeys(here), key=lambda v: (type(v).__name__, str(v)))
     idx = np.array(
@@ -294,8 +297,9 @@ def param_importance(
     ``normalize=False`` gives the fractions themselves (how much each explains at all).
 
     Per parameter, the complete trials are grouped (choices by category, numbers by
-    ``bins`` quantile bins, default about sqrt(n)/2 in [2, 10], absent values as a group)
-    and the correlation ratio eta^2 = between-group / total sum of squares of the objective
+    ``bins`` quantile bins, default about sqrt(n)/2 in [2, 10]; a conditional parameter
+    only over the trials that set it, so it is not credited with its parent's effect) and
+    the correlation ratio eta^2 = between-group / total sum of squares of the objective
     is corrected for the groups' count (epsilon^2 = (SSB - (k-1) SSW/(n-k)) / SST, clipped at
     0), so a noise parameter scores near 0. ``on="rank"`` (default) uses the values' ranks,
     so a few huge losses do not dominate. Limits: it sees main effects only (a parameter that
@@ -315,15 +319,18 @@ def param_importance(
     sst = float(((y - y.mean()) ** 2).sum())
     raw: dict[str, float] = {}
     for name in names:
-        g = _groups(trials.params[name], rows, k_bins)
+        col = trials.params[name]
+        here = col.present[rows]  # a conditional parameter: only its branch's trials
+        g = _groups(col, rows[here], k_bins)
+        yh = y[here]
         ids, inv = np.unique(g, return_inverse=True)
-        k, n = ids.size, y.size
+        k, n = ids.size, yh.size
         if k < 2 or sst == 0.0:
             raw[name] = 0.0
             continue
-        means = np.bincount(inv, weights=y) / np.bincount(inv)
-        ssb = float((np.bincount(inv) * (means - y.mean()) ** 2).sum())
-        ssw = sst - ssb
+        means = np.bincount(inv, weights=yh) / np.bincount(inv)
+        ssb = float((np.bincount(inv) * (means - yh.mean()) ** 2).sum())
+        ssw = float(((yh - yh.mean()) ** 2).sum()) - ssb
         corr = (k - 1) * ssw / (n - k) if n > k else ssb
         raw[name] = max(0.0, (ssb - corr) / sst)
     total = sum(raw.values()) if normalize else 1.0
