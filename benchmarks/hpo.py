@@ -240,6 +240,8 @@ def measure(
             for b, tr in traces.items():
                 assert len(tr) == b, f"{label} spent {len(tr)} evaluations of {b}"
                 out[label][b].append(min(tr, key=lambda vc: vc[0]))
+            bests = ", ".join(f"{b}: {out[label][b][-1][0]:.4g}" for b in budgets)
+            print(f"    [{log}] {label} seed {seed}: best {bests}", file=sys.stderr, flush=True)
         meds = ", ".join(
             f"{b}: {statistics.median(v for v, _ in out[label][b]):.4g}" for b in budgets
         )

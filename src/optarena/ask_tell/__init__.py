@@ -11,13 +11,22 @@ the method (one loop, two drivers); only who evaluates a batch differs. Every va
 through the run's Oracle, which counts it and keeps the best point and the History as in
 ``minimize``: told in the order asked, the History is ``minimize``'s for the same seed.
 
-How a generation is handed out: a method draws one generation at a time, so ``ask(n)`` hands
-out up to ``n`` of its rows not yet handed out (``n=None``: all of them); a smaller ``n``
+How many candidates ``ask(n)`` gives: a method draws one generation at a time, so ``ask(n)``
+hands out up to ``n`` of its rows not yet handed out (``n=None``: all of them); a smaller ``n``
 hands out pieces, so asking one and telling one (asynchronous use) works for every method.
 The next generation is drawn once every row of this one was told: ``ask`` returns an empty
 batch while all rows are out and some are not back. Rows are recorded in the order they are
 told. With elite re-evaluation (``reevaluate_elite``, or ``noisy=True``) the best rows of a
 generation are handed out once more before it is told to the method.
+
+A method that proposes beside candidates in flight (``tpe``: its ``ask_more`` counts them as
+pending trials, Optuna's constant liar) gives ``n`` candidates whatever its ``popsize``, and
+learns each value as it is told: ``ask(5)`` on a fresh study is the first generation of
+``popsize=5``, and keeping k candidates in flight with ``ask(1)`` never waits. Every other
+method gives at most the rest of its generation (``cmaes``, ``catcma`` and the ES family:
+about ``4 + 3 ln d`` by default, larger after restarts; ``pso``: its swarm; ``random_search``:
+``batch_size``, 100): to keep k candidates in flight, make it with ``popsize=k`` or more
+(``batch_size`` for random search).
 
 Budget: ``ask`` never hands out more candidates than the evaluations left, counting those in
 flight (a last generation is trimmed as ``minimize`` trims it); a ``seconds`` limit stops the
@@ -26,8 +35,16 @@ study at the value that reaches it.
 
 Failures: NaN or infinite values count and rank as ``+inf`` (the History keeps them as told);
 an exception instance told as a value counts, is recorded as NaN and its message is kept in
-``result().info["failures"]``. With a space, every candidate goes to the caller, repeated
-configurations included (``minimize(space=)``'s cache of values is not applied).
+``result().info["failures"]``.
+
+With a space, a configuration already told is not handed out again: when the method proposes
+it, ``ask`` tells the method the value told before and hands out the next candidate. As in
+``minimize(space=)``, such a repeat counts as one evaluation (``nfev``, the History, the
+budget) and ``result().cache_hits`` says how many there were. Only values are reused (a
+configuration told as an exception is handed out again: a failure may pass), and a
+configuration still in flight may be handed out twice. A study without an evaluation budget
+ends (``converged``) after 1,000 repeats in a row: the method has nothing new to propose. With
+``noisy=True`` or elite re-evaluation nothing is reused (a repeat is a new sample).
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""What the caller hands an ask/tell Optimizer: told values."""
+"""What the caller hands an ask/tell Optimizer: told candidates and their values."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Told", "parse_values"]
+__all__ = ["Told", "match_rows", "parse_values"]
 
 
 class Told:
@@ -61,3 +61,65 @@ def _is_number(v: Any) -> bool:
     if isinstance(v, torch.Tensor | np.ndarray):
         return v.numel() == 1 if isinstance(v, torch.Tensor) else v.size == 1
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+
+
+def match_rows(
+    candidates: Any,
+    B: torch.Tensor | None,
+    configs: list[dict[str, Any]] | None,
+    open_rows: list[int],
+    handed: int,
+    x0: torch.Tensor,
+) -> list[int]:
+    """The rows of the open batch ``B`` the told candidates are, among ``open_rows`` (handed
+    out, not told yet); ``configs``: the rows' configurations when the study has a space."""
+    if configs is not None:
+        if isinstance(candidates, Mapping):
+            candidates = [candidates]
+        if not isinstance(candidates, Sequence) or isinstance(candidates, str):
+            raise TypeError("with a space, tell() takes a configuration dict or a list")
+        items: list[Any] = list(candidates)
+    else:
+        seq = isinstance(candidates, list | tuple) and len(candidates) > 0
+        if seq and all(isinstance(c, torch.Tensor) for c in candidates):
+            candidates = torch.stack([c.detach().reshape(-1) for c in candidates])
+        X = torch.as_tensor(candidates).detach().to(device=x0.device, dtype=x0.dtype)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        d = x0.numel()
+        if X.ndim != 2 or X.shape[1] != d:
+            raise ValueError(f"candidates must have shape (k, {d}) or ({d},), got {tuple(X.shape)}")
+        items = list(X)
+    if not items:
+        return []
+    first = open_rows[: len(items)]
+    fast = configs is None and B is not None and len(first) == len(items)
+    if fast and torch.equal(B[first], torch.stack(items)):  # told as handed out
+        return first
+
+    def find(c: Any, among: Any) -> int | None:
+        if B is None:
+            return None
+        if configs is None:
+            return next((j for j in among if torch.equal(B[j], c)), None)
+        return next((j for j in among if configs[j] == c), None)
+
+    rows: list[int] = []
+    for i, c in enumerate(items):
+        j = find(c, [j for j in open_rows if j not in rows])
+        if j is None:
+            again = find(c, rows)
+            told = again is None and find(c, range(handed)) is not None
+            why = (
+                "is given twice"
+                if again is not None
+                else "was told already"
+                if told
+                else "was never handed out by ask()"
+            )
+            raise ValueError(
+                f"candidate {i} of tell() {why}: tell() takes the candidates ask() "
+                f"returned ({len(open_rows)} in flight), each once"
+            )
+        rows.append(j)
+    return rows

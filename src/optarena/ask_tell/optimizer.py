@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..budget import Budget, StopReason
@@ -17,15 +15,16 @@ from ..core.objective import Objective
 from ..core.oracle import Oracle
 from ..inputs import as_bounds, as_device, as_seed, as_x0
 from ..methods import Facts, Method, RunContext, method_infos, resolve_method
-from ..methods._base import Checkpoint, Generations, PopulationMethod
+from ..methods._base import Generations, PopulationMethod
 from ..result import Result
-from ..space import Space, SpaceResult
-from ..space.run import space_start
-from ._inputs import Told, parse_values
+from ..space import Space
+from ..space.run import space_result, space_start
+from ._inputs import Told, match_rows, parse_values
+from ._saving import load, save
 
 __all__ = ["Optimizer"]
 
-FORMAT = 1  # of state_dict()
+REPEATS = 1000  # repeats in a row that end a study without an evaluation budget
 
 
 class Optimizer:
@@ -45,6 +44,13 @@ class Optimizer:
             ``minimize`` does for an objective declared noisy.
         device: where candidates live (default: x0's device).
         **options: the method's hyperparameters.
+
+    ``ask(n)`` gives ``n`` candidates (fewer at the end of the budget) for a method that
+    proposes beside candidates in flight (``tpe``); any other method gives at most the rest
+    of its current generation and none while all of it is out: make it with ``popsize=k``
+    to keep k candidates in flight. With a space, configurations already told are answered
+    from their values (counted as ``minimize(space=)`` counts cache hits), not handed out.
+    See :mod:`optarena.ask_tell`.
     """
 
     def __init__(
@@ -97,6 +103,17 @@ class Optimizer:
         self._next = 0  # rows of the batch handed out so far
         self._told_mask: list[bool] = []
         self._values = torch.empty(0)
+        self._keys: list[tuple[Any, ...]] = []  # the configurations' keys (space)
+        self._cache: dict[tuple[Any, ...], float] = {}  # configuration key -> value told
+        self.cache_hits = 0  # candidates answered from the cache instead of handed out
+        self._incremental = self._takes_rows_one_by_one()
+        # repeats of a noisy objective (or the elite's second values) are worth evaluating
+        self._caching = self.space is not None and self._run.elite == 0 and not self._noisy
+
+    def _takes_rows_one_by_one(self) -> bool:
+        """The method proposes candidates beside those in flight and learns each told value
+        at once (``ask_more``), so a generation need not be complete to be told."""
+        return callable(getattr(self.method, "ask_more", None)) and self._run.elite == 0
 
     def _new_context(self) -> RunContext:
         """The run's context as minimize makes it (with a space, its encoding, which
@@ -141,25 +158,74 @@ class Optimizer:
 
     def ask(self, n: int | None = None) -> torch.Tensor | list[dict[str, Any]]:
         """Up to ``n`` candidates (None: the rest of the current generation), as a tensor of
-        shape ``(k, d)`` or, with a space, a list of ``k`` configuration dicts. Fewer than
-        ``n`` at the end of a generation or of the budget; none (k = 0) while every row of
-        this generation is out and some have not been told."""
+        shape ``(k, d)`` or, with a space, a list of ``k`` configuration dicts. See the
+        module doc for how many: ``n`` for a method that proposes beside candidates in
+        flight (tpe); else at most the rest of the generation, none (k = 0) while every row
+        of it is out and some have not been told. Never more than the budget left."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"ask(n) takes a positive int or None, got {n!r}")
         if not self.done and self._time_up() and not self.done:
             return self._empty()
         if self.done:
             raise RuntimeError(f"the study has ended ({self.stop_reason}): {self._message}")
-        B = self._open_batch()
-        k = B.shape[0] - self._next
+        rows: list[torch.Tensor] = []
+        configs: list[dict[str, Any]] = []
+        repeats = 0  # candidates in a row answered from the cache
+        while (n is None or len(rows) < n) and self._room():
+            B = self._open_batch()
+            if self._next == B.shape[0]:  # every row of the generation is out
+                if n is None or not self._incremental:
+                    break
+                self._extend(n - len(rows))
+                continue
+            j = self._next
+            self._next += 1
+            if self._caching and self._keys[j] in self._cache:
+                self._reuse(j)
+                repeats += 1
+                if repeats >= REPEATS and self.budget.evals is None and not self.done:
+                    self._stop(
+                        StopReason.CONVERGED,
+                        f"the last {repeats} candidates the method proposed were all "
+                        "configurations already evaluated: the space looks exhausted",
+                    )
+                if self.done:
+                    break
+                continue
+            repeats = 0
+            rows.append(B[j].clone())
+            if self.space is not None:
+                configs.append(dict(self._configs[j]))
+        if self.space is not None:
+            return configs
+        return torch.stack(rows) if rows else self._empty()  # type: ignore[return-value]
+
+    def _room(self) -> bool:
+        """Whether the budget has an evaluation left beside the candidates in flight."""
+        left = self._oracle.remaining_evals()
+        return left is None or left - self.in_flight > 0
+
+    def _extend(self, k: int) -> None:
+        """``k`` more rows (fewer at the end of the budget) proposed beside the open ones."""
         left = self._oracle.remaining_evals()
         if left is not None:
             k = min(k, left - self.in_flight)
-        k = max(0, k if n is None else min(n, k))
-        a, self._next = self._next, self._next + k
-        if self.space is not None:
-            return [dict(c) for c in self._configs[a : a + k]]
-        return B[a : a + k].clone()
+        B = self._batch
+        assert B is not None
+        pending = B[[j for j, t in enumerate(self._told_mask) if not t]]
+        with torch.no_grad():
+            more = self.method.ask_more(self._run.state, self._ctx, pending, k)  # type: ignore[attr-defined]
+        self._batch = self._run.X = torch.cat([B, more])
+        self._told_mask += [False] * k
+        self._values = torch.cat([self._values, torch.full_like(more[:, 0], math.inf)])
+        self._decode(more)
+
+    def _reuse(self, j: int) -> None:
+        """Row ``j`` repeats a configuration told before: its value is told again (counted
+        as one evaluation, as ``minimize(space=)`` counts a cache hit) instead of handing
+        it out."""
+        self.cache_hits += 1
+        self._record([j], [self._cache[self._keys[j]]], [None])
 
     def _open_batch(self) -> torch.Tensor:
         if self._batch is None:
@@ -168,8 +234,17 @@ class Optimizer:
             self._batch, self._next = B, 0
             self._told_mask = [False] * B.shape[0]
             self._values = torch.full((B.shape[0],), math.inf, dtype=B.dtype, device=B.device)
-            self._configs = [] if self.space is None else [self.space.decode(x) for x in B]
+            self._configs, self._keys = [], []
+            self._decode(B)
         return self._batch
+
+    def _decode(self, B: torch.Tensor) -> None:
+        """The configurations and keys of new rows ``B`` (space)."""
+        if self.space is not None:
+            for x in B:
+                config, key = self.space.encoding.decode_keyed(x)
+                self._configs.append(config)
+                self._keys.append(key)
 
     def tell(self, candidates: Any, values: Any) -> None:
         """Record the values of candidates this optimizer handed out, in any order: a tensor
@@ -180,8 +255,11 @@ class Optimizer:
             raise RuntimeError(f"the study has ended ({self.stop_reason}): it takes no more values")
         rows = self._match(candidates)
         vals, errors = parse_values(values, len(rows))
-        if not rows:
-            return
+        if rows:
+            self._record(rows, vals, errors)
+
+    def _record(self, rows: list[int], vals: list[float], errors: list[str | None]) -> None:
+        """Values of rows of the open batch, through the Oracle (counted, ranked, recorded)."""
         B = self._open_batch()
         before = self._oracle.nfev
         self._told.queue.extend(vals)
@@ -195,21 +273,48 @@ class Optimizer:
         for i in range(self._oracle.nfev - before):
             if errors[i] is not None:
                 self.failures[before + i + 1] = errors[i]
+            elif self.space is not None:  # a failure may pass: only values are reused
+                self._cache.setdefault(self._keys[rows[i]], vals[i])
         if ranked is None:
             return
         for j, r in zip(rows, ranked.tolist(), strict=True):
             self._values[j] = r
             self._told_mask[j] = True
-        if all(self._told_mask):
+        if self._incremental:
+            self._take_told()
+        elif all(self._told_mask):
             self._batch = None
             with torch.no_grad():
-                told = self._run.take(self._values)
-                if told and self.method.converged(self._run.state):
-                    g = self._run.generation
-                    self._stop(StopReason.CONVERGED, self.method.stop_message(self._run.state, g))
+                self._check(self._run.take(self._values))
         if not self.done and self._oracle.remaining_evals() == 0 and self.in_flight == 0:
             self._stop(StopReason.MAX_EVALS, "")
         self._time_up()
+
+    def _check(self, told: bool) -> None:
+        if told and self.method.converged(self._run.state):
+            g = self._run.generation
+            self._stop(StopReason.CONVERGED, self.method.stop_message(self._run.state, g))
+
+    def _take_told(self) -> None:
+        """Tell the method the rows told so far (``ask_more`` methods); the others stay open."""
+        B, mask = self._batch, self._told_mask
+        assert B is not None
+        told = [j for j, t in enumerate(mask) if t]
+        rest = [j for j, t in enumerate(mask) if not t]
+        run = self._run
+        run.X = B[told]
+        with torch.no_grad():
+            self._check(run.take(self._values[told]))
+        if not rest:
+            self._batch = None
+            return
+        self._batch = run.X = B[rest]
+        self._next = sum(j < self._next for j in rest)  # the open rows handed out come first
+        self._told_mask = [False] * len(rest)
+        self._values = self._values[rest]
+        if self.space is not None:
+            self._configs = [self._configs[j] for j in rest]
+            self._keys = [self._keys[j] for j in rest]
 
     def _empty(self) -> torch.Tensor | list[dict[str, Any]]:
         """No candidates (the clock is spent while some are in flight)."""
@@ -222,60 +327,9 @@ class Optimizer:
 
     def _match(self, candidates: Any) -> list[int]:
         """The rows of the current batch the candidates are (handed out, not told yet)."""
-        if self.space is not None:
-            if isinstance(candidates, Mapping):
-                candidates = [candidates]
-            if not isinstance(candidates, Sequence) or isinstance(candidates, str):
-                raise TypeError("with a space, tell() takes a configuration dict or a list")
-            items: list[Any] = list(candidates)
-        else:
-            seq = isinstance(candidates, list | tuple) and len(candidates) > 0
-            if seq and all(isinstance(c, torch.Tensor) for c in candidates):
-                candidates = torch.stack([c.detach().reshape(-1) for c in candidates])
-            X = torch.as_tensor(candidates).detach()
-            X = X.to(device=self._x0.device, dtype=self._x0.dtype)
-            if X.ndim == 1:
-                X = X.reshape(1, -1)
-            d = self._x0.numel()
-            if X.ndim != 2 or X.shape[1] != d:
-                raise ValueError(
-                    f"candidates must have shape (k, {d}) or ({d},), got {tuple(X.shape)}"
-                )
-            items = list(X)
-        if not items:
-            return []
         open_rows = [j for j in range(self._next) if not self._told_mask[j]]
-        first = open_rows[: len(items)]
-        B = self._batch
-        fast = self.space is None and B is not None and len(first) == len(items)
-        if fast and torch.equal(B[first], torch.stack(items)):  # told as handed out
-            return first
-        rows: list[int] = []
-        for i, c in enumerate(items):
-            j = self._find(c, [j for j in open_rows if j not in rows])
-            if j is None:
-                again = self._find(c, rows)
-                told = again is None and self._find(c, range(self._next)) is not None
-                why = (
-                    "is given twice"
-                    if again is not None
-                    else "was told already"
-                    if told
-                    else "was never handed out by ask()"
-                )
-                raise ValueError(
-                    f"candidate {i} of tell() {why}: tell() takes the candidates ask() "
-                    f"returned ({self.in_flight} in flight), each once"
-                )
-            rows.append(j)
-        return rows
-
-    def _find(self, c: Any, among: Any) -> int | None:
-        if self._batch is None:
-            return None
-        if self.space is None:
-            return next((j for j in among if torch.equal(self._batch[j], c)), None)
-        return next((j for j in among if self._configs[j] == c), None)
+        configs = None if self.space is None else self._configs
+        return match_rows(candidates, self._batch, configs, open_rows, self._next, self._x0)
 
     # -- outcome -------------------------------------------------------------------------
     def result(self) -> Result:
@@ -309,8 +363,7 @@ class Optimizer:
         )
         if self.space is None:
             return res
-        base = {f.name: getattr(res, f.name) for f in fields(Result)}
-        return SpaceResult(**base, config=self.space.decode(x), space=self.space)
+        return space_result(res, self.space, o.nfev - self.cache_hits, self.cache_hits)
 
     # -- saving and restoring ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -318,72 +371,14 @@ class Optimizer:
         tensors, arrays, numbers; ``torch.save`` / ``pickle`` it): the method's state and
         random generators, the open generation and what of it was handed out and told, and
         every evaluation told (points, values, failures)."""
-        run = self._run
-        cp = self.method.checkpoint(run.state, run.generation, self._ctx)
-        h = self._oracle.history
-        return {
-            "format": FORMAT,
-            "checkpoint": {f.name: getattr(cp, f.name) for f in fields(Checkpoint)},
-            "elite": run.elite,
-            "open": None if run.X is None else _clone(run.X),
-            "first": _clone(run.f),
-            "elite_rows": _clone(run.idx),
-            "handed": self._next if self._batch is not None else 0,
-            "told": list(self._told_mask) if self._batch is not None else [],
-            "values": self._values.clone() if self._batch is not None else None,
-            "x": h.x.copy(),
-            "f": h.f.copy(),
-            "failures": dict(self.failures),
-            "stop": None if self.stop_reason is None else (str(self.stop_reason), self._message),
-            "space": None if self.space is None else self.space.to_dict(),
-        }
+        return save(self)
 
     def load_state_dict(self, saved: Mapping[str, Any]) -> None:
         """Continue the study ``saved`` (from :meth:`state_dict`) here. This optimizer must be
         made with the method, options, x0/space, bounds and seed of the one that saved it
         (anything else is refused, saying what differs). The History's rows are recorded
         again, so their ``seconds`` restart; points, values and counts are the saved ones."""
-        if not isinstance(saved, Mapping) or saved.get("format") != FORMAT:
-            raise ValueError("load_state_dict() takes a dict made by Optimizer.state_dict()")
-        mine = None if self.space is None else self.space.to_dict()
-        if saved["space"] != mine:
-            raise ValueError(f"the saved study searched space {saved['space']!r}, not {mine!r}")
-        if saved["elite"] != self._run.elite:
-            raise ValueError(
-                f"the saved study re-evaluated {saved['elite']} elite rows per generation, "
-                f"this one {self._run.elite}: make it with the same noisy= and options"
-            )
-        f = np.asarray(saved["f"], dtype=np.float64)
-        if self.budget.evals is not None and f.shape[0] > self.budget.evals:
-            raise ValueError(
-                f"the saved study told {f.shape[0]} evaluations, more than this budget "
-                f"({self.budget.evals})"
-            )
-        cp = Checkpoint(**saved["checkpoint"])
-        ctx = self._new_context()
-        state, gen = self.method.restore(cp, ctx)  # refuses other settings, sets the generators
-        run = Generations(self.method, ctx, state, gen, int(saved["elite"]))
-        run.X, run.f, run.idx = saved["open"], saved["first"], saved["elite_rows"]
-        oracle = self._new_oracle()
-        if f.shape[0]:
-            self._told.queue.extend(f.tolist())
-            try:
-                oracle.values(torch.as_tensor(saved["x"]).to(self._x0))
-            except StopRun:
-                pass  # the saved study had stopped there too ("stop" says why)
-            finally:
-                self._told.queue.clear()
-        self._ctx, self._run, self._oracle = ctx, run, oracle
-        self.failures = dict(saved["failures"])
-        stop = saved["stop"]
-        self.stop_reason = None if stop is None else StopReason(stop[0])
-        self._message = "" if stop is None else stop[1]
-        self._batch = None
-        if run.X is not None:
-            self._open_batch()
-            self._next = int(saved["handed"])
-            self._told_mask = list(saved["told"])
-            self._values = saved["values"].clone()
+        load(self, saved)
 
     def __repr__(self) -> str:
         state = "open" if self.stop_reason is None else str(self.stop_reason)
@@ -391,7 +386,3 @@ class Optimizer:
             f"Optimizer({self.method.label!r}, nfev={self.nfev}, generation={self.generation}, "
             f"in_flight={self.in_flight}, {state})"
         )
-
-
-def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.clone()

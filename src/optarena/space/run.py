@@ -26,7 +26,7 @@ from .encoding import Encoding
 from .result import SpaceResult
 from .space import Space
 
-__all__ = ["SpacePlan", "space_plan", "space_start"]
+__all__ = ["SpacePlan", "space_plan", "space_result", "space_start"]
 
 
 @dataclass
@@ -87,22 +87,22 @@ class SpacePlan:
 
     def result(self, res: Result) -> SpaceResult:
         """``res`` with the best configuration, the space and the cache counts."""
-        hits = self.cache.hits
-        info = {**res.info, "space": {"calls": self.cache.calls, "cache_hits": hits}}
-        message = res.message
-        if hits:
-            message = (message + "; " if message else "") + (
-                f"{hits} of {res.nfev} candidates repeated a configuration already evaluated: "
-                "its value was reused, f was not called again (each counted in nfev)"
-            )
-        base = {f.name: getattr(res, f.name) for f in fields(Result)}
-        base.update(info=info, message=message)
-        return SpaceResult(
-            **base,
-            config=self.space.decode(res.x),
-            space=self.space,
-            cache_hits=hits,
+        return space_result(res, self.space, self.cache.calls, self.cache.hits)
+
+
+def space_result(res: Result, space: Space, calls: int, hits: int) -> SpaceResult:
+    """``res`` of a run over ``space`` with its best configuration and its cache counts:
+    ``calls`` configurations evaluated, ``hits`` candidates answered from the cache."""
+    info = {**res.info, "space": {"calls": calls, "cache_hits": hits}}
+    message = res.message
+    if hits:
+        message = (message + "; " if message else "") + (
+            f"{hits} of {res.nfev} candidates repeated a configuration already evaluated: "
+            "its value was reused, not evaluated again (each counted in nfev)"
         )
+    base = {f.name: getattr(res, f.name) for f in fields(Result)}
+    base.update(info=info, message=message)
+    return SpaceResult(**base, config=space.decode(res.x), space=space, cache_hits=hits)
 
 
 def space_start(

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_ndtr
 
 from .._base import RunContext
 from ._box import require_finite_box
@@ -118,8 +119,6 @@ def active(X: np.ndarray, vs: tuple[Var, ...]) -> np.ndarray:
 
 def log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``log(Phi(b) - Phi(a))`` for ``a <= b``, accurate in both tails."""
-    from scipy.special import log_ndtr
-
     a, b = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64))
     flip = a > 0  # right tail: Phi(b) - Phi(a) = Phi(-a) - Phi(-b)
     lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)

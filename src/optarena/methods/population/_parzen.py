@@ -93,9 +93,10 @@ class Parzen:
                 total += self.cat[j][:, Y[:, j].astype(np.int64)].T
                 continue
             mu, s = self.mus[j][None], self.sigmas[j][None]
-            if v.kind == "int":
-                a, b = v.cell(v.index(Y[:, j]))
-                total += log_mass((a[:, None] - mu) / s, (b[:, None] - mu) / s)
+            if v.kind == "int":  # the mass of each distinct cell once (draws share cells)
+                cells, which = np.unique(v.index(Y[:, j]), return_inverse=True)
+                a, b = v.cell(cells)
+                total += log_mass((a[:, None] - mu) / s, (b[:, None] - mu) / s)[which]
             else:
                 z = (Y[:, j][:, None] - mu) / s
                 total -= 0.5 * z * z

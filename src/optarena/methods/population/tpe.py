@@ -15,6 +15,8 @@ option was taken, drawn after their parent. On a plain box every coordinate is a
 ``popsize`` candidates are proposed per generation (default 1: sequential). With more, each one
 already proposed in the generation joins ``g`` as a pending trial before the next is drawn
 (Optuna's ``constant_liar``: a pending trial is assumed as bad as any), so a batch spreads out.
+:meth:`TPE.ask_more` does the same for candidates in flight outside a generation: the ask/tell
+Optimizer hands out as many as asked, each told value joining the model at once.
 Only ranks of values are used: ``f + c`` proposes the same points.
 """
 
@@ -79,17 +81,26 @@ class TPE(PopulationMethod):
         return TPEState(torch.zeros((0, dim), dtype=torch.float64), torch.zeros(0))
 
     def ask(self, state: TPEState, ctx: RunContext) -> torch.Tensor:
+        return self.ask_more(state, ctx, ctx.x0.new_empty((0, ctx.x0.numel())), self.popsize)
+
+    def ask_more(
+        self, state: TPEState, ctx: RunContext, pending: torch.Tensor, k: int
+    ) -> torch.Tensor:
+        """``k`` candidates while the rows ``pending`` (handed out, not told yet) are out:
+        they join ``g`` as liars, as the earlier rows of a generation do, so the ask/tell
+        Optimizer can hand out any number of candidates, one at a time or together."""
         vs = variables(ctx, self.info.name)
         X = state.X.numpy()
         f = state.f.double().numpy()
-        rows: list[np.ndarray] = []
-        for _ in range(self.popsize):
+        rows: list[np.ndarray] = list(pending.detach().cpu().double().numpy())
+        first = len(rows)
+        for _ in range(k):
             if X.shape[0] + len(rows) < self.n_startup:
                 rows.append(self._uniform(vs, ctx))
             else:
-                pending = np.array(rows).reshape(len(rows), X.shape[1])
-                rows.append(self._propose(vs, X, f, pending, ctx))
-        out = torch.as_tensor(np.array(rows))
+                pend = np.array(rows).reshape(len(rows), X.shape[1])
+                rows.append(self._propose(vs, X, f, pend, ctx))
+        out = torch.as_tensor(np.array(rows[first:])).reshape(k, X.shape[1])
         return out.to(dtype=ctx.x0.dtype, device=ctx.x0.device)
 
     def tell(self, state: TPEState, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> TPEState:
