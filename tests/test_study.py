@@ -131,9 +131,9 @@ def test_in_flight_trials_run_at_once_on_an_executor() -> None:
         study = optimize(f, SPACE, method="tpe", n_trials=9, in_flight=3, executor=ex, seed=0)
     assert peak[0] == 3 and study.n_complete == 9
     assert sorted(study.trials.number) == list(range(9))
-    with Store(":memory:") as st:  # tpe's popsize (1) is raised to in_flight and stored
+    with Store(":memory:") as st:  # tpe proposes beside pending trials: its options stay
         optimize(quadratic, SPACE, n_trials=2, in_flight=2, executor=None, store=st, seed=0)
-        assert json.loads(st.query("SELECT options FROM studies")[0][0]) == {"popsize": 2}
+        assert json.loads(st.query("SELECT options FROM studies")[0][0]) == {}
 
 
 def test_pruned_trials_are_stored_as_pruned_and_told_their_last_value(tmp_path) -> None:

@@ -49,11 +49,15 @@ def _positive(name: str, value: Any) -> int:
 def _options(method: str | Method, options: Mapping[str, Any], in_flight: int) -> dict[str, Any]:
     """The method's options, with ``popsize=in_flight`` when the method declares an int
     ``popsize`` smaller than ``in_flight`` and the caller did not set it: a generation must
-    hold ``in_flight`` candidates for that many trials to run at once."""
+    hold ``in_flight`` candidates for that many trials to run at once. A method that proposes
+    candidates beside pending ones (``ask_more``: tpe) needs no such change."""
     opts = dict(options)
     if isinstance(method, Method) or "popsize" in opts or in_flight == 1:
         return opts
-    default = getattr(resolve_method(method, {}), "popsize", None)
+    meth = resolve_method(method, {})
+    if callable(getattr(meth, "ask_more", None)):
+        return opts
+    default = getattr(meth, "popsize", None)
     if isinstance(default, int) and not isinstance(default, bool) and default < in_flight:
         opts["popsize"] = in_flight
     return opts
@@ -150,12 +154,14 @@ def optimize(
     At most ``in_flight`` trials run at once, on ``executor``: None (this process, one at a
     time), a ``concurrent.futures.Executor``, a ``distributed.Client``, a Dask scheduler
     address or ``"local:N"``. When a trial finishes a new one starts at once if the method
-    has a candidate; a method with a ``popsize`` option below ``in_flight`` (``tpe``'s is 1)
-    gets ``popsize=in_flight`` unless you set it, so that ``in_flight`` trials can run. The
-    method needs every value of a generation before it proposes the next, so the number in
-    flight drops while a generation's last trials finish: with trial times varying 5x, 3 in
-    flight averaged 1.8 with ``popsize=3`` and 2.8 with ``popsize=6``; a larger popsize keeps
-    workers busier at the price of fewer model updates (set it when workers are cheap).
+    has a candidate. ``tpe`` proposes a candidate beside the pending ones (treated as
+    constant liars) and learns each value as it comes, so it keeps ``in_flight`` trials
+    running at all times. A generational method with a ``popsize`` option below
+    ``in_flight`` gets ``popsize=in_flight`` unless you set it, so that ``in_flight`` trials
+    can run; it needs every value of a generation before it proposes the next, so the number
+    in flight drops while a generation's last trials finish (with trial times varying 5x, 3 in
+    flight averaged 1.8 with ``popsize=3`` and 2.8 with ``popsize=6``): a larger popsize keeps
+    workers busier at the price of fewer model updates.
 
     Every finished trial is written to ``store`` (a path or a Store; None: memory only) at
     once. Calling again with the same store and ``name`` resumes: the stored trials are
