@@ -24,7 +24,8 @@ The plans, in order of the rules that pick them:
    picked as the best of 64 sampled points; when a cohort makes no progress over its starting
    values (a piecewise-constant or otherwise non-smooth function, where differences are zero
    or meaningless), CMA-ES with BIPOP restarts takes over. Past a share of the budget the races
-   go on only while they progress; then the global search spends the rest (restarts).
+   go on only while they progress, and never past ``RACE_PER_DIM`` evaluations per dimension;
+   then the global search spends the rest (restarts).
 5. a gradient and ``d > dense_max``: L-BFGS with strong-Wolfe line search from x0 (the start
    of a model's parameters carries its initialization), then batched L-BFGS cohorts.
 
@@ -62,6 +63,13 @@ __all__ = ["ROLES", "Auto", "Plan", "candidates"]
 RACE_SHARE = 0.6
 #: The window of that test, as a share of the budget, and the least progress it counts.
 RACE_WINDOW, RACE_RTOL = 0.1, 1e-3
+#: The races end after this many evaluations per dimension whatever their progress (about 300
+#: forward-difference gradients shared by the lanes): lanes that still descend there creep
+#: towards the optimum of an ill-conditioned function, where CMA-ES from their best point
+#: finishes sooner (bbob d = 10: f6 1e-8 reached by none of 5 creeping runs, by all 5 with the
+#: cap), and never below ``RACE_MIN_EVALS`` (at d = 2 the lanes' later progress pays).
+#: Below ``RACE_SHARE`` of a budget of 2,000 at d = 10 (mlp_identity), it never binds.
+RACE_PER_DIM, RACE_MIN_EVALS = 300, 1500
 
 #: The roles auto fills, and how (registry roles, or the flags of the batched lanes).
 ROLES = {
@@ -246,7 +254,7 @@ class Auto(ExternalMethod):
             if not fd or left is None:
                 out = _cohorts(oracle, oracle, ctx, cohort, info, fallback, patience)
             else:  # difference lanes creep on ill-conditioned functions: a share of the budget
-                view = Scope(oracle, watch=_progress_watch(left - oracle.nfev))
+                view = Scope(oracle, watch=_progress_watch(left - oracle.nfev, oracle.dim))
                 try:
                     out = _cohorts(view, oracle, ctx, cohort, info, fallback, patience)
                 except ScopeEnded as end:
@@ -346,16 +354,20 @@ def _cohorts(
     return Outcome(StopReason.CONVERGED, f"{patience} cohorts in a row found nothing better")
 
 
-def _progress_watch(budget: int) -> Callable[[Scope], None]:
+def _progress_watch(budget: int, dim: int) -> Callable[[Scope], None]:
     """Ends the races (``ScopeEnded("stagnated")``) once they spent ``RACE_SHARE`` of
-    ``budget`` and their best value made no progress in the last ``RACE_WINDOW`` of it.
+    ``budget`` and their best value made no progress in the last ``RACE_WINDOW`` of it, or
+    once they spent ``RACE_PER_DIM * dim`` evaluations (at least ``RACE_MIN_EVALS``).
     Progress is an improvement of more than ``RACE_RTOL`` times the spread of the values seen
     since the last progress (as a chain's phases measure it): adding a constant to f changes
     nothing, and lanes still descending keep the budget they use well."""
     share, window = RACE_SHARE * budget, max(1, RACE_WINDOW * budget)
+    cap = max(RACE_PER_DIM * dim, RACE_MIN_EVALS)
     mark = {"f": math.inf, "at": 0, "hi": -math.inf}
 
     def watch(view: Scope) -> None:
+        if view.used >= cap:
+            raise ScopeEnded("stagnated", view)
         f, old = view.best_f, mark["f"]
         if math.isfinite(view.last_f):
             mark["hi"] = max(mark["hi"], view.last_f)
