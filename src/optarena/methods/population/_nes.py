@@ -144,6 +144,15 @@ class NESMethod(Restarting, PopulationMethod):
         ``tolstagnation``: 120 + 30 d / lambda)."""
         return 120 + math.ceil(30 * s.mean.numel() / s.popsize)
 
+    def _default_sigma_scale(self, n: int) -> float:
+        """Factor on the default sigma0 in n dimensions (1: the same in every dimension)."""
+        return 1.0
+
+    def _last_progress(self, s: NESState, f: torch.Tensor) -> int:
+        """The generation of the run's last progress, for the stagnation test (by default the
+        last new best value of the run)."""
+        return s.best_generation
+
     def _stalled(self, s: NESState) -> str:
         """Why the run ends after stagnating ("" to continue it: a method may adapt instead)."""
         return "stagnation"
@@ -151,7 +160,8 @@ class NESMethod(Restarting, PopulationMethod):
     # -- init / ask / tell -------------------------------------------------------------------
     def init(self, x0: torch.Tensor, ctx: RunContext) -> NESState:
         dev, dt, n = x0.device, x0.dtype, x0.numel()
-        sd = self.sigma_default if self.sigma0 is None else self.sigma0
+        scale = self._default_sigma_scale(n) if self.sigma0 is None else 1.0
+        sd = self.sigma_default * scale if self.sigma0 is None else self.sigma0
         sigma0 = torch.full((n,), sd, dtype=dt)
         lower = upper = None
         if ctx.lower is not None and ctx.upper is not None:
@@ -160,7 +170,7 @@ class NESMethod(Restarting, PopulationMethod):
             if self.sigma0 is None:
                 width = (upper - lower).cpu()
                 ok = torch.isfinite(width) & (width > 0)
-                sigma0 = torch.where(ok, self.sigma_fraction * width, sigma0)
+                sigma0 = torch.where(ok, self.sigma_fraction * scale * width, sigma0)
         lam = self.popsize if self.popsize is not None else self._default_popsize(n)
         if self.antithetic:
             lam += lam % 2
@@ -209,12 +219,13 @@ class NESMethod(Restarting, PopulationMethod):
         self._update(s, z, f)
         if s.lower is not None and s.upper is not None:
             s.mean = torch.clamp(s.mean, s.lower, s.upper)
+        progress = self._last_progress(s, f)
         reason = ""
         if float((s.sigma / s.sigma0).max()) < self.tolx:
             reason = "tolx"
         elif s.flat_generations >= FLAT_GENERATIONS:
             reason = "flat values"
-        elif s.generation - s.best_generation > self._stagnation(s):
+        elif s.generation - progress > self._stagnation(s):
             reason = self._stalled(s)
         if reason:
             self._finish_run(s, reason, ctx)

@@ -54,8 +54,12 @@ class PGPE(NESMethod):
             ``"none"`` (one run, ending ``converged``).
         popsize_factor: growth of the population at each restart.
         tolx: a run ends when every standard deviation fell below ``tolx`` times its start.
-        max_speed: ClipUp's speed limit as a fraction of the sampling radius ``||sigma||``;
-            the step is half the limit (Toklu et al.).
+        max_speed: ClipUp's speed limit as a fraction of the sampling radius ``||sigma||``
+            (times ``min(1, sqrt(lambda / d))``); the step is half the limit (Toklu et al.).
+            0.4 gives about EvoTorch's usual 0.15 on Pendulum's 81-parameter MLP with
+            sigma0 = 0.1; the former 0.05 moved the centre 8x slower (6,000 Pendulum
+            episodes: best centre -1,161 against -395; CartPole's 4-16-2 MLP: no centre at
+            500 within 2,000 episodes against 576).
         momentum: ClipUp's momentum (the paper's 0.9).
         stdev_lr: learning rate of the standard deviations (Sehnke et al.'s alpha_sigma).
         stdev_max_change: largest relative change of a standard deviation per generation.
@@ -63,7 +67,7 @@ class PGPE(NESMethod):
 
     antithetic: ClassVar[bool] = True
 
-    max_speed: float = param(0.05, gt=0)
+    max_speed: float = param(0.4, gt=0)
     momentum: float = param(0.9, ge=0, lt=1)
     stdev_lr: float = param(0.1, gt=0)
     stdev_max_change: float = param(0.2, gt=0, lt=1)
