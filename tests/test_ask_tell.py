@@ -321,6 +321,24 @@ def test_capabilities_are_checked_as_minimize_checks_them() -> None:
         oa.Optimizer("cmaes", x0=torch.zeros(2, dtype=torch.float64), no_such_option=1)
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"memory": "1GB"},
+        {"eval_dtype": "float32"},
+        {"memory": 1 << 30, "eval_dtype": torch.float16},
+    ],
+)
+def test_memory_and_eval_dtype_are_refused_because_the_caller_evaluates(given: dict) -> None:
+    """minimize's evaluation settings mean nothing when the caller evaluates: refused, named."""
+    x0 = torch.zeros(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="with ask/tell you evaluate") as err:
+        oa.Optimizer("cmaes", x0=x0, **given)
+    assert all(f"{name}=" in str(err.value) for name in given)
+    opt = oa.Optimizer("cmaes", x0=x0, seed=0, memory=None, eval_dtype=None)  # the defaults
+    assert opt.ask().dtype == torch.float64
+
+
 # -- spaces ----------------------------------------------------------------------------------
 
 SPACE = {

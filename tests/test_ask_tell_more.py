@@ -3,12 +3,17 @@ flight (tpe), and a space's configurations told before answered from their value
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
 
 import optarena as oa
 from optarena.budget import StopReason
+from optarena.methods import RunContext
+from optarena.methods.population.random_search import RandomSearch
+from optarena.methods.population.tpe import TPE
 from optarena.space import Choice, Int, Real
 
 D = 3
@@ -186,3 +191,26 @@ def test_a_noisy_study_hands_repeats_out() -> None:
         cs = opt.ask()
         opt.tell(cs, [float(c["a"]) for c in cs])
     assert opt.cache_hits == 0
+
+
+@dataclass(frozen=True)
+class AnyCount(RandomSearch):
+    """Random search that hands out any number of draws: its draws ignore pending rows."""
+
+    def ask_more(self, state, ctx: RunContext, pending: torch.Tensor, k: int) -> torch.Tensor:
+        u = torch.rand((k, ctx.x0.numel()), generator=ctx.generator, dtype=ctx.x0.dtype)
+        return ctx.lower + u * (ctx.upper - ctx.lower)
+
+
+def test_ask_more_is_a_declared_optional_capability_the_optimizer_reads() -> None:
+    assert TPE.has_ask_more() and AnyCount.has_ask_more() and not RandomSearch.has_ask_more()
+    with pytest.raises(NotImplementedError, match="random_search proposes whole generations"):
+        RandomSearch().ask_more(None, None, torch.empty(0, D), 1)  # type: ignore[arg-type]
+    x0 = torch.zeros(D, dtype=torch.float64)
+    given = {"x0": x0, "bounds": (-2.0, 2.0), "seed": 0, "budget": 12}
+    assert oa.Optimizer(RandomSearch(batch_size=2), **given).ask(5).shape[0] == 2
+    opt = oa.Optimizer(AnyCount(batch_size=2), **given)
+    X = opt.ask(5)  # beyond its generation of 2: the rest from ask_more
+    assert X.shape[0] == 5 and torch.equal(X[0], x0)
+    opt.tell(X[3], [sphere(X[3])])  # told alone, at once
+    assert opt.generation == 1 and opt.in_flight == 4

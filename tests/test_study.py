@@ -7,6 +7,7 @@ import math
 import sqlite3
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -115,6 +116,41 @@ def test_resume_refuses_another_seed_space_or_method_and_a_changed_candidate(tmp
         optimize(quadratic, SPACE, method="tpe", n_trials=4, seed=1, store=path)
 
 
+def test_a_study_resumes_only_with_its_pruner(tmp_path) -> None:
+    """The stored trials were pruned by the stored pruner: another one (or none) is refused
+    as another seed is; the same pruner, by name or as an object, resumes."""
+
+    def f(c, trial):
+        trial.report(0, quadratic(c))
+        return quadratic(c)
+
+    path = tmp_path / "s.sqlite"
+    run = {"method": "random_search", "seed": 0, "store": path}
+    optimize(f, SPACE, n_trials=3, pruner=MedianPruner(n_startup_trials=1), **run)
+    for other in (None, "median", SuccessiveHalvingPruner()):
+        with pytest.raises(ValueError, match=r"stored with pruner .*n_startup_trials.*1"):
+            optimize(f, SPACE, n_trials=4, pruner=other, **run)
+    same = {"type": "median", "n_startup_trials": 1}
+    study = optimize(f, SPACE, n_trials=5, pruner=same, **run)
+    assert study.resumed == 3 and study.n_trials == 5
+    optimize(quadratic, SPACE, n_trials=2, name="free", **run)  # no pruner, stored as none
+    with pytest.raises(ValueError, match="stored with pruner None"):
+        optimize(f, SPACE, n_trials=3, name="free", pruner="median", **run)
+
+
+def test_in_flight_without_an_executor_warns_once_naming_executor() -> None:
+    with pytest.warns(UserWarning, match=r"in_flight=3 with executor=None") as caught:
+        study = optimize(quadratic, SPACE, n_trials=4, in_flight=3, seed=0)
+    assert len(caught) == 1 and "pass executor=" in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller's line
+    assert study.n_complete == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optimize(quadratic, SPACE, n_trials=2, seed=0)  # in_flight=1: nothing to say
+        with ThreadPoolExecutor(2) as ex:
+            optimize(quadratic, SPACE, n_trials=2, in_flight=2, executor=ex, seed=0)
+
+
 def test_in_flight_trials_run_at_once_on_an_executor() -> None:
     lock, now, peak = threading.Lock(), [0], [0]
 
@@ -132,7 +168,8 @@ def test_in_flight_trials_run_at_once_on_an_executor() -> None:
     assert peak[0] == 3 and study.n_complete == 9
     assert sorted(study.trials.number) == list(range(9))
     with Store(":memory:") as st:  # tpe proposes beside pending trials: its options stay
-        optimize(quadratic, SPACE, n_trials=2, in_flight=2, executor=None, store=st, seed=0)
+        with pytest.warns(UserWarning, match="one trial at a time"):  # no executor
+            optimize(quadratic, SPACE, n_trials=2, in_flight=2, executor=None, store=st, seed=0)
         assert json.loads(st.query("SELECT options FROM studies")[0][0]) == {}
 
 

@@ -114,8 +114,9 @@ def test_a_killed_study_resumes_without_running_finished_trials(tmp_path) -> Non
     from optarena.space import Fixed, Real
     from optarena.study import optimize
 
-    study = optimize(train, {"x": Real(-2.0, 2.0), "log": Fixed(str(log))}, n_trials=9,
-                     in_flight=2, executor=None, seed=0, store=store, name="k")  # fmt: skip
+    with pytest.warns(UserWarning, match="one trial at a time"):  # resumed in this process
+        study = optimize(train, {"x": Real(-2.0, 2.0), "log": Fixed(str(log))}, n_trials=9,
+                         in_flight=2, executor=None, seed=0, store=store, name="k")  # fmt: skip
     assert study.resumed == len(before) and study.n_trials == 9
     _check_resumed(before, calls_before, log, 9)
     assert sorted(trials_frame(store, "k").number) == list(range(9))

@@ -19,8 +19,9 @@ batch while all rows are out and some are not back. Rows are recorded in the ord
 told. With elite re-evaluation (``reevaluate_elite``, or ``noisy=True``) the best rows of a
 generation are handed out once more before it is told to the method.
 
-A method that proposes beside candidates in flight (``tpe``: its ``ask_more`` counts them as
-pending trials, Optuna's constant liar) gives ``n`` candidates whatever its ``popsize``, and
+A method that proposes beside candidates in flight (it defines the optional
+:meth:`~optarena.methods.PopulationMethod.ask_more`; ``tpe``'s counts them as pending trials,
+Optuna's constant liar) gives ``n`` candidates whatever its ``popsize``, and
 learns each value as it is told: ``ask(5)`` on a fresh study is the first generation of
 ``popsize=5``, and keeping k candidates in flight with ``ask(1)`` never waits. Every other
 method gives at most the rest of its generation (``cmaes``, ``catcma`` and the ES family:
@@ -36,6 +37,9 @@ study at the value that reaches it.
 Failures: NaN or infinite values count and rank as ``+inf`` (the History keeps them as told);
 an exception instance told as a value counts, is recorded as NaN and its message is kept in
 ``result().info["failures"]``.
+
+``minimize``'s ``memory=`` and ``eval_dtype=`` are refused: they chunk and cast a population's
+evaluation, and here the caller evaluates (chunk and cast the batch ``ask`` returns yourself).
 
 With a space, a configuration already told is not handed out again: when the method proposes
 it, ``ask`` tells the method the value told before and hands out the next candidate. As in

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Told", "match_rows", "parse_values"]
+__all__ = ["Told", "match_rows", "parse_values", "refuse_evaluation_settings"]
 
 
 class Told:
@@ -24,6 +24,19 @@ class Told:
 
     def __call__(self, x: torch.Tensor) -> float:
         return self.queue.popleft()
+
+
+def refuse_evaluation_settings(memory: Any, eval_dtype: Any) -> None:
+    """Refuse ``minimize``'s ``memory=`` and ``eval_dtype=``: they set how optarena evaluates a
+    population, and with ask/tell the caller evaluates (accepting them would change nothing)."""
+    given = [n for n, v in (("memory", memory), ("eval_dtype", eval_dtype)) if v is not None]
+    if given:
+        raise ValueError(
+            f"{' and '.join(f'{n}=' for n in given)}: with ask/tell you evaluate the "
+            "candidates, so optarena neither chunks nor casts them; evaluate the batch ask() "
+            "returns in chunks and in the dtype you choose (e.g. X.to(torch.bfloat16)), and "
+            "tell() the candidates as ask() returned them"
+        )
 
 
 def parse_values(values: Any, k: int) -> tuple[list[float], list[str | None]]:

@@ -19,7 +19,7 @@ from ..methods._base import Generations, PopulationMethod
 from ..result import Result
 from ..space import Space
 from ..space.run import space_result, space_start
-from ._inputs import Told, match_rows, parse_values
+from ._inputs import Told, match_rows, parse_values, refuse_evaluation_settings
 from ._saving import load, save
 
 __all__ = ["Optimizer"]
@@ -43,6 +43,10 @@ class Optimizer:
         noisy: the values are noisy: the method's elite is re-evaluated by default, as
             ``minimize`` does for an objective declared noisy.
         device: where candidates live (default: x0's device).
+        memory, eval_dtype: refused (ValueError) unless None: in ``minimize`` they chunk a
+            population's evaluation and cast the candidates the function receives; here the
+            caller evaluates, so the caller chunks and casts (and tells the candidates as
+            handed out). A whole generation is handed out, so a cap could not bound it.
         **options: the method's hyperparameters.
 
     ``ask(n)`` gives ``n`` candidates (fewer at the end of the budget) for a method that
@@ -64,20 +68,24 @@ class Optimizer:
         seed: int | None = None,
         noisy: bool = False,
         device: str | torch.device | None = None,
+        memory: int | str | None = None,
+        eval_dtype: str | torch.dtype | None = None,
         **options: Any,
     ) -> None:
+        refuse_evaluation_settings(memory, eval_dtype)
         self.space: Space | None = None
         if space is not None:
             self.space = space if isinstance(space, Space) else Space(space)
             x0, bounds = space_start(self.space, x0, bounds)
-        self.method = resolve_method(method, options)
-        info = self.method.info
-        if info.family != "population" or not isinstance(self.method, PopulationMethod):
+        meth = resolve_method(method, options)
+        info = meth.info
+        if info.family != "population" or not isinstance(meth, PopulationMethod):
             able = ", ".join(i.name for i in method_infos() if i.family == "population")
             raise ValueError(
                 f"ask/tell drives population methods ({able}); {info.name!r} is a "
                 f"{info.family} method: run it with optarena.minimize"
             )
+        self.method: PopulationMethod = meth
         self._told = Told()
         obj = Objective(self._told, gradient="none", vectorize=False, noisy=noisy)
         x0_t = as_x0(x0, obj, None)
@@ -113,7 +121,7 @@ class Optimizer:
     def _takes_rows_one_by_one(self) -> bool:
         """The method proposes candidates beside those in flight and learns each told value
         at once (``ask_more``), so a generation need not be complete to be told."""
-        return callable(getattr(self.method, "ask_more", None)) and self._run.elite == 0
+        return self.method.has_ask_more() and self._run.elite == 0
 
     def _new_context(self) -> RunContext:
         """The run's context as minimize makes it (with a space, its encoding, which
@@ -214,7 +222,7 @@ class Optimizer:
         assert B is not None
         pending = B[[j for j, t in enumerate(self._told_mask) if not t]]
         with torch.no_grad():
-            more = self.method.ask_more(self._run.state, self._ctx, pending, k)  # type: ignore[attr-defined]
+            more = self.method.ask_more(self._run.state, self._ctx, pending, k)
         self._batch = self._run.X = torch.cat([B, more])
         self._told_mask += [False] * k
         self._values = torch.cat([self._values, torch.full_like(more[:, 0], math.inf)])

@@ -52,6 +52,19 @@ class PopulationMethod(Method):
     def tell(self, state: Any, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> Any:
         raise NotImplementedError
 
+    def ask_more(self, state: Any, ctx: RunContext, pending: torch.Tensor, k: int) -> torch.Tensor:
+        """Optional: ``k`` candidates proposed beside the rows ``pending`` (handed out, not
+        told yet), for a method that can learn a generation row by row (``tpe``: pending rows
+        are its constant liars). The ask/tell Optimizer then hands out any number of
+        candidates and tells each value at once. Not supported by default (see
+        :meth:`has_ask_more`): a method supports it by defining this method."""
+        raise NotImplementedError(f"{self.info.name} proposes whole generations only")
+
+    @classmethod
+    def has_ask_more(cls) -> bool:
+        """Whether this method defines :meth:`ask_more` (proposes beside pending rows)."""
+        return cls.ask_more is not PopulationMethod.ask_more
+
     def converged(self, state: Any) -> bool:
         """True when the population has collapsed and further generations are pointless."""
         return False

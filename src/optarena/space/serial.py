@@ -18,7 +18,8 @@ so it is refused with the others).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .params import Choice, Fixed, Int, Param, Real
@@ -81,53 +82,109 @@ _KEYS = {
     "fixed": {"type", "value"},
     "choice": {"type", "options", "ordered", "branches"},
 }
+_REQUIRED = {"real": ("lo", "hi"), "int": ("lo", "hi"), "fixed": ("value",), "choice": ("options",)}
 
 
-def _param_from_dict(name: str, d: Any) -> Any:
-    if not isinstance(d, Mapping) or d.get("type") not in _KEYS:
+def _params_from_dict(params: Any, where: str, under: str) -> dict[str, Param]:
+    """The parameters of a ``params`` dict (``where``: what it is, for errors); ``under``: the
+    option and parameter a branch hangs from (empty at the top), to name nested ones."""
+    if not isinstance(params, Mapping):
         raise ValueError(
-            f"space dict: {name!r} must be a dict with 'type' one of {sorted(_KEYS)}, got {d!r}"
+            f"space dict: {where} must be a dict of parameters (name -> parameter dict), got "
+            f"{type(params).__name__} {params!r}"
         )
-    kind = d["type"]
+    return {name: _param_from_dict(d, f"{name!r}{under}") for name, d in params.items()}
+
+
+def _param_from_dict(d: Any, where: str) -> Param:
+    """One parameter from its dict; every error names it (``where``) and what is wrong."""
+    kind = d.get("type") if isinstance(d, Mapping) else None
+    if not isinstance(kind, str) or kind not in _KEYS:
+        got = f"'type' {kind!r}" if isinstance(d, Mapping) else f"{type(d).__name__} {d!r}"
+        raise ValueError(
+            f"space dict: the parameter {where} must be a dict with 'type' one of "
+            f"{sorted(_KEYS)}, got {got}"
+        )
     unknown = sorted(set(d) - _KEYS[kind])
     if unknown:
-        raise ValueError(f"space dict: unknown key(s) {unknown} for the {kind} {name!r}")
-    if kind == "real":
-        return Real(d["lo"], d["hi"], log=d.get("log", False))
-    if kind == "int":
-        return Int(d["lo"], d["hi"], log=d.get("log", False))
-    if kind == "fixed":
-        return Fixed(d["value"])
-    options = d["options"]
-    if not isinstance(options, list):
-        raise ValueError(f"space dict: the options of {name!r} must be a list, got {options!r}")
-    branches = d.get("branches")
-    if branches is None:
-        return Choice(options, ordered=d.get("ordered", False))
-    if not isinstance(branches, list) or len(branches) != len(options):
-        raise ValueError(f"space dict: {name!r} needs one branch per option")
-    subs = [space_from_dict({"version": VERSION, "params": b}) for b in branches]
+        raise ValueError(f"space dict: unknown key(s) {unknown} for the {kind} {where}")
+    missing = [k for k in _REQUIRED[kind] if k not in d]
+    if missing:
+        raise ValueError(
+            f"space dict: the {kind} {where} is missing {' and '.join(map(repr, missing))} "
+            f"(it needs {' and '.join(map(repr, _REQUIRED[kind]))})"
+        )
+    for flag in ("log", "ordered"):
+        if flag in d and not isinstance(d[flag], bool):
+            raise ValueError(f"space dict: {flag!r} of the {kind} {where} must be true or false")
+    if kind == "choice":
+        return _choice_from_dict(d, where)
+    with _named(kind, where):
+        if kind == "fixed":
+            return Fixed(d["value"])
+        return (Real if kind == "real" else Int)(d["lo"], d["hi"], log=d.get("log", False))
+
+
+@contextmanager
+def _named(kind: str, where: str) -> Iterator[None]:
+    """A parameter's own check (``Real(...)``, ``Choice(...)``) failing, named in the error."""
     try:
-        table = dict(zip(options, subs, strict=True))
-    except TypeError:  # an unhashable option: the dict form never makes one
-        table = {}
-    if len(table) != len(options):
-        raise ValueError(f"space dict: the options of the conditional {name!r} must be distinct")
-    return Choice(table, ordered=d.get("ordered", False))
+        yield
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"space dict: the {kind} {where}: {e}") from None
+
+
+def _choice_from_dict(d: Mapping[str, Any], where: str) -> Choice:
+    options, branches, ordered = d["options"], d.get("branches"), d.get("ordered", False)
+    with _named("choice", where):
+        if not isinstance(options, list):
+            raise ValueError(f"'options' must be a list, got {options!r}")
+        if branches is None:
+            return Choice(options, ordered=ordered)
+        if not isinstance(branches, list) or len(branches) != len(options):
+            raise ValueError(
+                f"'branches' must be a list of one dict of parameters per option "
+                f"({len(options)}), got {branches!r}"
+            )
+    from .space import Space
+
+    subs = [
+        Space(_params_from_dict(b, f"the branch of option {o!r} of {where}",
+                                f" under option {o!r} of {where}"))
+        for o, b in zip(options, branches, strict=True)
+    ]  # fmt: skip
+    with _named("choice", where):
+        try:
+            table = dict(zip(options, subs, strict=True))
+        except TypeError:  # an unhashable option: the dict form never makes one
+            raise ValueError(
+                f"the options of a conditional choice name its branches: each must be a str, "
+                f"number, bool or None, got {options!r}"
+            ) from None
+        if len(table) != len(options):
+            raise ValueError("the options of a conditional choice must be distinct")
+        return Choice(table, ordered=ordered)
 
 
 def space_from_dict(data: Mapping[str, Any]) -> Space:
-    """The space a :func:`space_to_dict` dict describes; ValueError names what is wrong."""
+    """The space a :func:`space_to_dict` dict describes; ValueError or TypeError names what is
+    wrong and where (the parameter, nested ones by the option they hang from)."""
     from .space import Space
 
     if not isinstance(data, Mapping):
-        raise ValueError(f"a space dict must be a dict, got {type(data).__name__}")
+        raise ValueError(
+            f"a space dict must be a dict with 'version' and 'params', got {type(data).__name__}"
+        )
     unknown = sorted(set(data) - {"version", "params"})
     if unknown:
         raise ValueError(f"space dict: unknown key(s) {unknown}; expected 'version' and 'params'")
-    if data.get("version") != VERSION:
-        raise ValueError(f"space dict: version {data.get('version')!r} is not {VERSION}")
-    params = data.get("params")
-    if not isinstance(params, Mapping):
-        raise ValueError("space dict: 'params' must be a dict of parameters")
-    return Space({name: _param_from_dict(name, d) for name, d in params.items()})
+    version = data.get("version")
+    if "version" not in data:
+        raise ValueError(f"space dict: no 'version' key (this optarena reads version {VERSION})")
+    if isinstance(version, bool) or version != VERSION:
+        raise ValueError(
+            f"space dict: version {version!r} is not {VERSION}, the version this optarena reads"
+        )
+    if "params" not in data:
+        raise ValueError("space dict: no 'params' key (the dict of parameters)")
+    return Space(_params_from_dict(data["params"], "'params'", ""))

@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..ask_tell import Optimizer
 from ..bench.store import Store
-from ..methods import Method, resolve_method
+from ..methods import Method, PopulationMethod, resolve_method
 from ..space import Space, SpaceResult
 from .executors import backend
 from .pruners import Pruner, as_pruner
@@ -55,7 +56,7 @@ def _options(method: str | Method, options: Mapping[str, Any], in_flight: int) -
     if isinstance(method, Method) or "popsize" in opts or in_flight == 1:
         return opts
     meth = resolve_method(method, {})
-    if callable(getattr(meth, "ask_more", None)):
+    if isinstance(meth, PopulationMethod) and meth.has_ask_more():
         return opts
     default = getattr(meth, "popsize", None)
     if isinstance(default, int) and not isinstance(default, bool) and default < in_flight:
@@ -116,8 +117,9 @@ class _Replay:
 
 
 def _check_description(row: Mapping[str, Any], mine: Mapping[str, Any], name: str) -> None:
-    """Refuse to resume a study with another space, method, options or seed."""
-    for key in ("space", "method", "options", "seed"):
+    """Refuse to resume a study with another space, method, options, seed or pruner (the
+    stored trials were pruned by the stored one: a study keeps one rule)."""
+    for key in ("space", "method", "options", "seed", "pruner"):
         if key == "seed" and mine["seed"] is None:
             continue
         if key == "space" and Space.from_json(row[key]) == Space.from_json(mine[key]):
@@ -125,8 +127,21 @@ def _check_description(row: Mapping[str, Any], mine: Mapping[str, Any], name: st
         if row[key] != mine[key]:
             raise ValueError(
                 f"study {name!r} is stored with {key} {row[key]}, not {mine[key]}: resume it "
-                f"with the same space, method, options and seed, or pick another name"
+                f"with the same space, method, options, seed and pruner, or pick another name"
             )
+
+
+def _warn_sequential(in_flight: int, executor: Any) -> None:
+    """Without an executor trials run one at a time in this process: ``in_flight > 1`` then
+    only delays what the method learns (it proposes before the trials out are told)."""
+    if in_flight > 1 and executor is None:
+        warnings.warn(
+            f"in_flight={in_flight} with executor=None runs one trial at a time in this process; "
+            "pass executor= (a concurrent.futures Executor, a distributed.Client or "
+            "'local:N') to run trials at once, or in_flight=1",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def optimize(
@@ -152,23 +167,25 @@ def optimize(
     as failed, with the error, and told to the method as a failure; the study goes on.
 
     At most ``in_flight`` trials run at once, on ``executor``: None (this process, one at a
-    time), a ``concurrent.futures.Executor``, a ``distributed.Client``, a Dask scheduler
-    address or ``"local:N"``. When a trial finishes a new one starts at once if the method
-    has a candidate. ``tpe`` proposes a candidate beside the pending ones (treated as
-    constant liars) and learns each value as it comes, so it keeps ``in_flight`` trials
-    running at all times. A generational method with a ``popsize`` option below
-    ``in_flight`` gets ``popsize=in_flight`` unless you set it, so that ``in_flight`` trials
-    can run; it needs every value of a generation before it proposes the next, so the number
-    in flight drops while a generation's last trials finish (with trial times varying 5x, 3 in
-    flight averaged 1.8 with ``popsize=3`` and 2.8 with ``popsize=6``): a larger popsize keeps
-    workers busier at the price of fewer model updates.
+    time: ``in_flight > 1`` then warns), a ``concurrent.futures.Executor``, a
+    ``distributed.Client``, a Dask scheduler address or ``"local:N"``. When a trial finishes a
+    new one starts at once if the method has a candidate. ``tpe`` proposes a candidate beside
+    the pending ones (treated as constant liars) and learns each value as it comes, so it keeps
+    ``in_flight`` trials running at all times. A generational method with a ``popsize`` option
+    below ``in_flight`` gets ``popsize=in_flight`` unless you set it, so that ``in_flight``
+    trials can run; it needs every value of a generation before it proposes the next, so the
+    number in flight drops while a generation's last trials finish (with trial times varying 5x,
+    3 in flight averaged 1.8 with ``popsize=3`` and 2.8 with ``popsize=6``): a larger popsize
+    keeps workers busier at the price of fewer model updates.
 
     Every finished trial is written to ``store`` (a path or a Store; None: memory only) at
     once. Calling again with the same store and ``name`` resumes: the stored trials are
     replayed on a fresh method in the order they were told (never run again; a replayed
     candidate that differs from the stored one is refused), the trials that were running
     when the process died run again, then the study goes on to ``n_trials``. The space,
-    method, options and seed must be the stored ones (``seed=None`` takes the stored seed).
+    method, options, seed and pruner must be the stored ones (``seed=None`` takes the stored
+    seed; ``in_flight`` may change): the stored trials were pruned by the stored pruner, and a
+    study keeps one rule (to prune otherwise, start a study under another name).
     Each trial's ask is recorded as it is launched, so the replay interleaves asks and tells
     as they ran, whatever order parallel trials finished in. Ctrl-C ends the study: the
     study so far is returned (its ``message`` says so; the trials running are not stored)
@@ -179,6 +196,7 @@ def optimize(
     stored as ``'pruned'`` with its reports and last reported value, which the method is told.
     """
     n_trials, in_flight = _positive("n_trials", n_trials), _positive("in_flight", in_flight)
+    _warn_sequential(in_flight, executor)
     space = space if isinstance(space, Space) else Space(space)
     prn = as_pruner(pruner)
     with_trial = takes_trial(objective)
