@@ -18,7 +18,8 @@ large d are cut to about ``--seconds`` but never below 50 generations, so they i
 of the lazy decompositions of C.
 
 Run: ``.venv/bin/python benchmarks/cmaes_overhead.py [--evals 20000] [--repeats 5] [--quick]``
-(``--dims`` and ``--popsizes`` pick the rows; ``--defaults`` the default-options table.)
+(``--dims`` and ``--popsizes`` pick the rows, ``--libraries`` the columns; ``--defaults`` the
+default-options table.)
 """
 
 from __future__ import annotations
@@ -189,24 +190,31 @@ LIBRARIES: list[tuple[str, str | None, Runner]] = [
 ]
 
 
-def measure(run: Runner, d: int, lam: int, gens: int, repeats: int, seconds: float) -> float:
-    """Median microseconds per evaluation over ``repeats`` runs, after a warm-up run.
+def measure(
+    runs: dict[str, Runner], d: int, lam: int, gens: int, repeats: int, seconds: float
+) -> dict[str, float]:
+    """Median microseconds per evaluation of each library over ``repeats`` runs, after a
+    warm-up run; the libraries alternate within each repeat, so a change of the machine's
+    load weighs on all of them alike.
 
     Runs of slow libraries are shortened to about ``seconds`` each (at least
     :data:`MIN_GENERATIONS`): the cost per evaluation of a steady run does not depend on its
     length.
     """
-    warm = max(2, min(gens // 10, MIN_GENERATIONS // 5))
-    t0 = time.process_time()
-    run(d, lam, warm, 0)
-    per_gen = (time.process_time() - t0) / warm
-    gens = max(min(gens, MIN_GENERATIONS), min(gens, int(seconds / per_gen)))
-    times = []
-    for r in range(repeats):
+    lengths = {}
+    for name, run in runs.items():
+        warm = max(2, min(gens // 10, MIN_GENERATIONS // 5))
         t0 = time.process_time()
-        n = run(d, lam, gens, r + 1)
-        times.append((time.process_time() - t0) / n * 1e6)
-    return statistics.median(times)
+        run(d, lam, warm, 0)
+        per_gen = (time.process_time() - t0) / warm
+        lengths[name] = max(min(gens, MIN_GENERATIONS), min(gens, int(seconds / per_gen)))
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(repeats):
+        for name, run in runs.items():
+            t0 = time.process_time()
+            n = run(d, lam, lengths[name], r + 1)
+            times[name].append((time.process_time() - t0) / n * 1e6)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -223,6 +231,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--defaults", action="store_true", help=f"default options at d = {DEFAULT_DIMS}"
     )
+    ap.add_argument(
+        "--libraries",
+        nargs="+",
+        metavar="WORD",
+        help="measure only the libraries whose name contains one of these words (e.g. "
+        "optarena pycma)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.evals, args.repeats = 2000, 3
@@ -230,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
         args.dims, args.popsizes = DEFAULT_DIMS, [0]
     libs = []
     for name, module, run in LIBRARIES:
+        if args.libraries and not any(w.lower() in name.lower() for w in args.libraries):
+            continue
         if module is not None and importlib.util.find_spec(module) is None:
             print(f"note: {name} skipped ({module!r} is not installed)")
             continue
@@ -246,9 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     for d in args.dims:
         for lam in args.popsizes:
             gens = max(5, round(args.evals / pop_of(d, lam)))
-            cells = {
-                name: measure(run, d, lam, gens, args.repeats, args.seconds) for name, run in libs
-            }
+            cells = measure(dict(libs), d, lam, gens, args.repeats, args.seconds)
             peers = {k: v for k, v in cells.items() if "ask/tell only" not in k}
             fastest = min(peers.values())
             ref = cells.get("pycma")

@@ -40,6 +40,7 @@ from ._cma import (
     CMAState,
     boundary_penalty,
     decompose,
+    sample,
     stop_criterion,
     strategy,
     whiten,
@@ -128,14 +129,14 @@ class CMAES(Restarting, PopulationMethod):
             max_var = torch.where(width > 0, (width / 3) ** 2, torch.inf)
         default_lam = 4 + math.floor(3 * math.log(n))  # (eq. 48)
         lam = self.popsize if self.popsize is not None else default_lam
-        eye = torch.eye(n, dtype=F64, device=dev)
+        unset = torch.empty(0, dtype=F64, device=dev)  # _start_run sets C and its factor
         state = CMAState(
             mean=x0.detach().to(F64).clone(),
             sigma=1.0,
-            C=eye,
-            B=eye,
-            D=torch.ones(n, dtype=F64, device=dev),
-            BD=eye,
+            C=unset,
+            B=None,
+            D=None,
+            BD=unset,
             ps=torch.zeros(n, dtype=F64, device=dev),
             pc=torch.zeros(n, dtype=F64, device=dev),
             strategy=strategy(n, lam, self.active, dev),
@@ -155,17 +156,20 @@ class CMAES(Restarting, PopulationMethod):
         rel = s.std0 / smax
         s.mean = mean.clone()
         s.sigma = s.sigma_init = smax * sigma_factor
-        s.C, s.B, s.D, s.BD = torch.diag(rel * rel), torch.eye(n, dtype=F64), rel, torch.diag(rel)
-        s.B = s.B.to(mean.device)
+        if lam != s.strategy.lam:
+            s.strategy = strategy(n, lam, self.active, mean.device)
+        s.C, s.BD = torch.diag(rel * rel), torch.diag(rel)
+        if s.strategy.cholesky:  # diag(rel) is C's Cholesky factor: no d x d eigenvectors
+            s.B = s.D = None
+        else:
+            s.B, s.D = torch.eye(n, dtype=F64, device=mean.device), rel
         s.dmin, s.dmax = float(rel.min()), 1.0
         s.ps = torch.zeros_like(mean)
         s.pc = torch.zeros_like(mean)
-        if lam != s.strategy.lam:
-            s.strategy = strategy(n, lam, self.active, mean.device)
         s.generation = s.eigen_generation = 0
         s.best_hist, s.iqr_hist, s.penalty_weights = [], [], None
         s.flat_generations = 0
-        s.shift, s.tpa_s, s.mirrored = None, 0.0, False
+        s.shift, s.shift_z, s.tpa_s, s.mirrored = None, None, 0.0, False
         s.started(lam)
 
     # -- ask / tell ------------------------------------------------------------------------
@@ -176,13 +180,15 @@ class CMAES(Restarting, PopulationMethod):
             z = z.to(s.mean.device)  # (eq. 38), z ~ N(0, I)
         s.mirrored = False
         if s.shift is not None:  # TPA: the first two samples along -+ the last mean shift
-            zs = whiten(s, (s.shift / s.sigma).unsqueeze(0))[0]
+            zs = s.shift_z  # the last weighted mean of z, while the factor is the same
+            if zs is None:
+                zs = whiten(s, (s.shift / s.sigma).unsqueeze(0))[0]
             norm = float(torch.linalg.vector_norm(zs))
             if 0 < norm < math.inf:  # scaled to the length of a N(0, I) sample
                 z[0] = zs * (float(torch.linalg.vector_norm(z[0])) / norm)
                 z[1] = -z[0]
                 s.mirrored = True
-        y = z @ s.BD.T  # (eq. 39), y ~ N(0, C)
+        y = sample(s, z)  # (eq. 39), y ~ N(0, C)
         x = torch.add(s.mean, y, alpha=s.sigma)  # (eq. 40), x ~ N(m, sigma^2 C)
         s.y, s.z, s.violation = y, z, None
         if s.lower is not None and s.upper is not None:
@@ -218,7 +224,7 @@ class CMAES(Restarting, PopulationMethod):
         zw = st.wpos @ z[:mu]
         s.mean = torch.add(s.mean, yw, alpha=s.sigma)  # (eq. 42), c_m = 1 (eq. 54)
         if st.tpa_damp > 0:
-            s.shift = yw * s.sigma
+            s.shift, s.shift_z = yw * s.sigma, zw
         # C^(-1/2) y = B z, with the B and D the population was drawn with; with a Cholesky
         # factor, L^(-1) y = z (Krause et al. 2016)
         cs_norm = math.sqrt(st.cs * (2 - st.cs) * st.mueff)
@@ -245,9 +251,14 @@ class CMAES(Restarting, PopulationMethod):
             wo, y = st.wpos, y[:mu]
         delta_h = 0.0 if hsig else st.cc * (2 - st.cc)
         decay = 1 + st.c1 * delta_h - st.c1 - st.cmu * st.wsum
-        # in place: C is the state's own tensor (a checkpoint is a copy), O(d^2) memory passes
-        s.C.addr_(s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
-        s.C.addmm_(y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
+        # in place: C is the state's own tensor (a checkpoint is a copy)
+        if st.cholesky:  # (eq. 47) as one product: p_c is one more row of weight c1 / cmu
+            rows = torch.cat((y, s.pc.unsqueeze(0)))
+            wo = torch.cat((wo * st.cmu, wo.new_full((1,), st.c1)))
+            s.C.addmm_(rows.T * wo, rows, beta=decay)
+        else:  # two O(d^2) memory passes, as for d < CHOLESKY_DIM ever since
+            s.C.addr_(s.pc, s.pc, beta=decay, alpha=st.c1)  # (eq. 47), rank-one part
+            s.C.addmm_(y.T * wo, y, alpha=st.cmu)  # (eq. 47), rank-mu part
         if st.tpa_damp > 0:  # TPA: rank difference of the mirrored pair (pycma's update2)
             if mirrored:
                 k = int((rank_by < rank_by[1]).sum()) - int((rank_by < rank_by[0]).sum())
