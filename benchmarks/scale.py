@@ -19,10 +19,10 @@ methods with their defaults (IPOP restarts), pycma's sep-CMA with its defaults (
 EvoTorch with its default population where it has one, else 100.
 
 Memory cap (``--memory 1GB``): d = 10^6 (``--dims``), popsize 256 (``--popsize``), each method
-of ``--only`` (default ``sep_cmaes,lm_maes``) without a cap and with ``minimize(memory=...)``,
-each cell in a fresh subprocess, alternating; the table gives the peak RSS of the process above
-its RSS before the run (torch imported, x0 made), the CPU time per evaluation of each and their
-ratio (median of ``--repeats``).
+of ``--only`` (default: every linear-memory method: sep_cmaes, lm_maes, snes, pgpe, openai_es)
+without a cap and with ``minimize(memory=...)``, each cell in a fresh subprocess, alternating;
+the table gives the peak RSS of the process above its RSS before the run (torch imported, x0
+made), the CPU time per evaluation of each and their ratio (median of ``--repeats``).
 
 Evaluation dtype (``--precision``): a population of ``--popsize`` MLPs (64-256-256-10, tanh,
 85,002 parameters, batch of 256 inputs, cross-entropy) evaluated through the direct Sequential
@@ -283,7 +283,7 @@ def overhead(args: argparse.Namespace) -> None:
 
 def capped(args: argparse.Namespace) -> None:
     """Peak memory and time per evaluation without and with ``minimize(memory=...)``."""
-    names = args.only.split(",") if args.only else ["sep_cmaes", "lm_maes"]
+    names = args.only.split(",") if args.only else linear_methods()
     d = int(args.dims.split(",")[-1])
     cells: dict[tuple[str, str], list[dict[str, float]]] = {}
     for rep in range(args.repeats):

@@ -10,9 +10,9 @@ threads and runs do not). What reads them:
   size (a chunk's input and three temporaries of its size per row, what an elementwise
   expression such as ``(X * X).sum(1)`` holds). The estimate is not a measurement: an
   objective that holds more per row than that can exceed the cap.
-* the linear-memory methods (``_linear_cma.py``) draw, evaluate and learn from a generation
-  in chunks whose buffers (samples, candidates, the copy the objective receives) take at
-  most the other half, when the whole population would not fit.
+* the linear-memory methods (``_linear_cma.py``, ``_nes_blocks.py``) draw, evaluate and
+  learn from a generation in chunks whose buffers (samples, candidates, the copy the
+  objective receives) take at most the other half, when the whole population would not fit.
 
 ``eval_dtype`` hands the candidates to the function in that dtype (a network's forward pass
 runs in it: see :mod:`.module_batch`); the method's own state keeps its dtype.

@@ -3,14 +3,19 @@
 Each method keeps a centre and one standard deviation per coordinate, draws its population
 from the run's torch generator, and turns the values into rank-based weights: nothing here
 holds a d x d matrix, so memory is O(popsize * d) (the noise of one generation) and a
-generation costs O(popsize * d). Only ranks of values enter the updates and the stopping
-tests, so adding a constant to f searches exactly the same points.
+generation costs O(popsize * d); under a memory cap a generation is drawn and evaluated in
+chunks and not kept (``_nes_blocks.py``). Only ranks of values enter the updates and the
+stopping tests, so adding a constant to f searches exactly the same points.
 
 Box bounds: a sample is clipped into the box and the clipped point is evaluated; the update
 sees the sample's noise with the clipped point's value (the distribution learns which
 directions lead to good points in the box), and the centre is projected back into the box
 after each update. Restarts (IPOP, as for CMA-ES) start a new run when the distribution has
 collapsed, the values are flat, or the best value of the run has stagnated.
+
+Host round-trips (a run on a GPU): the values of a generation and the update's statistics
+(the largest sigma over its start, PGPE's norms) are read on the host together, once per
+generation (twice for PGPE, whose ClipUp step needs the gradient's norm before the velocity's).
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .._base import PopulationMethod, RunContext
 from .._params import param
+from ._nes_blocks import NESBlocks
 from ._restarts import RestartBook, Restarting, next_start
 
 __all__ = [
+    "HostReads",
     "NESMethod",
     "NESState",
     "adam_step",
@@ -68,14 +76,44 @@ def clipup_step(
 ) -> torch.Tensor:
     """ClipUp (Toklu et al., PPSN 2020): the velocity after one step along the
     normalized ascent direction ``grad``, its norm clipped at ``max_speed`` (in place)."""
-    gnorm = float(torch.linalg.vector_norm(grad))
+    clipup_push(velocity, grad, float(torch.linalg.vector_norm(grad)), step, momentum)
+    return clipup_clip(velocity, float(torch.linalg.vector_norm(velocity)), max_speed)
+
+
+def clipup_push(
+    velocity: torch.Tensor, grad: torch.Tensor, gnorm: float, step: float, momentum: float
+) -> torch.Tensor:
+    """ClipUp's momentum step ``v <- m v + step g / ||g||`` (in place; ``gnorm`` = ||g||)."""
     velocity.mul_(momentum)
     if gnorm > 0:
         velocity.add_(grad, alpha=step / gnorm)  # v <- m v + alpha g / ||g||
-    vnorm = float(torch.linalg.vector_norm(velocity))
+    return velocity
+
+
+def clipup_clip(velocity: torch.Tensor, vnorm: float, max_speed: float) -> torch.Tensor:
+    """ClipUp's speed limit: ``v <- v_max v / ||v||`` when ``||v|| = vnorm > v_max``."""
     if vnorm > max_speed:
         velocity.mul_(max_speed / vnorm)  # v <- v_max v / ||v||
     return velocity
+
+
+class HostReads:
+    """A generation's values and the update's statistics read on the host in as few
+    round-trips as possible: the values go with the first read (``values`` after it)."""
+
+    def __init__(self, f: torch.Tensor) -> None:
+        self.f = f
+        self.values: np.ndarray | None = None
+
+    def read(self, *stats: torch.Tensor) -> list[float]:
+        """The 0-dim tensors ``stats`` as floats (exactly), with the values if not yet read."""
+        parts = [t.reshape(1).to(torch.float64) for t in stats]
+        if self.values is None:
+            parts.insert(0, self.f.reshape(-1).to(torch.float64))
+        host = torch.cat(parts).to("cpu").numpy()  # the one read of this call
+        if self.values is None:
+            self.values, host = host[: self.f.numel()], host[self.f.numel() :]
+        return host.tolist()
 
 
 def adam_step(
@@ -106,7 +144,8 @@ class NESState(RestartBook):
     lower: torch.Tensor | None = None
     upper: torch.Tensor | None = None
     popsize: int = 0
-    noise: torch.Tensor | None = None  # the standard normal noise of the last ask, (lambda, d)
+    noise: torch.Tensor | None = None  # the last ask's noise (the first half when mirrored)
+    draw: torch.Tensor | None = None  # generator state of a generation evaluated in chunks
     generation: int = 0  # generations of the current run
     best: float = math.inf  # best value of the current run
     best_generation: int = 0  # generation where it was found
@@ -115,12 +154,13 @@ class NESState(RestartBook):
 
 
 @dataclass(frozen=True)
-class NESMethod(Restarting, PopulationMethod):
+class NESMethod(NESBlocks, Restarting, PopulationMethod):
     """Ask / tell / restarts shared by the separable distributions; a method implements
-    ``_default_popsize``, ``_new_run`` (its optimizer state) and ``_update``."""
+    ``_default_popsize``, ``_new_run`` (its optimizer state), ``_utilities`` and ``_learn``."""
 
     rank_based: ClassVar[bool] = True  # ranks only: f + c searches the same points
     antithetic: ClassVar[bool] = False  # draw the population as pairs mean +- sigma * s
+    squares: ClassVar[bool] = True  # the update takes u @ z^2 (the stdevs' gradient)
     sigma_fraction: ClassVar[float] = 0.2  # default sigma0 as a fraction of the box width
     sigma_default: ClassVar[float] = 0.5  # default sigma0 without a finite box
 
@@ -136,8 +176,24 @@ class NESMethod(Restarting, PopulationMethod):
     def _new_run(self, s: NESState) -> None:
         """Reset the method's own state at the start of a run (optimizer moments...)."""
 
-    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
+    def _utilities(self, f: torch.Tensor) -> torch.Tensor:
+        """The weights (float64) of the samples by the ranks of their values ``f``."""
         raise NotImplementedError
+
+    def _learn(
+        self, s: NESState, u: torch.Tensor, gz: torch.Tensor, gz2: torch.Tensor | None, host: Any
+    ) -> float | None:
+        """Update the centre and the stdevs from ``u``, ``gz = u @ Z`` and ``gz2 = u @ Z^2``
+        (``Z``: the generation's noise; ``host``: :class:`HostReads`); returns the largest
+        sigma over its start when it read it (None: the caller reads it)."""
+        raise NotImplementedError
+
+    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
+        """The update from the generation's noise ``noise`` (lambda, d) and values ``f``."""
+        u = self._utilities(f).to(s.mean.dtype)
+        gz = u @ noise
+        gz2 = u @ noise.square_() if self.squares else None
+        self._learn(s, u, gz, gz2, HostReads(f))
 
     def _stagnation(self, s: NESState) -> int:
         """Generations without a new best of the run after which the run ends (pycma's
@@ -148,9 +204,9 @@ class NESMethod(Restarting, PopulationMethod):
         """Factor on the default sigma0 in n dimensions (1: the same in every dimension)."""
         return 1.0
 
-    def _last_progress(self, s: NESState, f: torch.Tensor) -> int:
+    def _last_progress(self, s: NESState, f: np.ndarray) -> int:
         """The generation of the run's last progress, for the stagnation test (by default the
-        last new best value of the run)."""
+        last new best value of the run); ``f``: the generation's values on the host."""
         return s.best_generation
 
     def _stalled(self, s: NESState) -> str:
@@ -183,45 +239,70 @@ class NESMethod(Restarting, PopulationMethod):
 
     def _start_run(self, s: NESState, mean: torch.Tensor, lam: int) -> None:
         s.mean, s.sigma, s.popsize = mean.clone(), s.sigma0.clone(), lam
-        s.noise, s.generation, s.best, s.best_generation = None, 0, math.inf, 0
+        s.noise, s.draw, s.generation, s.best, s.best_generation = None, None, 0, math.inf, 0
         s.flat_generations, s.opt = 0, {}
         self._new_run(s)
         s.started(lam)
 
     def ask(self, state: NESState, ctx: RunContext) -> torch.Tensor:
         s = state
-        n, dt = s.mean.numel(), s.mean.dtype
-        half = s.popsize // 2 if self.antithetic else s.popsize
-        z = torch.randn(half, n, generator=ctx.generator, dtype=dt)
-        if z.device != s.mean.device:
-            z = z.to(s.mean.device)
-        if self.antithetic:  # symmetric pairs mean +- sigma * z
-            z = torch.cat((z, z.neg()))
-        s.noise = z
-        X = torch.addcmul(s.mean, z, s.sigma)  # x_k = mu + sigma * z_k
+        half = self._half(s)
+        z = self._draw(s, ctx.generator, 0, half)
+        s.noise, s.draw = z, None
+        if half == s.popsize:
+            return self._points(s, z, 1)
+        X = torch.empty(s.popsize, z.shape[1], dtype=z.dtype, device=z.device)
+        self._points(s, z, 1, X[:half])  # symmetric pairs mean +- sigma * z
+        self._points(s, z, -1, X[half:])
+        return X
+
+    def _points(
+        self, s: NESState, z: torch.Tensor, sign: int, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The points ``mu + sign sigma z`` (into ``out``), clipped into the box."""
+        X = torch.addcmul(s.mean, z, s.sigma, value=sign, out=out)  # x_k = mu + sigma * z_k
         if s.lower is not None and s.upper is not None:
-            X = torch.clamp(X, s.lower, s.upper)
+            X.clamp_(s.lower, s.upper)
         return X
 
     def tell(self, state: NESState, X: torch.Tensor, f: torch.Tensor, ctx: RunContext) -> NESState:
         s = state
         z = s.noise
-        if z is None or z.shape[0] != X.shape[0]:  # points that ask did not make
-            z = (X.to(s.mean.dtype) - s.mean) / s.sigma
-        s.noise = None
+        if z is None or (2 * z.shape[0] if self.antithetic else z.shape[0]) != X.shape[0]:
+            s.noise, s.draw = None, None  # points that ask did not make: their own noise
+            Z = (X.to(s.mean.dtype) - s.mean) / s.sigma
+            u = self._utilities(f.to(torch.float64)).to(s.mean.dtype)
+            gz2 = u @ Z.square() if self.squares else None
+            return self._tell(s, f, ctx, (u, u @ Z, gz2))
+        return self._tell(s, f, ctx, z)
+
+    def _tell(self, s: NESState, f: torch.Tensor, ctx: RunContext, noise: Any) -> NESState:
+        """The update from the values ``f`` of the generation and its noise: kept (a tensor),
+        drawn again (None) or already reduced (a tuple ``u, u @ Z, u @ Z^2``)."""
         f = f.to(torch.float64)
-        lo, hi = torch.aminmax(f)
-        s.flat_generations = s.flat_generations + 1 if bool(lo == hi) else 0
+        if isinstance(noise, tuple):
+            u, gz, gz2 = noise
+        else:
+            u = self._utilities(f).to(s.mean.dtype)
+            gz, gz2 = self._sums(s, u, noise)
+        s.noise = s.draw = None
         s.generation += 1
-        s.run_evals += X.shape[0]
-        if float(lo) < s.best:
-            s.best, s.best_generation = float(lo), s.generation
-        self._update(s, z, f)
+        s.run_evals += f.shape[0]
+        host = HostReads(f)
+        ratio = self._learn(s, u, gz, gz2, host)
+        if ratio is None:
+            (ratio,) = host.read((s.sigma / s.sigma0).max())
+        fv = host.values
+        assert fv is not None
+        lo, hi = float(fv.min()), float(fv.max())
+        s.flat_generations = s.flat_generations + 1 if lo == hi else 0
+        if lo < s.best:
+            s.best, s.best_generation = lo, s.generation
         if s.lower is not None and s.upper is not None:
             s.mean = torch.clamp(s.mean, s.lower, s.upper)
-        progress = self._last_progress(s, f)
+        progress = self._last_progress(s, fv)
         reason = ""
-        if float((s.sigma / s.sigma0).max()) < self.tolx:
+        if ratio < self.tolx:
             reason = "tolx"
         elif s.flat_generations >= FLAT_GENERATIONS:
             reason = "flat values"

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .._params import param
@@ -64,6 +65,7 @@ class OpenAIES(NESMethod):
     """
 
     antithetic: ClassVar[bool] = True
+    squares: ClassVar[bool] = False
     sigma_fraction: ClassVar[float] = 0.1
     sigma_default: ClassVar[float] = 0.1
 
@@ -81,9 +83,9 @@ class OpenAIES(NESMethod):
     def _stagnation(self, s: NESState) -> int:
         return 10 + math.ceil(3 * s.mean.numel() / s.popsize)
 
-    def _last_progress(self, s: NESState, f: torch.Tensor) -> int:
+    def _last_progress(self, s: NESState, f: np.ndarray) -> int:
         """The last generation whose median value was the lowest of the run so far."""
-        med = float(f.median())  # of the generation just told
+        med = float(np.sort(f)[(f.size - 1) // 2])  # the lower median of the generation told
         if med < s.opt["median"]:
             s.opt["median"], s.opt["median_generation"] = med, s.generation
         return s.opt["median_generation"]
@@ -93,13 +95,18 @@ class OpenAIES(NESMethod):
         self._new_run(s)
         return ""
 
-    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
-        lam = noise.shape[0]
-        u = centered_ranks(f).to(s.mean.dtype)  # F_i: centred ranks, +0.5 for the best
-        grad = (u @ noise).div_(s.sigma).div_(lam)  # g = 1 / (n sigma) sum_i F_i eps_i
+    def _utilities(self, f: torch.Tensor) -> torch.Tensor:
+        return centered_ranks(f)  # F_i: centred ranks, +0.5 for the best
+
+    def _learn(
+        self, s: NESState, u: torch.Tensor, gz: torch.Tensor, gz2: torch.Tensor | None, host: Any
+    ) -> float | None:
+        lam = u.shape[0]
+        grad = gz.div_(s.sigma).div_(lam)  # g = 1 / (n sigma) sum_i F_i eps_i
         if self.weight_decay > 0:
             grad.add_(s.mean, alpha=-self.weight_decay)  # L2 decay: ascent on -c ||theta||^2 / 2
         o = s.opt
         o["t"] += 1
         step = adam_step(o["m"], o["v"], o["t"], grad, self.learning_rate)
         s.mean = torch.addcmul(s.mean, step, s.sigma)  # theta += Adam(g), in units of sigma
+        return None

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from .._params import param
 from .._registry import register
-from ._nes import NESMethod, NESState, centered_ranks, clipup_step
+from ._nes import NESMethod, NESState, centered_ranks, clipup_clip, clipup_push
 
 __all__ = ["PGPE"]
 
@@ -77,18 +77,35 @@ class PGPE(NESMethod):
 
     def _new_run(self, s: NESState) -> None:
         s.opt = {"velocity": torch.zeros_like(s.mean)}
+        s.opt["radius"] = float(torch.linalg.vector_norm(s.sigma))  # ||sigma||, read per run
 
-    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
-        lam = noise.shape[0]
-        u = centered_ranks(f).to(s.mean.dtype)
+    def _utilities(self, f: torch.Tensor) -> torch.Tensor:
+        return centered_ranks(f)
+
+    def _learn(
+        self, s: NESState, u: torch.Tensor, gz: torch.Tensor, gz2: torch.Tensor | None, host: Any
+    ) -> float | None:
+        assert gz2 is not None
+        lam = u.shape[0]
         # centre (symmetric sampling): mean over pairs of (r+ - r-) / 2 * eps, eps = sigma z
-        grad_mu = (u @ noise).mul_(s.sigma).div_(lam)
+        grad_mu = gz.mul_(s.sigma).div_(lam)
         # stdevs: mean over pairs of (r+ + r-) / 2 * (eps^2 - sigma^2) / sigma, baseline 0
-        grad_sigma = (u @ noise.square_() - u.sum()).mul_(s.sigma).div_(lam)
-        radius = float(torch.linalg.vector_norm(s.sigma))
-        vmax = self.max_speed * radius * min(1.0, math.sqrt(lam / s.mean.numel()))
-        v = clipup_step(s.opt["velocity"], grad_mu, vmax / 2, self.momentum, vmax)
-        s.mean = s.mean + v  # x <- x + v (ClipUp)
+        grad_sigma = (gz2 - u.sum()).mul_(s.sigma).div_(lam)
         c = self.stdev_max_change
         delta = (grad_sigma * self.stdev_lr).clamp_(-c * s.sigma, c * s.sigma)
-        s.sigma = s.sigma + delta
+        sigma = s.sigma + delta
+        radius = s.opt.get("radius")  # ||sigma||: read with the last generation's statistics
+        if radius is None:  # (a state saved without it)
+            radius = float(torch.linalg.vector_norm(s.sigma))
+        vmax = self.max_speed * radius * min(1.0, math.sqrt(lam / s.mean.numel()))
+        (gnorm,) = host.read(torch.linalg.vector_norm(grad_mu))  # with the values
+        v = clipup_push(s.opt["velocity"], grad_mu, gnorm, vmax / 2, self.momentum)
+        norms = (
+            torch.linalg.vector_norm(v),
+            (sigma / s.sigma0).max(),
+            torch.linalg.vector_norm(sigma),
+        )
+        vnorm, ratio, s.opt["radius"] = host.read(*norms)
+        s.mean = s.mean + clipup_clip(v, vnorm, vmax)  # x <- x + v (ClipUp)
+        s.sigma = sigma
+        return ratio

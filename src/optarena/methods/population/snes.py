@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -74,16 +75,22 @@ class SNES(NESMethod):
     def _default_sigma_scale(self, n: int) -> float:
         return min(1.0, math.sqrt(1000 / n))
 
-    def _update(self, s: NESState, noise: torch.Tensor, f: torch.Tensor) -> None:
+    def _utilities(self, f: torch.Tensor) -> torch.Tensor:
+        return nes_utilities(f)  # u_k by the rank of f(z_k)
+
+    def _learn(
+        self, s: NESState, u: torch.Tensor, gz: torch.Tensor, gz2: torch.Tensor | None, host: Any
+    ) -> float | None:
+        assert gz2 is not None
         n = s.mean.numel()
         base = (3 + math.log(n)) / 5
         eta_sigma = base / math.sqrt(n) if self.eta_sigma is None else self.eta_sigma
         eta_scale = base / n**0.25 if self.eta_scale is None else self.eta_scale
-        u = nes_utilities(f).to(s.mean.dtype)  # u_k by the rank of f(z_k)
-        grad_mu = u @ noise  # nabla_mu J = sum_k u_k s_k
-        grad_sigma = u @ noise.square_() - u.sum()  # nabla_sigma J = sum_k u_k (s_k^2 - 1)
+        grad_mu = gz  # nabla_mu J = sum_k u_k s_k
+        grad_sigma = gz2 - u.sum()  # nabla_sigma J = sum_k u_k (s_k^2 - 1)
         g = grad_sigma.mean()  # its isotropic part: a common scale of every sigma_i
         s.mean = torch.addcmul(s.mean, s.sigma, grad_mu, value=self.eta_mu)  # mu += eta_mu sigma g
         # sigma *= exp(eta_s/2 g): the paper's rate on each coordinate's own part
         log_step = (grad_sigma - g).mul_(eta_sigma / 2).add_(g * (eta_scale / 2))
         s.sigma = s.sigma * torch.exp(log_step)
+        return None
