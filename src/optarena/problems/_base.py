@@ -22,6 +22,11 @@ class Problem:
     ``fn`` maps a 1-D tensor to a scalar; ``batched`` (optional) maps ``(n, d)`` to ``(n,)``.
     ``f_opt`` is the optimal (or infimal) value and ``x_opt`` a minimizer, when known.
     ``constraints`` are :class:`optarena.Ineq` / :class:`optarena.Eq` objects, if any.
+
+    A black box computed outside torch (bbob's C functions) may also give ``fn`` the methods
+    ``array_value(x) -> float`` and ``array_values(X) -> (n,)``, the same function on float64
+    numpy arrays: :meth:`objective` then evaluates through them, without a tensor per point.
+    Replacing ``fn`` (a wrapper that logs or transforms) replaces that path with it.
     """
 
     name: str
@@ -52,9 +57,32 @@ class Problem:
         options.setdefault("name", self.name)
         options.setdefault("gradient", "autograd" if self.differentiable else "none")
         options.setdefault("noisy", self.noisy)
+        arrays = self._arrays(options)
+        if arrays is not None:
+            one, many = arrays
+            options.pop("backend", None)
+            return Objective(
+                one, backend="numpy", batched=many, default_x0=self.x0.clone(), **options
+            )
         if self.batched is not None:
             options.setdefault("batched", self.batched)
         return Objective(self.fn, default_x0=self.x0.clone(), **options)
+
+    def _arrays(self, options: dict[str, Any]) -> tuple[Callable[..., Any], Any] | None:
+        """``fn``'s numpy form (one point, and rows unless ``batched`` is off), when it has one
+        and ``options`` leave the objective's form open: no autograd, no other backend or
+        batched function asked for, and ``batched`` is still ``fn``'s own."""
+        one = getattr(self.fn, "array_value", None)
+        many = getattr(self.fn, "array_values", None)
+        if not (callable(one) and callable(many)) or options["gradient"] == "autograd":
+            return None
+        if options.get("backend", "numpy") != "numpy" or "batched" in options:
+            return None
+        if self.batched is None:
+            return one, None
+        if self.batched != getattr(self.fn, "batched", None):
+            return None
+        return one, many
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)

@@ -63,6 +63,7 @@ GROUPS: dict[str, tuple[int, ...]] = {
 
 BOX = 5.0  # the search box is [-BOX, BOX]^d
 START_BOX = 4.0  # start points are drawn uniformly in [-START_BOX, START_BOX]^d
+_F64 = np.dtype(np.float64)
 
 
 def group_of(function: int) -> str:
@@ -94,6 +95,9 @@ class BBOBFunction:
     """One bbob function instance, callable on a point (``(d,)`` -> scalar) or, through
     :meth:`batched`, on a population (``(n, d)`` -> ``(n,)``).
 
+    :meth:`array_value` and :meth:`array_values` are the same function on float64 numpy
+    arrays: the Problem's objective evaluates through them, so a point goes from the solver
+    to the C function without a tensor (one evaluation costs about what the C call costs).
     The cocoex object is built on first use and dropped when pickled, so the function can
     be sent to worker processes. Shapes are checked here: cocoex reads ``d`` doubles from
     whatever it is given.
@@ -101,6 +105,7 @@ class BBOBFunction:
 
     def __init__(self, function: int, instance: int, dim: int) -> None:
         self.function, self.instance, self.dim = function, instance, dim
+        self._shape = (dim,)
         self._bare: Any = None
 
     @property
@@ -129,19 +134,38 @@ class BBOBFunction:
     def _out_dtype(x: torch.Tensor) -> torch.dtype:
         return x.dtype if x.is_floating_point() else torch.float64
 
+    def array_value(self, x: np.ndarray) -> float:
+        """f at one point given as ``d`` values (an array of any shape or layout holding them,
+        converted to the C-contiguous, writeable float64 buffer cocoex reads)."""
+        if type(x) is not np.ndarray or x.dtype is not _F64 or x.shape != self._shape:
+            x = np.asarray(x, dtype=np.float64)
+            if x.size != self.dim:
+                raise ValueError(f"{self!r} takes {self.dim} values, got shape {x.shape}")
+            x = x.reshape(self.dim)
+        if not x.flags.carray:  # cocoex takes C-contiguous, aligned, writeable buffers only
+            x = np.array(x, order="C")
+        return float(self.bare(x))
+
+    def array_values(self, X: np.ndarray) -> np.ndarray:
+        """f at each row of a numpy array of shape ``(n, d)``, as ``(n,)`` float64 values."""
+        X = np.require(X, _F64, ["C", "A", "W"])
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"{self!r} takes rows of {self.dim} values, got {X.shape}")
+        if X.shape[0] == 0:
+            return np.empty(0)
+        return np.asarray(self.bare(X), dtype=np.float64).reshape(X.shape[0])
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() != self.dim:
             raise ValueError(f"{self!r} takes {self.dim} values, got shape {tuple(x.shape)}")
-        y = float(self.bare(self._as_array(x).reshape(self.dim)))
+        y = self.array_value(self._as_array(x).reshape(self.dim))
         return torch.tensor(y, dtype=self._out_dtype(x), device=x.device)
 
     def batched(self, X: torch.Tensor) -> torch.Tensor:
         """Values of the rows of ``X`` (shape ``(n, d)``), one C call per row."""
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"{self!r} takes rows of {self.dim} values, got {tuple(X.shape)}")
-        if X.shape[0] == 0:
-            return torch.empty(0, dtype=self._out_dtype(X), device=X.device)
-        y = np.asarray(self.bare(self._as_array(X)), dtype=np.float64)
+        y = self.array_values(self._as_array(X))
         return torch.from_numpy(y).to(self._out_dtype(X)).to(X.device)
 
 
