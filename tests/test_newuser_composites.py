@@ -270,3 +270,19 @@ def test_an_objective_converting_its_input_to_floats_gets_no_warning_from_the_pr
         res = oa.minimize(objective, [0.0, 0.0], "nelder_mead", budget=200)
     assert res.fun < 1e-3
     assert not [w for w in caught if "requires_grad" in str(w.message)]
+
+
+def test_a_torch_function_returning_a_float_is_not_tried_with_vmap() -> None:
+    """A function of a tensor that returns a Python float (a training loop, ``.item()``) cannot
+    be vectorized: populations evaluate it point by point without vmap's warning."""
+    calls = []
+
+    def objective(h):
+        calls.append(1)
+        return float(((h - 0.5) ** 2).sum())
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = oa.minimize(objective, [0.0, 0.0], "cmaes", bounds=(-2, 2), budget=200, seed=0)
+    assert res.nfev == len(calls) == 200 and res.fun < 1e-3
+    assert not [w for w in caught if "vectorized" in str(w.message)]

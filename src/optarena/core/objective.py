@@ -244,11 +244,16 @@ class Objective:
         return p
 
     def _decide(self, kind: str) -> None:
-        """Fix the kind found by the first call: torch, numpy, or a black box of tensors."""
+        """Fix the kind found by the first call: torch, numpy, or a black box of tensors. Only
+        a function returning a tensor can be vectorized: one that returns a Python float
+        (``.item()``, ``float(...)``, a training loop inside) is evaluated point by point
+        without trying ``vmap`` (and without its warning)."""
         if kind == "numpy":
             self.backend, self.vectorize = "numpy", False
         else:
             self.backend = "torch"
+            if kind != "torch":
+                self.vectorize = False
         if kind != "torch" and self.gradient == "autograd":
             self.gradient = "none"
 
