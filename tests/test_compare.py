@@ -197,3 +197,16 @@ def test_summarize_handles_infinite_values_and_errors() -> None:
     assert row.median == math.inf and row.q1 == math.inf and row.best == 0.05
     assert row.success == 0.25 and row.targets[0].median_evals == 3
     assert default_targets(None) == () and default_targets(math.nan) == ()
+
+
+def test_a_function_without_x0_is_refused_before_any_run() -> None:
+    """Without ``x0=`` every method would fail alike and the table would be empty: refuse."""
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return ((x - 1) ** 2).sum()
+
+    with pytest.raises(TypeError, match=r"x0=\.\.\."):
+        oa.compare(f, ["lbfgs", "cmaes"], budget=50)
+    assert calls == []

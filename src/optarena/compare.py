@@ -189,6 +189,11 @@ def compare(
     except SpecError as e:
         raise ValueError(str(e)) from None
     objective, prob = as_objective(problem)
+    if prob is None and kw.get("x0") is None:
+        raise TypeError(
+            "compare() on a function needs its start point: compare(f, methods, budget, "
+            "x0=...) (a registered problem or a Problem carries its own)"
+        )
     box = bounds if bounds is not None else (prob.bounds if prob is not None else None)
     constrained = bool(kw.get("constraints")) or bool(prob is not None and prob.constraints)
     base = (
