@@ -322,3 +322,16 @@ def test_a_budget_with_another_limit_is_left_alone() -> None:
     with pytest.warns(RuntimeWarning):
         d = oa.Budget(grad_evals=5, target=0.1).binding(uses_gradient=False)
     assert (d.evals, d.grad_evals, d.target) == (DEFAULT_EVALS, 5, 0.1)
+
+
+def test_a_table_whose_other_reading_excludes_x0_is_read_the_way_that_holds_it() -> None:
+    """scipy's commonest spelling for two variables: [(-2, 2), (-2, 2)] from x0 = 0. Read as
+    (lower, upper) it would fix x = (-2, 2), excluding x0: it is scipy's box."""
+    lo, hi = as_bounds([(-2, 2), (-2, 2)], torch.zeros(2, dtype=torch.float64))
+    assert (lo.tolist(), hi.tolist()) == ([-2.0, -2.0], [2.0, 2.0])
+    # rows read as (lower, upper) hold x0 = (0.5, 2.5); scipy's pairs [0, 1] x [0.5, 3] too
+    with pytest.raises(ValueError, match="two ways"):
+        as_bounds([(0, 1), (0.5, 3)], torch.tensor([0.5, 2.5], dtype=torch.float64))
+    # only (lower, upper) holds x0 = (1.5, 2): x[0] in [0, 0.5] would exclude it
+    lo, hi = as_bounds([(0, 0.5), (2, 3)], torch.tensor([1.5, 2.0], dtype=torch.float64))
+    assert (lo.tolist(), hi.tolist()) == ([0.0, 0.5], [2.0, 3.0])

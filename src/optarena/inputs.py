@@ -206,19 +206,27 @@ def _rows(lower: Any, upper: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _either(items: list[Any], d: int) -> tuple[np.ndarray, np.ndarray]:
+def _either(items: list[Any], d: int, x0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Two rows of two numbers for d = 2: the reading that is a box (low <= high), scipy's
-    pairs when both are the same box; refused when both are boxes and differ."""
+    pairs when both are the same box. When both are boxes and differ, the one that holds x0
+    (``[(-2, 2), (-2, 2)]`` from x0 = 0 is scipy's box: the other reading would fix x = (-2,
+    2)); refused when both or neither hold it."""
     pairs, rows = _pairs(items, d), _rows(items[0], items[1], d)
     if all(np.array_equal(a, b) for a, b in zip(pairs, rows, strict=True)):
         return pairs
     pairs_ok, rows_ok = (bool((lo <= hi).all()) for lo, hi in (pairs, rows))
     if pairs_ok and rows_ok:
+        if x0 is not None:
+            holds = [bool(((lo <= x0) & (x0 <= hi)).all()) for lo, hi in (pairs, rows)]
+            if holds == [True, False]:
+                return pairs
+            if holds == [False, True]:
+                return rows
         raise ValueError(_ambiguous(*pairs, *rows))
     return rows if rows_ok else pairs  # neither: scipy's reading, refused as not a box
 
 
-def _box(bounds: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+def _box(bounds: Any, d: int, x0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) of length d from any accepted form (see :func:`as_bounds`)."""
     inf = math.inf
     if isinstance(bounds, Bounds):
@@ -241,7 +249,7 @@ def _box(bounds: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
         return _side(items[0], -inf, d, "lower"), _side(items[1], inf, d, "upper")
     if len(items) == d and all(map(_is_pair, items)):
         has_none = any(v is None for p in items for v in p)
-        return _either(items, d) if d == 2 and not has_none else _pairs(items, d)
+        return _either(items, d, x0) if d == 2 and not has_none else _pairs(items, d)
     if len(items) == 2:
         return _rows(items[0], items[1], d)
     raise ValueError(
@@ -273,11 +281,11 @@ def as_bounds(bounds: BoundsLike, x0: torch.Tensor) -> tuple[torch.Tensor, torch
     evaluation of a method that takes bounds lies inside them). Two numpy arrays or tensors
     are ``(lower, upper)``. For d = 2, two rows of two numbers (no ``None``) may be either:
     the reading that gives a box (low <= high everywhere) is used; when both do and differ,
-    the input is refused with both spellings.
+    the one that holds x0, and the input is refused with both spellings when both hold it.
     """
     if bounds is None:
         return None
-    lo, hi = _box(bounds, x0.numel())
+    lo, hi = _box(bounds, x0.numel(), x0.detach().double().cpu().numpy().reshape(-1))
     if np.isnan(lo).any() or np.isnan(hi).any():
         raise ValueError("bounds contain NaN; use -inf/inf for a side without a bound")
     if (lo > hi).any():
