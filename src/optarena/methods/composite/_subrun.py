@@ -53,17 +53,21 @@ def method_like(value: Any) -> str | None:
 
 
 def check_with_kind(
-    check: Callable[[RunContext, Evaluator], None], ctx: RunContext, evaluator: Evaluator
+    check: Callable[[RunContext, Evaluator], None],
+    ctx: RunContext,
+    evaluator: Evaluator,
+    depends: bool = True,
 ) -> None:
     """Run a composite's ``check`` before any call, then, for a plain function whose kind is
     still unknown (torch or numpy; with an autograd gradient or not), again once its first call
     at x0 has told it: the inner methods a composite chooses, and whether they fit, depend on
     it. The first pass refuses what no kind would fix (a box, constraints) without calling the
     function; the call is the run's first evaluation, counted (as ``minimize`` does for a
-    method that needs a gradient)."""
+    method that needs a gradient). ``depends=False`` (every inner method named and none
+    needing a gradient) makes no call: the run then starts exactly as its inner method's."""
     check(ctx, evaluator)
     obj = evaluator.objective
-    if obj.decided:
+    if obj.decided or not depends:
         return
     left = evaluator.remaining_evals()
     obj.probe(ctx.x0, retry=left is None or left > 1)

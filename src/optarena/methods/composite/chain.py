@@ -157,7 +157,11 @@ class Chain(ExternalMethod):
         return out
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
-        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+        depends = any(  # a 'local' phase, or a phase needing a gradient, depends on the kind
+            p == LOCAL or (p if isinstance(p, Method) else resolve_method(p, {})).info.needs_grad
+            for p in self.phases
+        )
+        check_with_kind(self._check, ctx, oracle, depends)
 
     def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
         phases = self.resolved(oracle, ctx)

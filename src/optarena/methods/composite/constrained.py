@@ -101,7 +101,8 @@ class _Wrapper(ExternalMethod):
         return resolve_method(name, dict(self.inner_options))
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
-        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+        depends = self.info.inner is None or self.info.inner.needs_grad
+        check_with_kind(self._check, ctx, oracle, depends)  # the inner method may depend on it
 
     def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
         inner = self.inner_method(inner_facts(oracle, ctx))

@@ -161,7 +161,8 @@ class MultiStart(ExternalMethod):
         return f"{self.info.name}({self.local_method().label})"
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
-        check_with_kind(self._check, ctx, oracle)  # the inner methods depend on the kind
+        depends = self.local is None or self.local_method().info.needs_grad
+        check_with_kind(self._check, ctx, oracle, depends)  # the local method may depend on it
 
     def _check(self, ctx: RunContext, oracle: Evaluator) -> None:
         local = self._local(oracle, ctx)
