@@ -96,13 +96,23 @@ class PopulationMethod(Method):
                 f = oracle.values(X)
             if not run.take(f):  # the elite's second evaluation is next
                 continue
-            if ctx.callback is not None:
-                with torch.set_grad_enabled(user_mode):
-                    wants = getattr(ctx.callback, "wants_checkpoint", True)
-                    cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
-                    ctx.notify(oracle, run.generation, None, None, cp)
-            if self.converged(run.state):
-                return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
+            end = self._end_of_generation(run, oracle, ctx, user_mode)
+            if end is not None:
+                return end
+
+    def _end_of_generation(
+        self, run: Generations, oracle: Evaluator, ctx: RunContext, user_mode: bool
+    ) -> Outcome | None:
+        """After a generation was learned: the callback (with a checkpoint when it wants one),
+        then the Outcome when the method has converged (None: go on)."""
+        if ctx.callback is not None:
+            with torch.set_grad_enabled(user_mode):
+                wants = getattr(ctx.callback, "wants_checkpoint", True)
+                cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
+                ctx.notify(oracle, run.generation, None, None, cp)
+        if self.converged(run.state):
+            return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
+        return None
 
 
 class Generations:

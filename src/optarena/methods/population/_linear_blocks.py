@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ...budget import StopReason
 from ...core.evaluator import Evaluator
 from ...core.memory import current, population_rows
 from .._context import Outcome, RunContext
@@ -182,13 +181,9 @@ class BlockSampling:
                 f = self._in_chunks(s, oracle, ctx, rows, user_mode)
                 run.state = self._tell(s, f, ctx)
                 run.generation += 1
-            if ctx.callback is not None:
-                with torch.set_grad_enabled(user_mode):
-                    wants = getattr(ctx.callback, "wants_checkpoint", True)
-                    cp = self.checkpoint(run.state, run.generation, ctx) if wants else None
-                    ctx.notify(oracle, run.generation, None, None, cp)
-            if self.converged(run.state):
-                return Outcome(StopReason.CONVERGED, self.stop_message(run.state, run.generation))
+            end = self._end_of_generation(run, oracle, ctx, user_mode)
+            if end is not None:
+                return end
 
     def _in_chunks(
         self, s: LinearState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
