@@ -69,6 +69,12 @@ def test_module_parameter_objects_and_errors() -> None:
     assert obj.parameter_names == ("head.bias",)
     with pytest.raises(ValueError, match="matches no parameter"):
         oa.Objective.from_module(net, nn.functional.mse_loss, args=(x,), params="tail.*")
+    # a submodule's name selects every parameter under it, as its pattern does
+    by_name = oa.Objective.from_module(net, nn.functional.mse_loss, args=(x,), params="head")
+    by_glob = oa.Objective.from_module(net, nn.functional.mse_loss, args=(x,), params="head.*")
+    assert by_name.parameter_names == by_glob.parameter_names == ("head.weight", "head.bias")
+    with pytest.raises(ValueError, match="matches no parameter"):  # a prefix is not a module
+        oa.Objective.from_module(net, nn.functional.mse_loss, args=(x,), params="hea")
     with pytest.raises(ValueError, match="does not belong"):
         oa.Objective.from_module(
             net, nn.functional.mse_loss, args=(x,), params=[nn.Parameter(torch.zeros(1))]

@@ -137,8 +137,9 @@ def select_parameters(
     module: nn.Module, params: str | Iterable[str | nn.Parameter] | None
 ) -> list[tuple[str, nn.Parameter]]:
     """The ``(name, parameter)`` pairs ``params`` selects, in ``named_parameters()`` order:
-    every parameter that requires grad for None, else those matching a name, a glob pattern
-    or being one of the given Parameters."""
+    every parameter that requires grad for None, else those matching a name, a glob pattern,
+    the name of a submodule (``"head"``: every parameter under it, as ``"head.*"``) or being
+    one of the given Parameters."""
     named = list(module.named_parameters())
     if params is None:
         chosen = [(n, p) for n, p in named if p.requires_grad]
@@ -151,7 +152,9 @@ def select_parameters(
                     raise ValueError("a parameter passed in params= does not belong to the module")
                 ids.add(id(it))
             elif isinstance(it, str):
-                hits = [p for n, p in named if fnmatch.fnmatchcase(n, it)]
+                hits = [
+                    p for n, p in named if fnmatch.fnmatchcase(n, it) or n.startswith(it + ".")
+                ]
                 if not hits:
                     raise ValueError(
                         f"params pattern {it!r} matches no parameter; names are "
