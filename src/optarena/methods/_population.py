@@ -13,6 +13,7 @@ import torch
 
 from ..budget import StopReason
 from ..core.evaluator import Evaluator
+from ..core.memory import current
 from ._context import Outcome, RunContext
 from ._method import Method
 from ._params import param
@@ -90,15 +91,33 @@ class PopulationMethod(Method):
 
     def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
         run = self.start(ctx, getattr(oracle.objective, "noisy", False))
+        capped = current().memory is not None and run.elite == 0  # an elite needs the whole
         while True:
-            X = run.batch()
-            with torch.set_grad_enabled(user_mode):
-                f = oracle.values(X)
-            if not run.take(f):  # the elite's second evaluation is next
-                continue
+            rows = self._chunk_rows(run.state, ctx) if capped else None
+            if rows is None:
+                X = run.batch()
+                with torch.set_grad_enabled(user_mode):
+                    f = oracle.values(X)
+                if not run.take(f):  # the elite's second evaluation is next
+                    continue
+            else:
+                run.state = self._chunked_generation(run.state, oracle, ctx, rows, user_mode)
+                run.generation += 1
             end = self._end_of_generation(run, oracle, ctx, user_mode)
             if end is not None:
                 return end
+
+    def _chunk_rows(self, state: Any, ctx: RunContext) -> int | None:
+        """Under a memory cap: the rows of a generation to draw and evaluate at a time, or
+        None when the whole generation fits (or the method cannot split one: the default)."""
+        return None
+
+    def _chunked_generation(
+        self, state: Any, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
+    ) -> Any:
+        """Draw, evaluate and learn one generation ``rows`` at a time (methods whose
+        ``_chunk_rows`` gives a number); the new state."""
+        raise NotImplementedError(f"{type(self).__name__} does not split its generations")
 
     def _end_of_generation(
         self, run: Generations, oracle: Evaluator, ctx: RunContext, user_mode: bool

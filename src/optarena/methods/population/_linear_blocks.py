@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ...core.evaluator import Evaluator
-from ...core.memory import current, population_rows
-from .._context import Outcome, RunContext
+from ...core.memory import population_rows
+from .._context import RunContext
 from ._cma import F64
 
 if TYPE_CHECKING:
@@ -160,30 +160,17 @@ class BlockSampling:
         return total
 
     # -- a generation in chunks under a memory cap ----------------------------------------------
-    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
-        noisy = getattr(oracle.objective, "noisy", False)
-        elite = (-1 if noisy else 0) if self.reevaluate_elite is None else self.reevaluate_elite
-        if current().memory is None or elite != 0:
-            return super()._loop(oracle, ctx, user_mode)
-        run = self.start(ctx, noisy)
+    def _chunk_rows(self, s: LinearState, ctx: RunContext) -> int | None:
+        n, lam = s.mean.numel(), s.strategy.lam
         zt = ztype(ctx.x0.dtype)
-        while True:
-            s = run.state
-            n, lam = s.mean.numel(), s.strategy.lam
-            per_row = n * zt.itemsize * (4 + self.aux_rows)  # z, x, its clip, the copy, aux
-            rows = population_rows(per_row, block_rows(n), lam)
-            if rows >= lam:  # the generation fits: asked whole
-                X = run.batch()
-                with torch.set_grad_enabled(user_mode):
-                    f = oracle.values(X)
-                run.take(f)
-            else:
-                f = self._in_chunks(s, oracle, ctx, rows, user_mode)
-                run.state = self._tell(s, f, ctx)
-                run.generation += 1
-            end = self._end_of_generation(run, oracle, ctx, user_mode)
-            if end is not None:
-                return end
+        per_row = n * zt.itemsize * (4 + self.aux_rows)  # z, x, its clip, the copy, aux
+        rows = population_rows(per_row, block_rows(n), lam)
+        return None if rows >= lam else rows  # None: the generation fits, asked whole
+
+    def _chunked_generation(
+        self, s: LinearState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
+    ) -> LinearState:
+        return self._tell(s, self._in_chunks(s, oracle, ctx, rows, user_mode), ctx)
 
     def _in_chunks(
         self, s: LinearState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ...core.evaluator import Evaluator
-from ...core.memory import current, population_rows
-from .._context import Outcome, RunContext
+from ...core.memory import population_rows
+from .._context import RunContext
 from ._linear_blocks import block_rows
 
 if TYPE_CHECKING:
@@ -97,30 +97,17 @@ class NESBlocks:
         return gz, gz2
 
     # -- a generation in chunks under a memory cap ----------------------------------------------
-    def _loop(self, oracle: Evaluator, ctx: RunContext, user_mode: bool) -> Outcome:
-        noisy = getattr(oracle.objective, "noisy", False)
-        elite = (-1 if noisy else 0) if self.reevaluate_elite is None else self.reevaluate_elite
-        if current().memory is None or elite != 0:
-            return super()._loop(oracle, ctx, user_mode)  # type: ignore[misc]
-        run = self.start(ctx, noisy)
-        while True:
-            s = run.state
-            n, lam = s.mean.numel(), s.popsize
-            per_row = n * s.mean.element_size() * 4  # noise, point, its clipped copy, the copy
-            step = block_rows(n)
-            rows = population_rows(per_row, step, lam)
-            if rows >= lam:  # the generation fits: asked whole
-                X = run.batch()
-                with torch.set_grad_enabled(user_mode):
-                    f = oracle.values(X)
-                run.take(f)
-            else:
-                f = self._in_chunks(s, oracle, ctx, max(step, rows // step * step), user_mode)
-                run.state = self._tell(s, f, ctx, None)
-                run.generation += 1
-            end = self._end_of_generation(run, oracle, ctx, user_mode)
-            if end is not None:
-                return end
+    def _chunk_rows(self, s: NESState, ctx: RunContext) -> int | None:
+        n, lam = s.mean.numel(), s.popsize
+        per_row = n * s.mean.element_size() * 4  # noise, point, its clipped copy, the copy
+        step = block_rows(n)
+        rows = population_rows(per_row, step, lam)
+        return None if rows >= lam else max(step, rows // step * step)  # whole blocks
+
+    def _chunked_generation(
+        self, s: NESState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
+    ) -> NESState:
+        return self._tell(s, self._in_chunks(s, oracle, ctx, rows, user_mode), ctx, None)
 
     def _in_chunks(
         self, s: NESState, oracle: Evaluator, ctx: RunContext, rows: int, user_mode: bool
