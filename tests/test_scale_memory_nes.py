@@ -4,65 +4,26 @@ at d = 10^6 stays within the cap, and a generation reads the device once (pgpe: 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 import torch
 
 import optarena as oa
+from _scale_cases import ellipsoid, peak_run, reads_per_generation, sphere
 from optarena.methods import RunContext, resolve_method
 from optarena.methods.population._linear_blocks import block_rows
 
 NES = ("snes", "pgpe", "openai_es")
 
 
-def sphere(X: torch.Tensor) -> torch.Tensor:
-    return (X * X).sum(dim=1)
-
-
-def ellipsoid(X: torch.Tensor) -> torch.Tensor:
-    w = 1e2 ** (torch.arange(X.shape[1], dtype=torch.float64) / (X.shape[1] - 1))
-    return (w.to(X.dtype) * X * X).sum(dim=1)
-
-
 # -- the cap at d = 10^6, lambda = 256 ------------------------------------------------------------
-_PEAK = textwrap.dedent(
-    """
-    import json, resource, sys, torch, optarena as oa
-    torch.set_num_threads(1)
-    def sphere(X):
-        return (X * X).sum(dim=1)
-    x0 = torch.ones(10**6, dtype=torch.float32)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    r = oa.minimize(oa.Objective(lambda x: (x * x).sum(), batched=sphere), x0, sys.argv[1],
-                    budget=256, seed=0, popsize=256, restarts="none", memory=sys.argv[2])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"base": base, "peak": peak, "nfev": r.nfev}))
-    """
-)
-
-
 @pytest.mark.parametrize("name", NES)
 def test_a_million_parameters_and_256_candidates_stay_within_the_cap(name: str) -> None:
     """Peak RSS of a fresh process above its RSS after importing torch and making x0: within
     the 1 GB cap (one generation's candidates alone are 1 GB of float32; without a cap the
     noise, the candidates and the objective's copy of them take over 3 GB)."""
     cap = 10**9
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run(
-        [sys.executable, "-c", _PEAK, name, str(cap)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = peak_run(name, cap, timeout=600)
     assert out["nfev"] == 256
     assert out["peak"] - out["base"] <= cap, out
 
@@ -145,9 +106,6 @@ def test_a_generation_drawn_again_is_the_generation_asked(name: str) -> None:
 
 
 # -- host reads per generation ------------------------------------------------------------------
-_READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "cpu", "numpy")
-
-
 @pytest.mark.parametrize("name", NES)
 @pytest.mark.parametrize("bounds", [False, True])
 def test_ask_and_tell_read_the_device_once_per_generation(
@@ -163,22 +121,6 @@ def test_ask_and_tell_read_the_device_once_per_generation(
     lo, hi = (torch.full((d,), -5.0), torch.full((d,), 5.0)) if bounds else (None, None)
     ctx = RunContext(x0=x0, lower=lo, upper=hi, constraints=(), seed=0, callback=None)
     state = meth.init(x0.clone(), ctx)
-    counts = {"n": 0}
-    for attr in _READS:
-        real = getattr(torch.Tensor, attr)
-
-        def counted(self: torch.Tensor, *a: object, _real: object = real, **k: object) -> object:
-            counts["n"] += 1
-            return _real(self, *a, **k)  # type: ignore[operator]
-
-        monkeypatch.setattr(torch.Tensor, attr, counted)
-    per_generation = []
-    with torch.no_grad():
-        for _ in range(6):
-            before = counts["n"]
-            X = meth.ask(state, ctx)
-            state = meth.tell(state, X, sphere(X), ctx)
-            per_generation.append(counts["n"] - before)
-    monkeypatch.undo()
+    per_generation, state = reads_per_generation(meth, state, ctx, monkeypatch)
     assert state.generation == 6 and state.restarts == 0
     assert max(per_generation) <= (2 if name == "pgpe" else 1), per_generation
