@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -113,3 +114,49 @@ def test_the_filter_passes_real_errors_and_is_removed_after_the_close() -> None:
     assert noise.filter(record("Compute Failed", ValueError("a real error")))
     assert noise.filter(record("Worker is at 95% memory usage"))
     assert all(not isinstance(f, _ShutdownNoise) for f in logging.getLogger("distributed").filters)
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_workers_and_none_of_them_prints_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C reaches the whole foreground process group, worker processes included: the
+    parent handles it (cancels, closes), and no worker prints its own KeyboardInterrupt."""
+    script = tmp_path / "scenario.py"
+    script.write_text(
+        PRELUDE
+        + textwrap.dedent(
+            """
+            if __name__ == "__main__":
+                try:
+                    with connect("local:2") as client:
+                        futures = [client.submit(nap, 60.0, pure=False) for _ in range(2)]
+                        while sum(map(len, client.processing().values())) < 2:
+                            time.sleep(0.05)
+                        print("busy", flush=True)
+                        time.sleep(120)
+                except KeyboardInterrupt:
+                    print("closed", flush=True)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "busy", proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0 and "closed" in out, (out, err)
+    assert not [w for w in (*NOISE, "KeyboardInterrupt") if w in err], err

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
@@ -149,6 +150,14 @@ def _bounded(call: Any, seconds: float = 5.0) -> Any:
     return out[0]
 
 
+def _leave_interrupts_to_the_parent() -> None:
+    """(Run on each worker of a "local:N" cluster.) Ignore SIGINT: Ctrl-C in a terminal
+    reaches the whole process group, and a worker process it ended would print its own
+    tracebacks; the parent cancels the runs and closes the workers itself."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _running_tasks(dask_worker: Any) -> int:
     """(Run on a worker.) How many tasks its threads are running, cancelled ones included: a
     busy worker's shutdown is quieted, since it will be killed mid-task."""
@@ -190,6 +199,7 @@ def _local_cluster(n: int | None) -> Iterator[Any]:
     client, interrupted = None, True
     try:
         client = Client(lc)
+        _bounded(lambda: client.run(_leave_interrupts_to_the_parent))
         yield client
         interrupted = False
     finally:
