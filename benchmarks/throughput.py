@@ -140,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
         f"# evaluation throughput, torch {torch.__version__}, one thread, "
-        f"{time.strftime('%Y-%m-%d')}\n# CPU: {cpu_description()}"
+        f"{time.strftime('%Y-%m-%d')}\n# CPU: {cpu_description()}\n"
+        f"# load average at the start (1, 5, 15 min): {load}; the ratios are measured side "
+        "by side, the evaluations per second are not comparable across loads"
     )
     inputs, target = mlp_identity_data(42)
     tiny = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 2)).double()

@@ -115,7 +115,7 @@ def test_the_direct_network_path_shrinks_its_chunks_to_the_cap() -> None:
     ref, how = obj._values(X.clone())
     assert how == "module" and max(rows) > 16
     rows.clear()
-    per_row = batch.row_bytes(4)  # 4 * (641 + 2 * 72 * 256) bytes
+    per_row = batch.row_bytes(4)  # 4 * (641 + (65 + 64) * 256) bytes
     with evaluation(memory=2**20):
         got, how = obj._values(X.clone())
     assert how == "module"

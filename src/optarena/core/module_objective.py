@@ -152,9 +152,7 @@ def select_parameters(
                     raise ValueError("a parameter passed in params= does not belong to the module")
                 ids.add(id(it))
             elif isinstance(it, str):
-                hits = [
-                    p for n, p in named if fnmatch.fnmatchcase(n, it) or n.startswith(it + ".")
-                ]
+                hits = [p for n, p in named if fnmatch.fnmatchcase(n, it) or n.startswith(it + ".")]
                 if not hits:
                     raise ValueError(
                         f"params pattern {it!r} matches no parameter; names are "
