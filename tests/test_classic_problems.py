@@ -308,3 +308,17 @@ def test_noisy_runs_are_reproducible() -> None:
 def test_noisy_bad_parameters(key: str, value: float) -> None:
     with pytest.raises(ValueError, match=key):
         get("noisy", **{key: value})
+
+
+def test_mlp_identity_batched_in_blocks_equals_the_function_row_by_row() -> None:
+    """Populations above the block size go through the batched function block by block."""
+    from optarena.problems.seeds import BLOCK
+
+    p = get("mlp_identity")
+    g = torch.Generator().manual_seed(3)
+    X = p.x0 + 0.3 * torch.randn(2 * BLOCK + 7, 10, generator=g, dtype=p.dtype)
+    with torch.no_grad():
+        got = p.batched(X)
+        want = torch.stack([p.fn(x) for x in X])
+    assert got.shape == (X.shape[0],)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -43,6 +43,10 @@ def _mlp_forward(x: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return torch.relu(inputs @ w1.T) @ w2.T + b2
 
 
+# Rows per block of mlp_identity's batched function (see batched below).
+BLOCK = 512
+
+
 @register_problem("mlp_identity")
 def mlp_identity(data_seed: int = 42, x0_seed: int = 42) -> Problem:
     """Ill-conditioned identity regression with a 2-2-2 ReLU network (10 parameters)."""
@@ -58,7 +62,13 @@ def mlp_identity(data_seed: int = 42, x0_seed: int = 42) -> Problem:
     def batched(X: torch.Tensor) -> torch.Tensor:
         # The 2-2-2 network written out unit by unit with fused multiply-adds: broadcasting
         # over (n, 32) beats batched 2x2 matrix products by 3x at populations of 1,000, and
-        # each op saved counts at 100 (benchmarks/throughput.py).
+        # each op saved counts at 100 (benchmarks/throughput.py). Blocks of BLOCK rows keep
+        # the dozen (rows, 32) temporaries in cache: 2x faster per row at 10,000 rows.
+        if X.shape[0] > BLOCK:
+            return torch.cat([block(X[i : i + BLOCK]) for i in range(0, X.shape[0], BLOCK)])
+        return block(X)
+
+    def block(X: torch.Tensor) -> torch.Tensor:
         w = X.T.unsqueeze(-1)  # (10, n, 1)
         h0 = torch.addcmul(w[0] * u0, w[1], u1).relu_()
         h1 = torch.addcmul(w[2] * u0, w[3], u1).relu_()
