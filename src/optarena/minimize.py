@@ -17,7 +17,6 @@ from .budget import Budget, StopReason
 from .constraints import Constraint
 from .core.errors import ObjectiveError, StopRun
 from .core.memory import evaluation
-from .core.noise import default_reevaluations, reevaluate_best, reserve
 from .core.objective import Objective
 from .core.oracle import Oracle
 from .inputs import (
@@ -37,6 +36,9 @@ from .methods._registry import get_method_class, method_infos
 from .parallel import Parallel
 from .problems import Problem
 from .progress import Progress, finish, observe
+from .reevaluation import held_back as _held_back
+from .reevaluation import reevaluations as _reevaluations
+from .reevaluation import settle as _settle
 from .result import Result
 from .space.run import SpacePlan, space_plan
 
@@ -244,81 +246,20 @@ def minimize(
         return finish(callback, result)
 
 
-def _reevaluations(reevaluate: int | None, obj: Objective, bud: Budget) -> int:
-    """Re-evaluations per point for the final estimate (``minimize(reevaluate=)``), checked
-    against the budget before any evaluation."""
-    if reevaluate is None:
-        return default_reevaluations(bud.evals) if obj.noisy else 0
-    if isinstance(reevaluate, bool) or not isinstance(reevaluate, int) or reevaluate < 0:
-        raise ValueError(f"reevaluate must be an int >= 0 or None, got {reevaluate!r}")
-    if bud.evals is not None and reserve(reevaluate) >= bud.evals:
-        raise ValueError(
-            f"reevaluate={reevaluate} holds back {reserve(reevaluate)} evaluations (4 per "
-            f"re-evaluation), which leaves none of the budget of {bud.evals} to the method: "
-            "give a larger budget or a smaller reevaluate"
-        )
-    return reevaluate
-
-
-def _held_back(bud: Budget, k: int) -> Budget:
-    """The method's budget: the user's, less the evaluations reserved for re-evaluation."""
-    if k == 0 or bud.evals is None:
-        return bud
-    return dataclasses.replace(bud, evals=bud.evals - reserve(k))
-
-
-def _settle(result: Result, oracle: Oracle, full: Budget, k: int) -> Result:
-    """A noisy run's Result with its best point chosen and valued by re-evaluation (see
-    :mod:`optarena.core.noise`); other runs' Results unchanged. Skipped after an interruption
-    or when no finite value was seen."""
-    if k == 0:
-        return result
-    if result.stop_reason in (StopReason.INTERRUPTED, StopReason.CALLBACK) or (
-        oracle.best_x is None
-    ):
-        note = {"reevaluations": 0, "raw_best": result.fun, "skipped": str(result.stop_reason)}
-        return dataclasses.replace(result, info={**result.info, "noise": note})
-    oracle.budget = Budget(evals=full.evals)  # the reserve; no clock or target for it
-    try:
-        est = reevaluate_best(oracle, k)
-    except ObjectiveError as err:
-        err.result = result
-        raise
-    except (StopRun, KeyboardInterrupt):
-        est = None
-    if est is None:
-        note = {"reevaluations": 0, "raw_best": result.fun, "skipped": "re-evaluation stopped"}
-        return dataclasses.replace(result, info={**result.info, "noise": note})
-    violation = result.max_violation
-    feasible = result.feasible
-    if oracle.constraints:
-        raw, beyond = oracle.constraints.excess(oracle.constraint_values(est.x))
-        violation, feasible = raw, beyond <= 0
-    message = result.message + "; " if result.message else ""
-    message += f"value averaged over {k} re-evaluations of the best point (noisy objective)"
-    return dataclasses.replace(
-        result,
-        x=est.x,
-        fun=est.fun if math.isfinite(est.fun) else math.inf,
-        nfev=oracle.nfev,
-        ngev=oracle.ngev,
-        ncev=oracle.ncev,
-        elapsed=oracle.elapsed,
-        best_eval=est.index,
-        message=message,
-        max_violation=violation,
-        feasible=feasible,
-        info={**result.info, "noise": {**est.info, "reserved": reserve(k)}},
-    )
-
-
 def _probe(obj: Objective, x0: torch.Tensor, meth: Method, resume: Any, facts: Facts) -> None:
     """A plain function's first call, at x0, tells a numpy function from a torch one before a
     method that needs a gradient runs (the run counts that call as its first evaluation)."""
     if obj.decided or resume is not None or not meth.info.needs_grad:
         return
     obj.probe(x0)
-    reason = meth.info.refusal(dataclasses.replace(facts, gradient=obj.gradient))
+    found = dataclasses.replace(facts, gradient=obj.gradient)
+    if obj.gradient == "none" and facts.gradient != "none":  # the first call's value told
+        found = dataclasses.replace(
+            found,
+            subject=f"{facts.subject}, which returns a Python number or a numpy value (.item(), "
+            "float(...), numpy: no autograd graph reaches x),",
+        )
+    reason = meth.info.refusal(found)
     if reason is not None:
         raise ValueError(reason)
 

@@ -146,6 +146,8 @@ def probe_call(
         p = _value_only(x0, y, to_scalar)
         p.calls = 2
         return p
+    if xx.grad is not None:  # the function differentiated its own value with respect to x
+        return Probe(x0.clone(), float("nan"), error=_backward_inside(obj.name))
     kind = _kind_of(y)
     obj._decide(kind)
     if kind != "torch":
@@ -178,6 +180,19 @@ def _no_retry(name: str, error: Exception) -> ObjectiveDefinitionError:
     )
     e.__cause__ = error
     return e
+
+
+def _backward_inside(name: str) -> ObjectiveDefinitionError:
+    """The error of a function that calls ``.backward()`` on a value that depends on x (a
+    torch habit from training loops): x's gradient is optarena's to compute."""
+    return ObjectiveDefinitionError(
+        f"objective {name!r} calls .backward() (or autograd) on a value that depends on x: "
+        "x.grad was set during its first call. Return the loss without calling .backward(); "
+        "optarena differentiates the returned value itself when the method needs a gradient "
+        "(an objective that trains a model inside may call backward on the model's own "
+        "parameters, as long as that loss does not depend on x through autograd: use "
+        "float(x[i]) for hyperparameters)"
+    )
 
 
 def _value_only(x0: torch.Tensor, y: Any, to_scalar: Callable[[Any], torch.Tensor]) -> Probe:

@@ -69,7 +69,7 @@ def module_objective(
     args: Sequence[Any] | Any,
     target: Any,
     kwargs: dict[str, Any] | None,
-    params: str | Iterable[str | nn.Parameter] | None,
+    params: str | nn.Module | Iterable[str | nn.Parameter | nn.Module] | None,
     name: str | None,
     options: dict[str, Any],
 ) -> Objective:
@@ -134,20 +134,29 @@ def _in_dtype(
 
 
 def select_parameters(
-    module: nn.Module, params: str | Iterable[str | nn.Parameter] | None
+    module: nn.Module, params: str | nn.Module | Iterable[str | nn.Parameter | nn.Module] | None
 ) -> list[tuple[str, nn.Parameter]]:
     """The ``(name, parameter)`` pairs ``params`` selects, in ``named_parameters()`` order:
     every parameter that requires grad for None, else those matching a name, a glob pattern,
-    the name of a submodule (``"head"``: every parameter under it, as ``"head.*"``) or being
-    one of the given Parameters."""
+    the name of a submodule (``"head"``: every parameter under it, as ``"head.*"``), being
+    one of the given Parameters or under one of the given submodules (``params=model[2]``)."""
     named = list(module.named_parameters())
     if params is None:
         chosen = [(n, p) for n, p in named if p.requires_grad]
     else:
-        items = [params] if isinstance(params, str) else list(params)
+        single = isinstance(params, str | nn.Module)
+        items = [params] if single else list(params)  # type: ignore[arg-type]
         ids: set[int] = set()
         for it in items:
-            if isinstance(it, nn.Parameter):
+            if isinstance(it, nn.Module):  # a submodule: every parameter under it
+                own = [p for p in it.parameters() if any(p is q for _, q in named)]
+                if not own:
+                    raise ValueError(
+                        f"the {type(it).__name__} passed in params= has no parameter of the "
+                        "module (is it a submodule of it?)"
+                    )
+                ids.update(id(p) for p in own)
+            elif isinstance(it, nn.Parameter):
                 if not any(p is it for _, p in named):
                     raise ValueError("a parameter passed in params= does not belong to the module")
                 ids.add(id(it))
@@ -160,7 +169,10 @@ def select_parameters(
                     )
                 ids.update(id(p) for p in hits)
             else:
-                raise TypeError(f"params entries must be names, patterns or Parameters, got {it!r}")
+                raise TypeError(
+                    "params entries must be names, patterns, Parameters or submodules, got "
+                    f"{type(it).__name__}"
+                )
         chosen = [(n, p) for n, p in named if id(p) in ids]
     if not chosen:
         raise ValueError("no parameters selected to optimize")

@@ -148,15 +148,16 @@ class Objective:
         args: Sequence[Any] | Any = (),
         target: Any = None,
         kwargs: dict[str, Any] | None = None,
-        params: str | Iterable[str | nn.Parameter] | None = None,
+        params: str | nn.Module | Iterable[str | nn.Parameter | nn.Module] | None = None,
         name: str | None = None,
         **options: Any,
     ) -> Objective:
         """Minimize ``loss(module(*args, **kwargs)[, target])`` over some module parameters.
 
         ``params`` selects what is optimized: ``None`` for every parameter that requires grad,
-        a glob pattern on parameter names (``"head.*"``) or a list of names, patterns or
-        ``nn.Parameter`` objects. The others keep their current values. The flat vector
+        a glob pattern on parameter names (``"head.*"``), a submodule (``model[2]``: every
+        parameter under it) or a list of names, patterns, ``nn.Parameter`` objects and
+        submodules. The others keep their current values. The flat vector
         concatenates the selected parameters in ``named_parameters()`` order, each row-major.
         A Sequential of Linear layers and elementwise activations on one 2-D input evaluates
         populations directly (see ``optarena.core.module_batch``); any other module uses vmap.

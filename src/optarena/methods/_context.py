@@ -125,9 +125,15 @@ class RunContext:
                 f"evaluation {oracle.nfev}); best so far kept",
             ) from None
         except Exception as e:
+            hint = (
+                ". The callback receives an IterationInfo (info.x, info.f, info.best_x, "
+                "info.best_f, info.nfev, info.iteration), not scipy's array xk"
+                if isinstance(e, AttributeError) and "IterationInfo" in str(e)
+                else ""
+            )
             raise CallbackError(
                 f"the callback raised {type(e).__name__} after iteration {iteration} "
-                f"(evaluation {oracle.nfev}): {e}",
+                f"(evaluation {oracle.nfev}): {e}{hint}",
                 oracle.nfev,
             ) from e
         if stop:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._habits import habit_hints
 from ._params import Param, declared_params
 
 if TYPE_CHECKING:
@@ -310,6 +311,6 @@ def resolve_method(method: str | Method, options: dict[str, Any]) -> Method:
     if unknown:
         raise TypeError(
             f"unknown option(s) {unknown} for method {cls.info.name!r}; "  # type: ignore[attr-defined]
-            f"its options are {sorted(fields) or 'none'}"
+            f"its options are {sorted(fields) or 'none'}{habit_hints(unknown)}"
         )
     return cls(**options)

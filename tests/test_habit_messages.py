@@ -1,0 +1,106 @@
+"""Habits users bring from scipy, torch and Optuna: each works, or is refused with a message
+that says how optarena spells it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import optarena as oa
+from optarena.core.errors import CallbackError, ObjectiveError
+
+
+def rosen(x):  # a numpy-style function, as scipy users write it
+    return float(sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+def calls_backward(x: torch.Tensor) -> torch.Tensor:
+    loss = ((x - 1) ** 2).sum()
+    loss.backward()  # a training-loop habit: optarena differentiates the value itself
+    return loss
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam", "cmaes", "nelder_mead"])
+def test_an_objective_that_calls_backward_on_its_value_is_refused_with_the_way_out(
+    method: str,
+) -> None:
+    with pytest.raises(ObjectiveError, match=r"calls \.backward\(\).*Return the loss"):
+        oa.minimize(calls_backward, torch.zeros(3), method, budget=30)
+
+
+def test_an_objective_that_trains_a_model_inside_still_runs() -> None:
+    """backward on the model's own parameters, the hyperparameter read as a float: fine."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(32, 3, generator=g)
+    Y = X @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def train(x: torch.Tensor) -> torch.Tensor:
+        lr = float(x[0])
+        w = torch.zeros(3, 1, requires_grad=True)
+        for _ in range(5):
+            loss = ((X @ w - Y) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= lr * w.grad
+                w.grad = None
+        return ((X @ w - Y) ** 2).mean().detach()
+
+    fn = oa.Objective(train, vectorize=False)  # a loop inside: no vmap
+    res = oa.minimize(fn, torch.tensor([0.01]), "cmaes", bounds=[(1e-3, 0.3)], budget=24, seed=0)
+    assert res.nfev == 24 and res.fun < float(train(torch.tensor([0.01])))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("options", {"maxiter": 50}, "budget=N"),
+        ("maxiter", 50, "budget=N"),
+        ("maxfev", 50, "budget=N"),
+        ("tol", 1e-6, "Budget(target="),
+        ("jac", True, "Objective.from_numpy(f, gradient='fd')"),
+        ("args", (1,), "functools.partial"),
+        ("gradient", "fd", "Objective(f, gradient='fd')"),
+        ("direction", "maximize", "minimize -f"),
+        ("timeout", 10, "Budget(seconds="),
+    ],
+)
+def test_foreign_option_names_are_refused_with_optarenas_spelling(
+    option: str, value: object, says: str
+) -> None:
+    with pytest.raises(TypeError, match="unknown option") as err:
+        oa.minimize(rosen, [0.0, 0.0, 0.0], "nelder_mead", **{option: value})
+    assert says in str(err.value)
+
+
+def test_an_unknown_option_without_a_known_habit_gets_no_hint() -> None:
+    with pytest.raises(TypeError) as err:
+        oa.minimize(rosen, [0.0, 0.0], "nelder_mead", frobnicate=1)
+    assert str(err.value).endswith("['adaptive', 'fatol', 'stall', 'xatol']")
+
+
+def test_a_scipy_style_callback_is_told_what_it_receives() -> None:
+    seen: list = []
+    with pytest.raises(CallbackError, match="receives an IterationInfo"):
+        oa.minimize(
+            rosen, [0.0] * 3, "nelder_mead", budget=50, callback=lambda xk: seen.append(xk.copy())
+        )
+
+
+def test_a_gradient_method_on_an_item_objective_says_why_there_is_no_gradient() -> None:
+    with pytest.raises(ValueError, match=r"returns a Python number.*\.item\(\)"):
+        oa.minimize(lambda x: ((x - 0.5) ** 2).sum().item(), torch.zeros(3), "lbfgs")
+
+
+def test_params_takes_a_submodule() -> None:
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    X, Y = torch.randn(8, 2), torch.randn(8, 1)
+    mse = nn.functional.mse_loss
+    head = oa.Objective.from_module(net, mse, args=(X,), target=Y, params=net[2])
+    assert head.default_x0 is not None and head.default_x0.numel() == 4
+    mixed = oa.Objective.from_module(net, mse, args=(X,), target=Y, params=[net[0], "2.bias"])
+    assert mixed.default_x0 is not None and mixed.default_x0.numel() == 10
+    with pytest.raises(ValueError, match="no parameter of the module"):
+        oa.Objective.from_module(net, mse, args=(X,), target=Y, params=nn.Linear(3, 1))
+    with pytest.raises(TypeError, match="submodules, got int"):
+        oa.Objective.from_module(net, mse, args=(X,), target=Y, params=[3])
