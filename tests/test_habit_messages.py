@@ -104,3 +104,27 @@ def test_params_takes_a_submodule() -> None:
         oa.Objective.from_module(net, mse, args=(X,), target=Y, params=nn.Linear(3, 1))
     with pytest.raises(TypeError, match="submodules, got int"):
         oa.Objective.from_module(net, mse, args=(X,), target=Y, params=[3])
+
+
+@pytest.mark.parametrize(
+    ("method", "warns"), [("lbfgs", True), ("nelder_mead", True), ("cmaes", False)]
+)
+def test_memory_and_eval_dtype_say_when_they_had_nothing_to_act_on(
+    method: str, warns: bool
+) -> None:
+    """They act on populations: a method that evaluates one point at a time is told."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = oa.minimize(
+            lambda x: ((x - 1) ** 2).sum(),
+            torch.zeros(3),
+            method,
+            budget=40,
+            memory="100MB",
+            eval_dtype="float32",
+            seed=0,
+        )
+    said = [w for w in seen if "had no effect" in str(w.message)]
+    assert res.nfev <= 40 and bool(said) == warns

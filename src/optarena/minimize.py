@@ -194,7 +194,10 @@ def minimize(
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     _check_resume(resume, meth)
-    with evaluation(mem, edt), observe(progress, full, meth.label, callback) as callback:
+    with (
+        evaluation(mem, edt) as settings,
+        observe(progress, full, meth.label, callback) as callback,
+    ):
         ctx = RunContext(
             x0=x0_t,
             lower=None if box is None else box[0],
@@ -212,12 +215,21 @@ def minimize(
             meth.check(ctx, oracle)
             _probe(obj, x0_t, meth, resume, facts)
             if plan is None:
-                return finish(callback, _settle(run_method(meth, oracle, ctx), oracle, full, k))
-            try:
-                return finish(callback, plan.result(run_method(meth, oracle, ctx)))
-            except ObjectiveError as err:
-                err.result = None if err.result is None else plan.result(err.result)
-                raise
+                result = _settle(run_method(meth, oracle, ctx), oracle, full, k)
+            else:
+                try:
+                    result = plan.result(run_method(meth, oracle, ctx))
+                except ObjectiveError as err:
+                    err.result = None if err.result is None else plan.result(err.result)
+                    raise
+            if (mem is not None or edt is not None) and not settings.batched_rows[0]:
+                warnings.warn(
+                    f"memory= and eval_dtype= had no effect: method {meth.label!r} evaluated "
+                    "one point at a time (they act on populations and batches of points)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return finish(callback, result)
         # the method's own checks come first: opening ships the objective to the workers
         meth.check(ctx, Oracle(obj, x0_t, bud, box=box, record_x=False, constraints=cons))
         _probe(obj, x0_t, meth, resume, facts)

@@ -130,6 +130,7 @@ def batch_values(
     n = X.shape[0]
     if n == 0:
         return np.empty(0), "none"
+    current().saw_batch(n)
     if not obj.decided:  # the first row tells what the function is (see .kinds)
         try:
             first = obj._value(_cast(obj, X[0]).clone())

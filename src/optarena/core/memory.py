@@ -24,7 +24,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -54,6 +54,14 @@ class EvalSettings:
 
     memory: int | None = None  # bytes
     dtype: torch.dtype | None = None
+    # rows evaluated together under these settings (a population or a batch of differences):
+    # a run that never evaluated two points at once had nothing for them to act on
+    batched_rows: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+
+    def saw_batch(self, n: int) -> None:
+        """Note that ``n`` rows were evaluated in one batch under these settings."""
+        if n > 1:
+            self.batched_rows[0] += n
 
 
 _DEFAULT = EvalSettings()
