@@ -6,12 +6,15 @@ public ask/tell ``Optimizer`` drives the same :class:`Generations`.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from ..budget import StopReason
+from ..core.errors import StopRun
 from ..core.evaluator import Evaluator
 from ..core.memory import current
 from ._context import Outcome, RunContext
@@ -77,8 +80,18 @@ class PopulationMethod(Method):
     def run(self, oracle: Evaluator, ctx: RunContext) -> Outcome:
         # init/ask/tell run under one no_grad; the user's function and callback in the user's mode
         user_mode = torch.is_grad_enabled()
-        with torch.no_grad():
-            return self._loop(oracle, ctx, user_mode)
+        start = _from_weights(oracle, ctx)
+        f0 = oracle.value(ctx.x0) if start else math.inf
+        try:
+            with torch.no_grad():
+                out = self._loop(oracle, ctx, user_mode)
+        except StopRun:  # the budget or the clock ended the run: the same question
+            if start and not oracle.best_f < f0:
+                _nothing_better(self, oracle, ctx)
+            raise
+        if start and not oracle.best_f < f0:
+            _nothing_better(self, oracle, ctx)
+        return out
 
     def start(self, ctx: RunContext, noisy: bool = False) -> Generations:
         """The run from ``ctx`` (x0 or ``resume``) as batches; ``noisy``: elite re-evaluated."""
@@ -167,3 +180,24 @@ class Generations:
         self.generation += 1
         self.X = self.f = self.idx = None
         return True
+
+
+def _from_weights(oracle: Evaluator, ctx: RunContext) -> bool:
+    """A run of its own (no resume, not a composite's phase) on a module's parameters: their
+    current values, the start, are evaluated first, so the Result is never a network worse
+    than the one the user had (the population is drawn around it and never contains it)."""
+    module = getattr(oracle.objective, "_parameters", None) is not None
+    return module and ctx.resume is None and ctx.phase is None
+
+
+def _nothing_better(method: PopulationMethod, oracle: Evaluator, ctx: RunContext) -> None:
+    """Say why a run from a module's weights kept them: its first steps were too large."""
+    rms = float(ctx.x0.double().square().mean().sqrt())
+    warnings.warn(
+        f"{method.label} found nothing better than the module's current weights in "
+        f"{oracle.nfev} evaluations: its initial step size is large against their scale "
+        f"(root mean square {rms:.3g}); give a smaller one (sigma0= for the CMA-ES and NES "
+        "methods, e.g. a tenth of that scale)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
