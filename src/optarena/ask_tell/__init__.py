@@ -15,9 +15,21 @@ How many candidates ``ask(n)`` gives: a method draws one generation at a time, s
 hands out up to ``n`` of its rows not yet handed out (``n=None``: all of them); a smaller ``n``
 hands out pieces, so asking one and telling one (asynchronous use) works for every method.
 The next generation is drawn once every row of this one was told: ``ask`` returns an empty
-batch while all rows are out and some are not back. Rows are recorded in the order they are
-told. With elite re-evaluation (``reevaluate_elite``, or ``noisy=True``) the best rows of a
-generation are handed out once more before it is told to the method.
+batch while all rows are out and some are not back, and only then (or while a spent
+``seconds`` budget waits for the values out): an empty ``ask`` with nothing out never
+happens while ``done`` is False. Rows are recorded in the order they are told. With elite
+re-evaluation (``reevaluate_elite``, or ``noisy=True``) the best rows of a generation are
+handed out once more before it is told to the method.
+
+Noisy values (``noisy=True``): as ``minimize`` on a noisy objective, once the method's part
+ends ``ask`` hands out re-evaluations of the lowest samples' points (``reevaluate=``, held
+back from the budget) and ``result().fun`` is the re-evaluated mean of the chosen point, with
+its standard error in ``result().info["noise"]``, not the luckiest single sample.
+
+Saving: ``state_dict()`` is plain data (``torch.load`` reads it with ``weights_only=True``;
+see its doc for the one exception). After ``load_state_dict`` nobody holds the candidates
+that were out when the study was saved: ``ask`` hands them out again, first (telling a value
+kept for one directly works too).
 
 A method that proposes beside candidates in flight (it defines the optional
 :meth:`~optarena.methods.PopulationMethod.ask_more`; ``tpe``'s counts them as pending trials,
@@ -36,7 +48,8 @@ study at the value that reaches it.
 
 Failures: NaN or infinite values count and rank as ``+inf`` (the History keeps them as told);
 an exception instance told as a value counts, is recorded as NaN and its message is kept in
-``result().info["failures"]``.
+``result().info["failures"]``. ``tell`` matches candidates by exact value: tell them as ``ask``
+returned them (one cast to float32 and back, or a dict with a key added, is refused).
 
 ``minimize``'s ``memory=`` and ``eval_dtype=`` are refused: they chunk and cast a population's
 evaluation, and here the caller evaluates (chunk and cast the batch ``ask`` returns yourself).

@@ -83,9 +83,12 @@ def match_rows(
     open_rows: list[int],
     handed: int,
     x0: torch.Tensor,
+    reevaluating: bool = False,
 ) -> list[int]:
     """The rows of the open batch ``B`` the told candidates are, among ``open_rows`` (handed
-    out, not told yet); ``configs``: the rows' configurations when the study has a space."""
+    out, not told yet); ``configs``: the rows' configurations when the study has a space;
+    ``reevaluating``: ``B`` holds a noisy study's re-evaluation points. A candidate is
+    matched by exact value (the contract: tell candidates as ask() returned them)."""
     if configs is not None:
         if isinstance(candidates, Mapping):
             candidates = [candidates]
@@ -123,16 +126,30 @@ def match_rows(
         if j is None:
             again = find(c, rows)
             told = again is None and find(c, range(handed)) is not None
-            why = (
-                "is given twice"
-                if again is not None
-                else "was told already"
-                if told
-                else "was never handed out by ask()"
-            )
+            if again is not None:
+                why = "is given twice"
+            elif told:
+                why = "was told already"
+            else:
+                why = _not_found(configs is not None, reevaluating)
             raise ValueError(
                 f"candidate {i} of tell() {why}: tell() takes the candidates ask() "
-                f"returned ({len(open_rows)} in flight), each once"
+                f"returned ({len(open_rows)} in flight), each once, exactly as returned"
             )
         rows.append(j)
     return rows
+
+
+def _not_found(space: bool, reevaluating: bool) -> str:
+    """Why a told candidate matches none in flight, with the likely cause."""
+    changed = "a key added, removed or changed" if space else "cast to float32 and back, rounded"
+    why = (
+        "matches no candidate ask() handed out: tell() matches candidates by exact value, "
+        f"so one changed after ask() ({changed}) is not found"
+    )
+    if reevaluating:
+        why += (
+            "; the method's part of this noisy study has ended and its candidates still out "
+            "are no longer taken: ask() hands out re-evaluations of the best points"
+        )
+    return why

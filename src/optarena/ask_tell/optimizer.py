@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,15 +10,21 @@ import torch
 
 from ..budget import Budget, StopReason
 from ..core.errors import StopRun
+from ..core.noise import NoiseEstimate
 from ..core.objective import Objective
 from ..core.oracle import Oracle
 from ..inputs import as_bounds, as_device, as_seed, as_x0
 from ..methods import Facts, Method, RunContext, method_infos, resolve_method
 from ..methods._base import Generations, PopulationMethod
+from ..reevaluation import held_back as _held_back
+from ..reevaluation import reevaluations as _reevaluations
 from ..result import Result
 from ..space import Space
-from ..space.run import space_result, space_start
+from ..space.run import space_start
 from ._inputs import Told, match_rows, parse_values, refuse_evaluation_settings
+from ._noisy import Reevaluation
+from ._outcome import study_result
+from ._rows import OpenBatch
 from ._saving import load, save
 
 __all__ = ["Optimizer"]
@@ -27,7 +32,7 @@ __all__ = ["Optimizer"]
 REPEATS = 1000  # repeats in a row that end a study without an evaluation budget
 
 
-class Optimizer:
+class Optimizer(OpenBatch):
     """A population method as an object the caller asks for candidates and tells values.
 
     Args:
@@ -40,8 +45,15 @@ class Optimizer:
         budget: an int (evaluations) or a :class:`~optarena.Budget`; None: no limit (the
             caller decides when to stop).
         seed: seeds every draw of the method (None: one is drawn, see ``self.seed``).
-        noisy: the values are noisy: the method's elite is re-evaluated by default, as
-            ``minimize`` does for an objective declared noisy.
+        noisy: the values are noisy: the method's elite is re-evaluated by default, and the
+            best point is chosen and valued by re-evaluation as ``minimize`` does for an
+            objective declared noisy (see ``reevaluate``).
+        reevaluate: as in :func:`optarena.minimize`: once the method's part ends, ``ask()``
+            hands out the 3 lowest samples' points ``k`` times each, then the winner's ``k``
+            times; ``result().fun`` is the mean of the last ``k`` values and
+            ``result().info["noise"]`` holds its standard error ``fun_se`` and the raw best
+            sample. ``4 * k`` evaluations of the budget are held back for them. None: on a
+            noisy study up to 10 within 5% of the budget (none below 160 evaluations), else 0.
         device: where candidates live (default: x0's device).
         memory, eval_dtype: refused (ValueError) unless None: in ``minimize`` they chunk a
             population's evaluation and cast the candidates the function receives; here the
@@ -67,6 +79,7 @@ class Optimizer:
         budget: Budget | int | None = None,
         seed: int | None = None,
         noisy: bool = False,
+        reevaluate: int | None = None,
         device: str | torch.device | None = None,
         memory: int | str | None = None,
         eval_dtype: str | torch.dtype | None = None,
@@ -96,6 +109,7 @@ class Optimizer:
         if (reason := info.refusal(facts)) is not None:
             raise ValueError(reason)
         self.budget = Budget() if budget is None else Budget.coerce(budget)
+        self._k = _reevaluations(reevaluate, obj, self.budget)  # re-evaluations of the best
         self.seed = as_seed(seed)
         self._obj, self._x0, self._noisy = obj, x0_t, bool(noisy)
         self._ctx = self._new_context()
@@ -106,17 +120,15 @@ class Optimizer:
         self.failures: dict[int, str] = {}  # evaluation index (1-based) -> error message
         self.stop_reason: StopReason | None = None
         self._message = ""
-        self._batch: torch.Tensor | None = None  # the rows being handed out
-        self._configs: list[dict[str, Any]] = []  # and their configurations (space)
-        self._next = 0  # rows of the batch handed out so far
-        self._told_mask: list[bool] = []
-        self._values = torch.empty(0)
-        self._keys: list[tuple[Any, ...]] = []  # the configurations' keys (space)
+        self._reset_rows()
         self._cache: dict[tuple[Any, ...], float] = {}  # configuration key -> value told
         self.cache_hits = 0  # candidates answered from the cache instead of handed out
         self._incremental = self._takes_rows_one_by_one()
         # repeats of a noisy objective (or the elite's second values) are worth evaluating
         self._caching = self.space is not None and self._run.elite == 0 and not self._noisy
+        self._reeval: Reevaluation | None = None  # a noisy study's last part, once begun
+        self._method_end: tuple[StopReason, str] | None = None  # why the method's part ended
+        self._estimate: NoiseEstimate | None = None
 
     def _takes_rows_one_by_one(self) -> bool:
         """The method proposes candidates beside those in flight and learns each told value
@@ -131,14 +143,17 @@ class Optimizer:
         return RunContext(self._x0, lower, upper, (), self.seed, space=enc)
 
     def _new_oracle(self) -> Oracle:
-        # the clock is checked when candidates are handed out (values told late still count)
-        budget = dataclasses.replace(self.budget, seconds=None)
-        return Oracle(self._obj, self._x0, budget, box=self._box, record_x=True)
+        # the clock is checked when candidates are handed out (values told late still count);
+        # the method's budget holds back the re-evaluations of a noisy study's best point
+        budget = dataclasses.replace(_held_back(self.budget, self._k), seconds=None)
+        return Oracle(
+            self._obj, self._x0, budget, box=self._box, record_x=True, leaders=3 * (self._k > 0)
+        )
 
     def _time_up(self) -> bool:
         s = self.budget.seconds
-        if s is None or self._oracle.elapsed < s:
-            return False
+        if s is None or self._reeval is not None or self._oracle.elapsed < s:
+            return False  # the re-evaluations run after the clock, as in minimize
         if self.in_flight == 0 and not self.done:
             self._stop(StopReason.MAX_SECONDS, f"the budget of {s} seconds is spent")
         return True
@@ -152,7 +167,7 @@ class Optimizer:
     @property
     def in_flight(self) -> int:
         """Candidates handed out and not told yet."""
-        return self._next - sum(self._told_mask)
+        return self._rows_out() if self._reeval is None else self._reeval.in_flight
 
     @property
     def nfev(self) -> int:
@@ -168,18 +183,26 @@ class Optimizer:
         """Up to ``n`` candidates (None: the rest of the current generation), as a tensor of
         shape ``(k, d)`` or, with a space, a list of ``k`` configuration dicts. See the
         module doc for how many: ``n`` for a method that proposes beside candidates in
-        flight (tpe); else at most the rest of the generation, none (k = 0) while every row
-        of it is out and some have not been told. Never more than the budget left."""
+        flight (tpe); else at most the rest of the generation. Never more than the budget
+        left. Empty (k = 0) only while candidates are out: every row of the generation is
+        out and some are not told (tell them, or more with ``popsize=``), or the ``seconds``
+        budget is spent and the study ends when they are told. After ``load_state_dict``,
+        the candidates out when the study was saved are handed out again first."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"ask(n) takes a positive int or None, got {n!r}")
-        if not self.done and self._time_up() and not self.done:
-            return self._empty()
+        if not self.done and self._time_up() and not self.done and self._reeval is None:
+            return self._empty()  # candidates are out: the study ends when they are told
         if self.done:
-            raise RuntimeError(f"the study has ended ({self.stop_reason}): {self._message}")
-        rows: list[torch.Tensor] = []
-        configs: list[dict[str, Any]] = []
+            why = f": {self._message}" if self._message else ""
+            raise RuntimeError(f"the study has ended ({self.stop_reason}){why}")
+        if self._reeval is not None:
+            return self._handed(self._reeval.X, self._reeval.hand(n))
+        handed = self._hand_lost(n)  # nobody holds them since the restore
+        B = self._batch
+        rows = [] if B is None else [B[j].clone() for j in handed]
+        configs = [dict(self._configs[j]) for j in handed] if self.space is not None else []
         repeats = 0  # candidates in a row answered from the cache
-        while (n is None or len(rows) < n) and self._room():
+        while (n is None or len(rows) < n) and self._room() and self._reeval is None:
             B = self._open_batch()
             if self._next == B.shape[0]:  # every row of the generation is out
                 if n is None or not self._incremental:
@@ -204,29 +227,17 @@ class Optimizer:
             rows.append(B[j].clone())
             if self.space is not None:
                 configs.append(dict(self._configs[j]))
+        if self._reeval is not None:  # the method's part ended on a repeat: re-evaluations
+            return self.ask(n)
         if self.space is not None:
             return configs
         return torch.stack(rows) if rows else self._empty()  # type: ignore[return-value]
 
-    def _room(self) -> bool:
-        """Whether the budget has an evaluation left beside the candidates in flight."""
-        left = self._oracle.remaining_evals()
-        return left is None or left - self.in_flight > 0
-
-    def _extend(self, k: int) -> None:
-        """``k`` more rows (fewer at the end of the budget) proposed beside the open ones."""
-        left = self._oracle.remaining_evals()
-        if left is not None:
-            k = min(k, left - self.in_flight)
-        B = self._batch
-        assert B is not None
-        pending = B[[j for j, t in enumerate(self._told_mask) if not t]]
-        with torch.no_grad():
-            more = self.method.ask_more(self._run.state, self._ctx, pending, k)
-        self._batch = self._run.X = torch.cat([B, more])
-        self._told_mask += [False] * k
-        self._values = torch.cat([self._values, torch.full_like(more[:, 0], math.inf)])
-        self._decode(more)
+    def _handed(self, X: torch.Tensor, rows: list[int]) -> torch.Tensor | list[dict[str, Any]]:
+        """Rows ``rows`` of ``X`` as candidates (configurations with a space)."""
+        if self.space is not None:
+            return [self.space.encoding.decode_keyed(X[j])[0] for j in rows]
+        return X[rows].clone() if rows else self._empty()  # type: ignore[return-value]
 
     def _reuse(self, j: int) -> None:
         """Row ``j`` repeats a configuration told before: its value is told again (counted
@@ -235,44 +246,37 @@ class Optimizer:
         self.cache_hits += 1
         self._record([j], [self._cache[self._keys[j]]], [None])
 
-    def _open_batch(self) -> torch.Tensor:
-        if self._batch is None:
-            with torch.no_grad():
-                B = self._run.batch()
-            self._batch, self._next = B, 0
-            self._told_mask = [False] * B.shape[0]
-            self._values = torch.full((B.shape[0],), math.inf, dtype=B.dtype, device=B.device)
-            self._configs, self._keys = [], []
-            self._decode(B)
-        return self._batch
-
-    def _decode(self, B: torch.Tensor) -> None:
-        """The configurations and keys of new rows ``B`` (space)."""
-        if self.space is not None:
-            for x in B:
-                config, key = self.space.encoding.decode_keyed(x)
-                self._configs.append(config)
-                self._keys.append(key)
-
     def tell(self, candidates: Any, values: Any) -> None:
         """Record the values of candidates this optimizer handed out, in any order: a tensor
         (k, d) or (d,) (a list of dicts, or one dict, with a space) and k values (numbers,
-        NaN, or exception instances for failed evaluations). Nothing is recorded when any
+        NaN, or exception instances for failed evaluations). Candidates are matched by
+        exact value: tell them as ``ask()`` returned them. Nothing is recorded when any
         candidate or value is refused."""
         if self.done:
             raise RuntimeError(f"the study has ended ({self.stop_reason}): it takes no more values")
+        if self._reeval is not None:
+            r = self._reeval
+            open_rows = [j for j, o in enumerate(r.out) if o]
+            configs = None
+            if self.space is not None:
+                configs = [self.space.encoding.decode_keyed(x)[0] for x in r.X]
+            rows = match_rows(candidates, r.X, configs, open_rows, len(r.out), self._x0, True)
+            vals, errors = parse_values(values, len(rows))
+            if rows:
+                self._reevaluated(rows, vals, errors)
+            return
         rows = self._match(candidates)
         vals, errors = parse_values(values, len(rows))
         if rows:
             self._record(rows, vals, errors)
 
-    def _record(self, rows: list[int], vals: list[float], errors: list[str | None]) -> None:
-        """Values of rows of the open batch, through the Oracle (counted, ranked, recorded)."""
-        B = self._open_batch()
+    def _count(self, X: torch.Tensor, vals: list[float], errors: list[str | None]) -> Any:
+        """Values of the points ``X`` through the Oracle (counted, ranked, recorded), with
+        the failures' messages; the ranked values, or None when the Oracle stopped the run."""
         before = self._oracle.nfev
         self._told.queue.extend(vals)
         try:
-            ranked = self._oracle.values(B[rows])
+            ranked = self._oracle.values(X)
         except StopRun as stop:  # a target reached, the clock, the budget: recorded first
             self._stop(stop.reason, stop.message or f"stopped: {stop.reason}")
             ranked = None
@@ -281,111 +285,94 @@ class Optimizer:
         for i in range(self._oracle.nfev - before):
             if errors[i] is not None:
                 self.failures[before + i + 1] = errors[i]
-            elif self.space is not None:  # a failure may pass: only values are reused
-                self._cache.setdefault(self._keys[rows[i]], vals[i])
-        if ranked is None:
+        return ranked
+
+    def _record(self, rows: list[int], vals: list[float], errors: list[str | None]) -> None:
+        """Values of rows of the open batch, through the Oracle; the method learns them."""
+        B = self._open_batch()
+        before = self._oracle.nfev
+        ranked = self._count(B[rows], vals, errors)
+        if self.space is not None:  # a failure may pass: only values are reused
+            for i in range(self._oracle.nfev - before):
+                if errors[i] is None:
+                    self._cache.setdefault(self._keys[rows[i]], vals[i])
+        if ranked is None or self._reeval is not None:
             return
-        for j, r in zip(rows, ranked.tolist(), strict=True):
-            self._values[j] = r
-            self._told_mask[j] = True
+        self._mark_told(rows, ranked.tolist())
         if self._incremental:
-            self._take_told()
+            self._check(self._take_told())
         elif all(self._told_mask):
             self._batch = None
             with torch.no_grad():
                 self._check(self._run.take(self._values))
         if not self.done and self._oracle.remaining_evals() == 0 and self.in_flight == 0:
-            self._stop(StopReason.MAX_EVALS, "")
+            self._stop(
+                StopReason.MAX_EVALS, f"the budget of {self.budget.evals} evaluations is spent"
+            )
         self._time_up()
+
+    def _reevaluated(self, rows: list[int], vals: list[float], errors: list[str | None]) -> None:
+        """Values of re-evaluation points; the study ends with the last one's estimate."""
+        r = self._reeval
+        assert r is not None
+        ranked = self._count(r.X[rows], vals, errors)
+        if ranked is None:  # cannot happen within the reserve; the raw best stands
+            return
+        est = r.take(rows, ranked.tolist())
+        if est is not None:
+            self._estimate = est
+            assert self._method_end is not None
+            self._reeval = None
+            self.stop_reason, self._message = self._method_end
 
     def _check(self, told: bool) -> None:
         if told and self.method.converged(self._run.state):
             g = self._run.generation
             self._stop(StopReason.CONVERGED, self.method.stop_message(self._run.state, g))
 
-    def _take_told(self) -> None:
-        """Tell the method the rows told so far (``ask_more`` methods); the others stay open."""
-        B, mask = self._batch, self._told_mask
-        assert B is not None
-        told = [j for j, t in enumerate(mask) if t]
-        rest = [j for j, t in enumerate(mask) if not t]
-        run = self._run
-        run.X = B[told]
-        with torch.no_grad():
-            self._check(run.take(self._values[told]))
-        if not rest:
-            self._batch = None
-            return
-        self._batch = run.X = B[rest]
-        self._next = sum(j < self._next for j in rest)  # the open rows handed out come first
-        self._told_mask = [False] * len(rest)
-        self._values = self._values[rest]
-        if self.space is not None:
-            self._configs = [self._configs[j] for j in rest]
-            self._keys = [self._keys[j] for j in rest]
-
-    def _empty(self) -> torch.Tensor | list[dict[str, Any]]:
-        """No candidates (the clock is spent while some are in flight)."""
-        if self.space is not None:
-            return []
-        return self._x0.new_empty((0, self._x0.numel()))
-
     def _stop(self, reason: StopReason, message: str) -> None:
+        """End the study, or on a noisy one the method's part of it: the re-evaluations of
+        its best point are handed out next (a study with no finite value has none)."""
+        if self._reeval is None and self._estimate is None and self._k > 0:
+            o = self._oracle
+            if o.best_x is not None and o.leaders is not None and o.leaders.items:
+                self._method_end = (reason, message)
+                o.budget = Budget(evals=self.budget.evals)  # the reserve; no clock or target
+                self._reeval = Reevaluation(self._k, list(o.leaders.items), o.best_f, o.best_eval)
+                self._batch = None  # candidates of the method still out are not taken
+                return
         self.stop_reason, self._message = reason, message
-
-    def _match(self, candidates: Any) -> list[int]:
-        """The rows of the current batch the candidates are (handed out, not told yet)."""
-        open_rows = [j for j in range(self._next) if not self._told_mask[j]]
-        configs = None if self.space is None else self._configs
-        return match_rows(candidates, self._batch, configs, open_rows, self._next, self._x0)
 
     # -- outcome -------------------------------------------------------------------------
     def result(self) -> Result:
         """The study so far as a :class:`~optarena.Result` (a ``SpaceResult`` with a space):
         the best point told, its value, ``nfev``, the History. An open study's stop reason
         is ``callback`` (the caller ends it); ``info["failures"]`` lists failed evaluations
-        with their messages."""
-        o = self._oracle
-        x, fun = o.best()
-        reason, message = self.stop_reason, self._message
-        if reason is None:
-            reason = StopReason.CALLBACK
-            message = f"open study: {o.nfev} evaluations told, {self.in_flight} in flight"
-        if o.best_x is None and reason is not StopReason.CALLBACK:
-            message = (message + "; " if message else "") + "no finite objective value was seen"
-            reason = StopReason.NO_FINITE_VALUE
-        failures = [{"eval": i, "error": e} for i, e in sorted(self.failures.items())]
-        res = Result(
-            x=x,
-            fun=fun if math.isfinite(fun) else math.inf,
-            nfev=o.nfev,
-            ngev=0,
-            elapsed=o.elapsed,
-            stop_reason=reason,
-            history=o.history,
-            method=self.method.label,
-            seed=self.seed,
-            message=message,
-            best_eval=o.best_eval,
-            info={"failures": failures, "generations": self._run.generation},
-        )
-        if self.space is None:
-            return res
-        return space_result(res, self.space, o.nfev - self.cache_hits, self.cache_hits)
+        with their messages; a noisy study's ``info["noise"]`` says how ``fun`` was
+        estimated (or why it is the raw best sample)."""
+        return study_result(self)
 
     # -- saving and restoring ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything the study needs to continue bit-identically in another process (plain
-        tensors, arrays, numbers; ``torch.save`` / ``pickle`` it): the method's state and
-        random generators, the open generation and what of it was handed out and told, and
-        every evaluation told (points, values, failures)."""
+        """Everything the study needs to continue bit-identically in another process: the
+        method's state and random generators, the open generation and what of it was told,
+        and every evaluation told (points, values, failures). Plain data (tensors, lists,
+        dicts, numbers, strings; the method's state as the dict of its attributes), so
+        ``torch.save`` it and ``torch.load(f)`` reads it back with its default
+        ``weights_only=True``, or ``pickle`` it. One exception: a ``sep_cmaes`` or
+        ``lm_maes`` study saved while a generation with candidates clipped at the bounds is
+        out holds that generation's clipping distances as an object of the method: read it
+        with ``torch.load(f, weights_only=False)`` (only files you trust). Candidates out
+        when it is saved are handed out again after ``load_state_dict``."""
         return save(self)
 
     def load_state_dict(self, saved: Mapping[str, Any]) -> None:
         """Continue the study ``saved`` (from :meth:`state_dict`) here. This optimizer must be
         made with the method, options, x0/space, bounds and seed of the one that saved it
-        (anything else is refused, saying what differs). The History's rows are recorded
-        again, so their ``seconds`` restart; points, values and counts are the saved ones."""
+        (anything else is refused, saying what differs). The candidates that were out when
+        it was saved are handed out again by ``ask()``, before new ones (a value kept for
+        one may also be told directly). The History's rows are recorded again, so their
+        ``seconds`` restart; points, values and counts are the saved ones."""
         load(self, saved)
 
     def __repr__(self) -> str:

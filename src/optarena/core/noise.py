@@ -21,7 +21,7 @@ import torch
 if TYPE_CHECKING:
     from .oracle import Oracle
 
-__all__ = ["CANDIDATES", "Leaders", "NoiseEstimate", "default_reevaluations", "reserve"]
+__all__ = ["CANDIDATES", "Leaders", "NoiseEstimate", "default_reevaluations", "mean_se", "reserve"]
 
 #: How many of the lowest distinct samples compete in the final re-evaluation.
 CANDIDATES = 3
@@ -80,7 +80,8 @@ class NoiseEstimate:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _mean_se(f: torch.Tensor) -> tuple[float, float]:
+def mean_se(f: torch.Tensor) -> tuple[float, float]:
+    """The mean of repeated values of one point and its standard error (NaN below 2)."""
     vals = f.double()
     mean = float(vals.mean())
     if not math.isfinite(mean) or vals.numel() < 2:
@@ -105,7 +106,7 @@ def reevaluate_best(oracle: Oracle, k: int) -> NoiseEstimate | None:
     if len(pool) > 1:
         X = torch.stack([x for _, _, x in pool]).repeat_interleave(k, dim=0)
         f1 = oracle.values(X).reshape(len(pool), k)
-        means = [_mean_se(f1[i])[0] for i in range(len(pool))]
+        means = [mean_se(f1[i])[0] for i in range(len(pool))]
         for (key, index, _), m in zip(pool, means, strict=True):
             rows.append({"eval": index, "sample": key[1], "mean": m})
         order = sorted(range(len(pool)), key=lambda i: (means[i], i))
@@ -113,7 +114,7 @@ def reevaluate_best(oracle: Oracle, k: int) -> NoiseEstimate | None:
     else:
         chosen = pool[0]
     f2 = oracle.values(chosen[2].unsqueeze(0).expand(k, -1).clone())
-    fun, se = _mean_se(f2)
+    fun, se = mean_se(f2)
     info = {
         "reevaluations": k,
         "fun_se": se,
