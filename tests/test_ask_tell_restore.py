@@ -221,12 +221,7 @@ def test_state_dict_is_plain_data_torch_load_reads_by_default(name: str) -> None
         buf = io.BytesIO()
         torch.save(opt.state_dict(), buf)
         buf.seek(0)
-        try:
-            saved = torch.load(buf)
-        except pickle.UnpicklingError as err:  # the documented exception: a helper object
-            assert name in ("sep_cmaes", "lm_maes") and "_linear_blocks.Rows" in str(err)
-            buf.seek(0)
-            saved = torch.load(buf, weights_only=False)
+        saved = torch.load(buf)
         opt = oa.Optimizer(name, **kw(name, 120))
         opt.load_state_dict(saved)
         X = opt.ask()  # what was out, handed out again

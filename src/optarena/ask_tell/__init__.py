@@ -26,8 +26,8 @@ ends ``ask`` hands out re-evaluations of the lowest samples' points (``reevaluat
 back from the budget) and ``result().fun`` is the re-evaluated mean of the chosen point, with
 its standard error in ``result().info["noise"]``, not the luckiest single sample.
 
-Saving: ``state_dict()`` is plain data (``torch.load`` reads it with ``weights_only=True``;
-see its doc for the one exception). After ``load_state_dict`` nobody holds the candidates
+Saving: ``state_dict()`` is plain data (``torch.load`` reads it with ``weights_only=True``).
+After ``load_state_dict`` nobody holds the candidates
 that were out when the study was saved: ``ask`` hands them out again, first (telling a value
 kept for one directly works too).
 

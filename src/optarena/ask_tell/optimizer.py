@@ -359,11 +359,8 @@ class Optimizer(OpenBatch):
         and every evaluation told (points, values, failures). Plain data (tensors, lists,
         dicts, numbers, strings; the method's state as the dict of its attributes), so
         ``torch.save`` it and ``torch.load(f)`` reads it back with its default
-        ``weights_only=True``, or ``pickle`` it. One exception: a ``sep_cmaes`` or
-        ``lm_maes`` study saved while a generation with candidates clipped at the bounds is
-        out holds that generation's clipping distances as an object of the method: read it
-        with ``torch.load(f, weights_only=False)`` (only files you trust). Candidates out
-        when it is saved are handed out again after ``load_state_dict``."""
+        ``weights_only=True``, or ``pickle`` it. Candidates out when it is saved are handed
+        out again after ``load_state_dict``."""
         return save(self)
 
     def load_state_dict(self, saved: Mapping[str, Any]) -> None:

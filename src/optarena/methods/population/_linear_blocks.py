@@ -14,6 +14,7 @@ noisy objective (the elite of each generation is evaluated twice) a generation i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,19 +45,17 @@ def ztype(dtype: torch.dtype) -> torch.dtype:
     return F64 if dtype == F64 else torch.float32
 
 
+@dataclass
 class Rows:
     """The (lam, n) squared clipping distances of a generation, by blocks of ``step`` rows:
     kept (``dist``) or drawn again (``redraw``); ``rows @ w`` is what the boundary penalty
-    takes of them, on the host."""
+    takes of them, on the host. A dataclass of plain fields, so that a saved ask/tell state
+    holding one (a generation out) stays plain data."""
 
-    def __init__(
-        self,
-        dtype: torch.dtype,
-        step: int,
-        dist: torch.Tensor | None = None,
-        redraw: Callable[[], Iterator[torch.Tensor]] | None = None,
-    ) -> None:
-        self.dtype, self.step, self.dist, self.redraw = dtype, step, dist, redraw
+    dtype: torch.dtype
+    step: int
+    dist: torch.Tensor | None = None
+    redraw: Callable[[], Iterator[torch.Tensor]] | None = None
 
     def __matmul__(self, w: torch.Tensor) -> torch.Tensor:
         if self.redraw is not None:

@@ -71,7 +71,7 @@ class LinearState(RestartBook):
     penalty_weights: torch.Tensor | None = None  # (n,) boundary penalty weights, once set
     iqr_hist: list[float] = field(default_factory=list)
     z: torch.Tensor | None = None  # (lam, n) the asked samples, N(0, I), until tell
-    violation: Any = None  # _Rows of squared clipping distances, if any were clipped
+    violation: Rows | None = None  # squared clipping distances, if any were clipped
     aux: list[Any] | None = None  # per block, the variant's data of the asked samples
     draw: torch.Tensor | None = None  # generator state of a generation evaluated in chunks
     pick: tuple[int, ...] = ()  # strategy.pick on the host
