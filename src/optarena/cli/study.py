@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .command import Command
@@ -19,9 +20,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from optarena.study import TrialError
     from optarena.study.spec import run_spec
 
-    study = run_spec(args.spec, store=args.store, n_trials=args.n_trials, executor=args.dask)
+    try:
+        study = run_spec(args.spec, store=args.store, n_trials=args.n_trials, executor=args.dask)
+    except TrialError as e:  # the study so far, then the objective's own traceback
+        if getattr(args, "traceback", False) or e.study is None:
+            raise
+        print(e.study)
+        tb = e.study.traceback(e.number)
+        print(f"{tb or ''}optarena: error: {e}", file=sys.stderr)
+        print("(a spec's `catch` key lists the exceptions to store and go on)", file=sys.stderr)
+        return 1
     print(study)
     frame = study.trials
     best = frame[frame.status == "complete"].sort_values(["value", "number"]).head(args.top)

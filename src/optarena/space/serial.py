@@ -45,12 +45,24 @@ def _json_value(value: Any, where: str) -> Any:
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {k: _json_value(v, where) for k, v in value.items()}
     if isinstance(value, tuple):
-        raise TypeError(f"{where}: the tuple {value!r} would come back from JSON as a list")
+        raise TypeError(
+            f"{where}: the tuple {value!r} would come back from JSON as a list; write it as "
+            f"the list {_as_lists(value)!r} (the objective then gets a list: tuple(...) there if "
+            "it needs one), or name it, e.g. Choice(['a', 'b']) mapped to the value in the "
+            "objective"
+        )
     raise TypeError(
         f"{where}: {value!r} ({type(value).__name__}) cannot be written to JSON and read back "
         "as the same value; JSON holds None, bool, int, float, str, lists and dicts with "
         "string keys (use a name and map it to the object in the objective)"
     )
+
+
+def _as_lists(value: Any) -> Any:
+    """``value`` with its tuples written as lists (the form JSON gives back)."""
+    if isinstance(value, tuple | list):
+        return [_as_lists(v) for v in value]
+    return value
 
 
 def _param_to_dict(name: str, p: Param) -> dict[str, Any]:

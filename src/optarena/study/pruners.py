@@ -3,7 +3,9 @@
 A pruner decides from the trial's own reports and a *snapshot*: the reports of the trials
 that had finished when the trial was launched (the trial may run in another process, so it
 cannot see trials that finish while it runs). For a given launch order the decisions are
-therefore deterministic. Values are minimized; a NaN report is pruned at once.
+therefore deterministic. Values are minimized; a NaN report is pruned where Optuna's pruners
+prune it: at or past the next rung's step (successive halving), once the startup trials and
+warmup steps are past (median).
 """
 
 from __future__ import annotations
@@ -51,20 +53,24 @@ def _int(name: str, value: Any, least: int) -> int:
 class MedianPruner(Pruner):
     """Stop a trial when its best value so far is worse (larger) than the median of the
     values that the *complete* trials of the snapshot reported at this step, as Optuna's
-    MedianPruner does. Nothing is pruned before ``n_startup_trials`` trials have completed,
-    nor at steps below ``n_warmup_steps``."""
+    MedianPruner does. Nothing is pruned before ``n_startup_trials`` trials (and at least
+    one) have completed, nor at steps below ``n_warmup_steps``; past them a trial whose every
+    report is NaN is pruned, one with a finite report is judged by its best finite value
+    (Optuna 5.1's ``_percentile.py``: a NaN report during the startup trials is no reason to
+    stop)."""
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0) -> None:
         self.n_startup_trials = _int("n_startup_trials", n_startup_trials, 0)
         self.n_warmup_steps = _int("n_warmup_steps", n_warmup_steps, 0)
 
     def prune(self, reports: Mapping[int, float], step: int, finished: Sequence[Finished]) -> bool:
-        if math.isnan(reports[step]):
-            return True
-        value = min(v for s, v in reports.items() if s <= step and not math.isnan(v))
         complete = [f for f in finished if f.status == "complete"]
-        if step < self.n_warmup_steps or len(complete) < self.n_startup_trials:
+        if not complete or step < self.n_warmup_steps or len(complete) < self.n_startup_trials:
             return False
+        mine = [v for s, v in reports.items() if s <= step and not math.isnan(v)]
+        if not mine:  # every report NaN: pruned (past the startup trials and warmup steps)
+            return True
+        value = min(mine)
         others = [f.reports[step] for f in complete if step in f.reports]
         others = [v for v in others if not math.isnan(v)]
         return bool(others) and value > statistics.median(others)
@@ -99,8 +105,11 @@ class SuccessiveHalvingPruner(Pruner):
 
     def prune(self, reports: Mapping[int, float], step: int, finished: Sequence[Finished]) -> bool:
         value = reports[step]
-        if math.isnan(value):
-            return True
+        if math.isnan(value):  # as Optuna: pruned at or past the next rung not yet reached
+            before, rung = max((s for s in reports if s < step), default=-1), 0
+            while self._rung_step(rung) <= before:
+                rung += 1
+            return step >= self._rung_step(rung)
         rung = 0
         while self._rung_step(rung) <= step:
             here = self._at_rung(reports, rung)

@@ -25,10 +25,12 @@ def write_run_record(
     options: str,
     n_trials: int,
     interrupted: bool = False,
+    error: str | None = None,
 ) -> None:
     """Store (or replace, when the study was resumed) the study's run record. Its History's
     ``seconds`` are wall seconds from the study's first trial (across resumes), from the
-    trials' stored times, in the order they were told."""
+    trials' stored times, in the order they were told. ``error``: the study stopped on a
+    trial's exception (stop reason ``error``, the message says which)."""
     h = {k: v.copy() for k, v in result.history.as_dict().items()}
     times = store.query(
         "SELECT started, finished FROM trials WHERE study = ? ORDER BY told", (name,)
@@ -46,6 +48,8 @@ def write_run_record(
             reason, message = StopReason.INTERRUPTED, f"interrupted with {len(times)} stored"
         if not math.isfinite(fun):
             reason, message = StopReason.NO_FINITE_VALUE, message + "; no finite value"
+        if error is not None:  # a trial's exception stopped the study (catch= did not name it)
+            reason, message = StopReason.ERROR, f"{len(times)} trials stored; {error}"
     rec = RunRecord(
         key=f"study:{name}",
         spec=name,

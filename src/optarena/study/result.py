@@ -8,15 +8,30 @@ from typing import Any
 
 from ..space import SpaceResult
 
-__all__ = ["Study"]
+__all__ = ["Study", "TrialRecord"]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial (Optuna's ``FrozenTrial`` names): ``number``, ``params`` (the
+    configuration), ``value`` (None when failed, or pruned before any report), ``state``
+    (``'complete'``, ``'pruned'`` or ``'failed'``) and ``error`` (the one-line error)."""
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str
+    error: str | None = None
 
 
 @dataclass(frozen=True, repr=False)
 class Study:
-    """A finished study: its best complete trial, counts by status, every trial as a
-    DataFrame (``trials``, the :func:`~optarena.study.trials_frame` of this study) and
-    ``result``, the method's view as a :class:`~optarena.space.SpaceResult` (every value it
-    was told, in the order told; pruned trials count with their last reported value)."""
+    """A finished study: its best complete trial (``best_config``, ``best_trial``), counts by
+    status, every trial as a DataFrame (``trials``, the :func:`~optarena.study.trials_frame`
+    of this study; Optuna's list of trials is :meth:`get_trials`), the failed trials'
+    tracebacks (:meth:`traceback`) and ``result``, the method's view as a
+    :class:`~optarena.space.SpaceResult` (every value it was told, in the order told; pruned
+    trials count with their last reported value)."""
 
     name: str
     method: str
@@ -31,6 +46,28 @@ class Study:
     result: SpaceResult
     trials: Any = field(default=None)  # pandas.DataFrame
     message: str = ""
+    tracebacks: dict[int, str] = field(default_factory=dict)  # failed trials' tracebacks
+    records: tuple[TrialRecord, ...] = ()  # every finished trial, by number
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        """The best complete trial (``number``, ``params``, ``value``, ``state``), or None."""
+        if self.best_number is None:
+            return None
+        return next(t for t in self.records if t.number == self.best_number)
+
+    def get_trials(self) -> list[TrialRecord]:
+        """Every finished trial as a :class:`TrialRecord`, by number (Optuna's
+        ``study.trials`` list; here ``trials`` is the DataFrame, as ``trials_dataframe()``)."""
+        return list(self.records)
+
+    def traceback(self, number: int) -> str | None:
+        """The traceback of failed trial ``number`` (None if it has none: it completed, was
+        pruned, returned NaN or its process died). The ``error`` column of ``trials`` holds
+        its one-line message; :func:`~optarena.study.trial_traceback` reads it from a store."""
+        if not any(t.number == number for t in self.records):
+            raise KeyError(f"study {self.name!r} has no finished trial number {number}")
+        return self.tracebacks.get(number)
 
     @property
     def n_trials(self) -> int:
@@ -44,7 +81,8 @@ class Study:
 
     def trials_dataframe(self) -> Any:
         """Every trial as a DataFrame (``trials``, under Optuna's name; its parameter
-        columns are ``params_<name>`` as Optuna's are)."""
+        columns are ``params_<name>`` as Optuna's are). Optuna's list of trials is
+        :meth:`get_trials`; the best one is :attr:`best_trial`."""
         return self.trials
 
     def __repr__(self) -> str:

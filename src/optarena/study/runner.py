@@ -10,22 +10,36 @@ order, give the same candidates. Resuming a study is exactly that replay (see
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import warnings
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..ask_tell import Optimizer
 from ..bench.store import Store
-from ..methods import Method, PopulationMethod, resolve_method
+from ..methods import Method
 from ..space import Space, SpaceResult
+from .checks import (
+    as_catch,
+    as_timeout,
+    check_description,
+    check_options,
+    method_options,
+    method_settings,
+    popsize_of_in_flight,
+    positive,
+    space_text,
+    warn_sequential,
+    warn_unused_pruner,
+)
+from .errors import TrialError, TrialFailed, trial_error
 from .executors import backend
+from .lock import study_lock
 from .pruners import Pruner, as_pruner
 from .record import write_run_record
-from .result import Study
+from .result import Study, TrialRecord
 from .tables import (
     create_study,
     dumps,
@@ -39,48 +53,6 @@ from .tables import (
 from .trial import Finished, Outcome, run_trial, takes_trial
 
 __all__ = ["optimize"]
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def _options(method: str | Method, options: Mapping[str, Any], in_flight: int) -> dict[str, Any]:
-    """The method's options, with ``popsize=in_flight`` when the method declares an int
-    ``popsize`` smaller than ``in_flight`` and the caller did not set it: a generation must
-    hold ``in_flight`` candidates for that many trials to run at once. A method that proposes
-    candidates beside pending ones (``ask_more``: tpe) needs no such change."""
-    opts = dict(options)
-    if isinstance(method, Method) or "popsize" in opts or in_flight == 1:
-        return opts
-    meth = resolve_method(method, {})
-    if isinstance(meth, PopulationMethod) and meth.has_ask_more():
-        return opts
-    default = getattr(meth, "popsize", None)
-    if isinstance(default, int) and not isinstance(default, bool) and default < in_flight:
-        opts["popsize"] = in_flight
-    return opts
-
-
-class TrialFailed(Exception):
-    """How a failed trial is told to the method (its message is the stored error)."""
-
-
-def _popsize_of_in_flight(stored: str, given: Mapping[str, Any], opts: Mapping[str, Any]) -> bool:
-    """True when the stored options differ from ``opts`` only by the ``popsize`` that
-    ``in_flight`` chose (the caller set no popsize): the stored one is then kept."""
-    old = json.loads(stored)
-    if "popsize" in given or not isinstance(old, dict):
-        return False
-    rest = {k: v for k, v in old.items() if k != "popsize"}
-    return json.loads(dumps({k: v for k, v in opts.items() if k != "popsize"})) == rest
-
-
-def _settings(method: Method) -> dict[str, Any]:
-    """A method instance's settings (its init fields), to compare on resume."""
-    return {f.name: getattr(method, f.name) for f in dataclasses.fields(method) if f.init}
 
 
 def _told_value(row: Mapping[str, Any]) -> float | BaseException:
@@ -116,34 +88,6 @@ class _Replay:
             self.asked.append(got[0])
 
 
-def _check_description(row: Mapping[str, Any], mine: Mapping[str, Any], name: str) -> None:
-    """Refuse to resume a study with another space, method, options, seed or pruner (the
-    stored trials were pruned by the stored one: a study keeps one rule)."""
-    for key in ("space", "method", "options", "seed", "pruner"):
-        if key == "seed" and mine["seed"] is None:
-            continue
-        if key == "space" and Space.from_json(row[key]) == Space.from_json(mine[key]):
-            continue
-        if row[key] != mine[key]:
-            raise ValueError(
-                f"study {name!r} is stored with {key} {row[key]}, not {mine[key]}: resume it "
-                f"with the same space, method, options, seed and pruner, or pick another name"
-            )
-
-
-def _warn_sequential(in_flight: int, executor: Any) -> None:
-    """Without an executor trials run one at a time in this process: ``in_flight > 1`` then
-    only delays what the method learns (it proposes before the trials out are told)."""
-    if in_flight > 1 and executor is None:
-        warnings.warn(
-            f"in_flight={in_flight} with executor=None runs one trial at a time in this process; "
-            "pass executor= (a concurrent.futures Executor, a distributed.Client or "
-            "'local:N') to run trials at once, or in_flight=1",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 def optimize(
     objective: Callable[..., Any],
     space: Space | Mapping[str, Any],
@@ -156,6 +100,8 @@ def optimize(
     name: str = "study",
     pruner: Pruner | str | Mapping[str, Any] | None = None,
     seed: int | None = None,
+    catch: type[Exception] | tuple[type[Exception], ...] = (),
+    timeout: float | None = None,
     **options: Any,
 ) -> Study:
     """Run a study: ``n_trials`` trials of ``objective`` on configurations of ``space``
@@ -163,8 +109,22 @@ def optimize(
 
     ``objective(config)`` returns the value to minimize; declared with two parameters,
     ``objective(config, trial)`` also gets the :class:`~optarena.study.Trial`
-    (``trial.report(step, value)`` for pruning). A trial that raises or returns NaN is stored
-    as failed, with the error, and told to the method as a failure; the study goes on.
+    (``trial.report(step, value)`` for pruning); configurations are dicts of the space's
+    values (Optuna's ``trial.suggest_*`` calls are refused with that form).
+
+    Failures: a trial whose objective raises is stored as failed, with the one-line error
+    (``trials``) and the traceback (:meth:`Study.traceback`), then the study stops with a
+    :class:`~optarena.study.TrialError` chained to the objective's exception (carrying the
+    study so far), as Optuna's default ``catch=()`` does: a bug in the objective would fail
+    every trial, and the traceback says where at once. ``catch`` (an exception class or a
+    tuple of them, e.g. ``catch=(Exception,)``) names the exceptions that are failures to
+    expect: such a trial is stored as failed, told to the method as a failure, and the study
+    goes on. A NaN value is always such a failure, and so is a worker process that died.
+    A stopped study resumes as an interrupted one does.
+
+    ``timeout`` (seconds): no trial is launched after that time; the trials running finish
+    and are stored, and the study is returned (its ``message`` says so; calling again
+    resumes it).
 
     At most ``in_flight`` trials run at once, on ``executor``: None (this process, one at a
     time: ``in_flight > 1`` then warns), a ``concurrent.futures.Executor``, a
@@ -179,7 +139,9 @@ def optimize(
     keeps workers busier at the price of fewer model updates.
 
     Every finished trial is written to ``store`` (a path or a Store; None: memory only) at
-    once. Calling again with the same store and ``name`` resumes: the stored trials are
+    once. Calling again with the same store and ``name`` resumes (``n_trials`` counts the
+    study's trials in all, not the trials of this call: 40 stored and ``n_trials=50`` run 10
+    more; the returned ``message`` says so when none was left to run): the stored trials are
     replayed on a fresh method in the order they were told (never run again; a replayed
     candidate that differs from the stored one is refused), the trials that were running
     when the process died run again, then the study goes on to ``n_trials``. The space,
@@ -195,36 +157,52 @@ def optimize(
     None) decides from the trials finished when a trial was launched. A pruned trial is
     stored as ``'pruned'`` with its reports and last reported value, which the method is told.
     """
-    n_trials, in_flight = _positive("n_trials", n_trials), _positive("in_flight", in_flight)
-    _warn_sequential(in_flight, executor)
+    n_trials, in_flight = positive("n_trials", n_trials), positive("in_flight", in_flight)
+    options, catch_, limit = (
+        check_options(method, options),
+        as_catch(catch),
+        as_timeout(timeout),
+    )
+    warn_sequential(in_flight, executor)
     space = space if isinstance(space, Space) else Space(space)
     prn = as_pruner(pruner)
     with_trial = takes_trial(objective)
-    opts = _options(method, options, in_flight)
+    warn_unused_pruner(prn, with_trial)
+    opts = method_options(method, options, in_flight)
     label = method if isinstance(method, str) else method.info.name
-    described = opts if isinstance(method, str) else _settings(method)
-    mine = {"space": space.to_json(), "method": label, "options": dumps(described),
-            "seed": seed, "in_flight": in_flight,
+    described = opts if isinstance(method, str) else method_settings(method)
+    mine = {"space": space_text(space, store is not None), "method": label,
+            "options": dumps(described), "seed": seed, "in_flight": in_flight,
             "pruner": None if prn is None else dumps(prn.to_dict())}  # fmt: skip
-    with open_store(store) as st:
+    with open_store(store) as st, study_lock(st, name):
         row = study_row(st, name)
         if row is not None:
-            if _popsize_of_in_flight(row["options"], options, opts):
+            if popsize_of_in_flight(row["options"], options, opts):
                 opts = json.loads(row["options"])  # resumed with another in_flight
                 mine["options"] = row["options"]
-            _check_description(row, mine, name)
+            check_description(row, mine, name)
             seed = row["seed"]
         opt = Optimizer(method, space=space, seed=seed, **opts)
         if row is None:
             create_study(st, name, {**mine, "seed": opt.seed})
         loop = _Loop(opt, st, name, objective, with_trial, prn, in_flight, n_trials)
+        loop.catch, loop.timeout = catch_, limit
         loop.replay()
+        stop: TrialError | None = None
         with backend(executor) as be:
             be.check(objective)
-            loop.run(be)
+            try:
+                loop.run(be)
+            except TrialError as e:
+                stop = e
         result = opt.result()
-        write_run_record(st, name, result, label, mine["options"], n_trials, loop.interrupted)  # type: ignore[arg-type]
-        return _study(loop, label, result, trials_frame(st, name))
+        write_run_record(st, name, result, label, mine["options"], n_trials, loop.interrupted,  # type: ignore[arg-type]
+                         None if stop is None else _failed_line(loop, stop.number))  # fmt: skip
+        study = _study(loop, label, result, trials_frame(st, name))
+    if stop is not None:
+        stop.study = study
+        raise stop
+    return study
 
 
 class _Loop:
@@ -252,6 +230,8 @@ class _Loop:
         self.resumed = 0
         self.message = ""
         self.interrupted = False
+        self.catch: tuple[type[BaseException], ...] = ()
+        self.timeout: float | None = None
 
     def replay(self) -> None:
         """Tell the stored trials again, in their order, checking every candidate. Each
@@ -287,6 +267,7 @@ class _Loop:
     def _tell(self, row: Mapping[str, Any]) -> None:
         self.finished.append(Finished(row["number"], row["status"], dict(row["reports"])))
         self.rows.append({k: row[k] for k in ("number", "status", "value", "params", "error")})
+        self.rows[-1]["traceback"] = row.get("traceback")
         if not self.opt.done:
             self.opt.tell(self.cands.asked[row["number"]], _told_value(row))
 
@@ -314,30 +295,47 @@ class _Loop:
     def _launch(self, be: Any, number: int) -> Any:
         """Submit trial ``number`` with a snapshot of the trials finished so far."""
         args = (self.with_trial, number, self.cands.asked[number], self.pruner)
-        return be.submit(run_trial, self.objective, *args, tuple(self.finished))
+        return be.submit(run_trial, self.objective, *args, tuple(self.finished), self.catch)
 
     def run(self, be: Any) -> None:
         """Launch, collect, store, tell, until ``n_trials`` trials are stored."""
         from .tables import write_trial
 
         running: dict[Any, int] = {}
+        if self.resumed >= self.n_trials:
+            self.message = (
+                f"the store already holds {self.resumed} trials of study {self.name!r}: n_trials "
+                f"counts the study's trials in all, not the trials of this call (pass n_trials="
+                f"{self.resumed + self.n_trials} for {self.n_trials} more)"
+            )
+        t0 = time.monotonic()
         try:
             while True:
+                late = self.timeout is not None and time.monotonic() - t0 >= self.timeout
+                if late and not running:
+                    self._timed_out()
+                    return
                 while len(running) < min(self.in_flight, self.n_trials - len(self.rows)):
+                    if self.timeout is not None and time.monotonic() - t0 >= self.timeout:
+                        break
                     number = self._next()
                     if number is None:
                         break
                     running[self._launch(be, number)] = number
                 if not running:
                     return
+                stop: Outcome | None = None
                 for fut in sorted(be.wait_first(running), key=running.__getitem__):
                     number = running.pop(fut)
                     out: Outcome = be.outcome(fut, number)
                     params = self.cands.asked[number]
                     write_trial(self.st, self.name, out, params, self.told)
                     self.told += 1
-                    row = dataclasses.asdict(out)
-                    self._tell({**row, "params": params})
+                    keys = ("number", "status", "value", "error", "reports", "traceback")
+                    self._tell({**{k: getattr(out, k) for k in keys}, "params": params})
+                    stop = out if out.raised and stop is None else stop
+                if stop is not None:  # the trials finished with it are stored first
+                    raise trial_error(self.name, stop)
         except KeyboardInterrupt:  # Ctrl-C: the study so far is returned (and stored)
             be.cancel(list(running))
             self.interrupted = True
@@ -348,6 +346,21 @@ class _Loop:
         except BaseException:
             be.cancel(list(running))
             raise
+
+    def _timed_out(self) -> None:
+        """Say that ``timeout`` ended the study (the trials launched before it were stored)."""
+        if len(self.rows) < self.n_trials and not self.message:
+            self.message = (
+                f"timeout: {self.timeout:g} s reached with {len(self.rows)} trials stored; call "
+                "again with the same store and name to go on"
+            )
+
+
+def _failed_line(loop: _Loop, number: int) -> str:
+    """``"trial N failed: Type: message"`` for the run record of a stopped study."""
+    return f"trial {number} failed: " + next(
+        str(r["error"]) for r in loop.rows if r["number"] == number
+    )
 
 
 def _study(loop: _Loop, label: str, result: SpaceResult, frame: Any) -> Study:
@@ -375,4 +388,9 @@ def _study(loop: _Loop, label: str, result: SpaceResult, frame: Any) -> Study:
         result=result,
         trials=frame,
         message=message,
+        tracebacks={r["number"]: r["traceback"] for r in rows if r.get("traceback")},
+        records=tuple(
+            TrialRecord(int(r["number"]), dict(r["params"]), r["value"], r["status"], r["error"])
+            for r in sorted(rows, key=lambda r: r["number"])
+        ),
     )

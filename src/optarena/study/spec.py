@@ -12,6 +12,8 @@
     store = "study.sqlite"             # relative to the spec's folder
     seed = 0
     pruner = "median"                  # or {type = "successive_halving", reduction_factor = 3}
+    catch = ["RuntimeError"]           # failures to store and go on (absent: the study stops)
+    timeout = 3600                     # seconds: no trial is launched after that
 
     [study.options]                    # the method's options
     n_startup = 8
@@ -22,8 +24,10 @@ An inline space is the serial form of :mod:`optarena.space.serial` (``{version =
 
 from __future__ import annotations
 
+import importlib
 import json
 import tomllib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,26 @@ from .trial import ImportedObjective
 __all__ = ["load_spec", "run_spec"]
 
 _KEYS = {"name", "objective", "path", "space", "method", "n_trials", "in_flight", "dask",
-         "store", "seed", "pruner", "options"}  # fmt: skip
+         "store", "seed", "pruner", "options", "catch", "timeout"}  # fmt: skip
+
+
+def _catch(value: Any, path: Path) -> tuple[type[Exception], ...]:
+    """``catch`` of a spec: exception class names, builtin (``"ValueError"``) or dotted
+    (``"module.Error"``)."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path}: [study] catch is a list of exception names, got {value!r}")
+    out = []
+    for n in names:
+        module, _, attr = n.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module or "builtins"), attr)
+        except (ImportError, AttributeError):
+            cls = None
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            raise ValueError(f"{path}: [study] catch: {n!r} is not an exception class")
+        out.append(cls)
+    return tuple(out)
 
 
 def _space(value: Any, folder: Path) -> Space:
@@ -85,6 +108,8 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         "name": table.get("name", path.stem),
         "pruner": table.get("pruner"),
         "seed": table.get("seed"),
+        "catch": _catch(table.get("catch", []), path),
+        "timeout": table.get("timeout"),
         **dict(table.get("options", {})),
     }
 
@@ -93,4 +118,16 @@ def run_spec(path: str | Path, **overrides: Any) -> Study:
     """Run (or resume) the study a spec file describes; ``overrides`` replace its values
     (``store=``, ``n_trials=``, ``executor=``...)."""
     kwargs = {**load_spec(path), **{k: v for k, v in overrides.items() if v is not None}}
+    in_flight = kwargs.get("in_flight", 1)
+    if kwargs.get("executor") is None and isinstance(in_flight, int) and in_flight > 1:
+        warnings.warn(
+            f"{path}: in_flight = {in_flight} without a `dask` key runs one trial at a time in "
+            f'this process; add dask = "local:{in_flight}" (or a scheduler address) to [study], '
+            f"or pass --dask local:{in_flight}, to run trials at once",
+            UserWarning,
+            stacklevel=2,
+        )
+        with warnings.catch_warnings():  # said above in the spec's terms
+            warnings.filterwarnings("ignore", message=r"in_flight=\d+ with executor=None")
+            return optimize(**kwargs)
     return optimize(**kwargs)

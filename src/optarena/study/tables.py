@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from ..bench.store import Store
-from .trial import Outcome
+from .trial import TRACEBACK_MARK, Outcome
 
-__all__ = ["open_store", "reports_frame", "trials_frame"]
+__all__ = ["open_store", "reports_frame", "split_error", "trial_traceback", "trials_frame"]
+
+
+def split_error(text: str | None) -> tuple[str | None, str | None]:
+    """A stored error as (its ``"Type: message"`` line, the traceback or None)."""
+    if text is None or TRACEBACK_MARK not in text:
+        return text, None
+    line, tb = text.split(TRACEBACK_MARK, 1)
+    return line, tb
 
 
 def dumps(value: Any) -> str:
@@ -84,6 +92,7 @@ def stored_trials(store: Store, name: str) -> list[dict[str, Any]]:
     for row in rows:
         row["params"] = json.loads(row["params"])
         row["reports"] = reports.get(row["number"], {})
+        row["error"], row["traceback"] = split_error(row["error"])
     return rows
 
 
@@ -98,7 +107,7 @@ def write_trial(
             "INSERT INTO trials (study, number, params, status, value, seconds, error, told,"
             " started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, out.number, dumps(dict(params)), out.status, out.value, out.seconds,
-             out.error, told, out.started, out.finished),
+             out.stored_error(), told, out.started, out.finished),
         )  # fmt: skip
         cur.executemany(
             "INSERT INTO trial_reports (study, number, step, value) VALUES (?, ?, ?, ?)",
@@ -129,7 +138,8 @@ def _reading(store: Store | str | Path) -> Iterator[Store]:
 def trials_frame(store: Store | str | Path, study: str | None = None) -> Any:
     """The finished trials (of one study, or of every study) as a ``pandas.DataFrame``:
     ``study, number, status, value, seconds, error, started, finished`` and one column
-    ``params_<name>`` per parameter (native values; NaN or None where a conditional
+    ``params_<name>`` per parameter (``error`` is the ``"Type: message"`` line; the traceback
+    is kept in the store: :func:`trial_traceback`) (native values; NaN or None where a conditional
     parameter is absent), sorted by (study, number)."""
     import pandas as pd
 
@@ -150,6 +160,7 @@ def trials_frame(store: Store | str | Path, study: str | None = None) -> Any:
         names.update(dict.fromkeys(p))
     cols = ["study", "number", "status", "value", "seconds", "error", "started", "finished"]
     frame: dict[str, Any] = {c: [r[c] for r in rows] for c in cols}
+    frame["error"] = [split_error(e)[0] for e in frame["error"]]
     out = pd.DataFrame(frame, columns=cols)
     out["value"] = pd.to_numeric(out["value"]).astype("float64")
     for n in names:
@@ -158,6 +169,16 @@ def trials_frame(store: Store | str | Path, study: str | None = None) -> Any:
     if len(spaces) == 1:  # the pictures read log scales and category order from it
         out.attrs["space"] = spaces[0]["space"]
     return out
+
+
+def trial_traceback(store: Store | str | Path, study: str, number: int) -> str | None:
+    """The traceback of failed trial ``number`` of ``study`` as stored (None when it has
+    none: it completed, was pruned, returned NaN, or was stored by an older optarena)."""
+    with _reading(store) as st:
+        rows = st.query("SELECT error FROM trials WHERE study = ? AND number = ?", (study, number))
+    if not rows:
+        raise KeyError(f"study {study!r} has no finished trial number {number}")
+    return split_error(rows[0]["error"])[1]
 
 
 def _param_names(space: Mapping[str, Any]) -> list[str]:

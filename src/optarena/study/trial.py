@@ -3,7 +3,8 @@
 :func:`run_trial` is what an executor runs (in this process, another process or a Dask
 worker): it calls the objective with the configuration (and the :class:`Trial` when the
 objective declares a second parameter) and returns an :class:`Outcome`; it never raises for
-the objective's errors, which become failed outcomes with their message.
+the objective's errors, which become failed outcomes with their message and traceback
+(``raised`` says whether the study must stop on it: see ``catch`` in :func:`run_trial`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import pickle
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from .pruners import Pruner
 
 __all__ = ["Finished", "ImportedObjective", "Outcome", "Trial", "TrialPruned", "run_trial"]
+
+#: Between a failed trial's one-line error and its traceback in the stored error text.
+TRACEBACK_MARK = "\n\n--- traceback ---\n"
 
 
 class TrialPruned(Exception):
@@ -105,6 +111,25 @@ class Outcome:
     finished: float
     seconds: float
     reports: dict[int, float] = field(default_factory=dict)
+    traceback: str | None = None  # the objective's traceback (failed by an exception)
+    raised: bool = False  # the objective raised an exception the study does not catch
+    exc: BaseException | None = field(default=None, compare=False)  # that exception
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent back from a worker: the exception only if it comes back from pickle (an
+        exception whose class needs other arguments would break the whole result)."""
+        state = dict(self.__dict__)
+        try:
+            pickle.loads(pickle.dumps(state["exc"]))
+        except Exception:
+            state["exc"] = None
+        return state
+
+    def stored_error(self) -> str | None:
+        """The error as stored: the one-line message, then the traceback if any."""
+        if self.error is None or self.traceback is None:
+            return self.error
+        return self.error + TRACEBACK_MARK + self.traceback
 
 
 class ImportedObjective:
@@ -155,14 +180,22 @@ def run_trial(
     params: Mapping[str, Any],
     pruner: Pruner | None,
     finished: Sequence[Finished],
+    catch: tuple[type[BaseException], ...] = (),
 ) -> Outcome:
-    """Run one trial and say how it ended (the objective's exceptions become failures)."""
+    """Run one trial and say how it ended. The objective's exceptions become failures with
+    their traceback; ``raised`` is set unless the exception is an instance of ``catch``, and
+    always for ``suggest_*`` called on the configuration (an Optuna objective: every trial
+    would fail the same way). ``seconds`` is the objective's own time (an objective named
+    ``"module:function"`` is imported before the clock starts)."""
+    fn = objective.function() if isinstance(objective, ImportedObjective) else objective
     trial = Trial(number, params, pruner, finished)
     started, t0 = time.time(), time.perf_counter()
     value: float | None = None
     error: str | None = None
+    tb: str | None = None
+    exc: Exception | None = None
     try:
-        out = objective(dict(params), trial) if with_trial else objective(dict(params))
+        out = fn(dict(params), trial) if with_trial else fn(dict(params))
         value = _as_value(out)
         status = "complete"
         if math.isnan(value):
@@ -170,13 +203,37 @@ def run_trial(
     except Exception as e:
         if not isinstance(e, TrialPruned) and not _optunas_pruned(e):
             status, value, error = "failed", None, f"{type(e).__name__}: {e}"
+            tb = "".join(traceback.format_exception(e))
+            hint = _optuna_suggest(e, with_trial)
+            if hint is not None:
+                error, exc = f"{error}: {hint}", e
+            elif not isinstance(e, catch):
+                exc = e
         else:
             status = "pruned"
             if trial.reports:
                 last = trial.reports[max(trial.reports)]
                 value = None if math.isnan(last) else last
     seconds = time.perf_counter() - t0
-    return Outcome(number, status, value, error, started, time.time(), seconds, trial.reports)
+    return Outcome(number, status, value, error, started, time.time(), seconds, trial.reports,
+                   tb, exc is not None, exc)  # fmt: skip
+
+
+def _optuna_suggest(e: Exception, with_trial: bool) -> str | None:
+    """What to write instead, when an Optuna objective calls ``trial.suggest_*`` on the
+    configuration dict (or on the :class:`Trial` given as the second argument)."""
+    name = getattr(e, "name", None)
+    if not isinstance(e, AttributeError) or not str(name or "").startswith("suggest_"):
+        return None
+    if not isinstance(getattr(e, "obj", None), dict | Trial):
+        return None
+    form = "def objective(config, trial)" if with_trial else "def objective(config)"
+    return (
+        f"the configuration arrives as a dict drawn from the space, not from {name}() calls: "
+        f"declare the parameters in the space, e.g. {{'lr': Real(1e-4, 1e-1, log=True)}}, and "
+        f"read them in the objective, {form}: lr = config['lr'] (a second parameter, trial, "
+        "takes trial.report(step, value) for pruning)"
+    )
 
 
 def _reported(value: Any) -> float:
