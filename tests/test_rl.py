@@ -180,3 +180,140 @@ def test_pgpe_centre_solves_cartpole_with_an_mlp() -> None:
     """PGPE's ClipUp speed limit was 0.05 of the sampling radius: on the 4-16-2 MLP the centre
     moved too slowly to score 500 within 2,000 episodes (seeds 0 and 1; 414 episodes now)."""
     assert centre_solves_cartpole("pgpe", (16,), 1)
+
+
+def test_batched_pendulum_steps_exactly_as_gymnasium() -> None:
+    """Pendulum-v1 is played by optarena's batched numpy implementation (gymnasium steps it one
+    environment at a time): the same starts, states and observations, bit for bit, and the
+    same rewards but for the rounding of the squares (gymnasium squares numpy scalars with
+    pow / powf, which can be an ulp off the array's product: 1e-11 of a reward)."""
+    from optarena.rl.batched import PendulumVectorEnv
+
+    envs = rl.VectorEnvs("Pendulum-v1")
+    assert envs.mode == "batched"
+    assert rl.VectorEnvs("Pendulum-v1", g=9.81).mode == "batched"
+    assert rl.VectorEnvs("Pendulum-v1", render_mode="rgb_array").mode == "sync"
+    seeds = [3, 17, 2**31 + 5]
+    env, obs = envs.reset(seeds)
+    assert isinstance(env, PendulumVectorEnv)
+    singles = [gym.make("Pendulum-v1") for _ in seeds]
+    ref = np.stack([e.reset(seed=s)[0] for e, s in zip(singles, seeds, strict=True)])
+    np.testing.assert_array_equal(obs, ref)
+    rng = np.random.default_rng(0)
+    for t in range(200):
+        a = rng.uniform(-2.5, 2.5, size=(3, 1)).astype(np.float32)  # beyond the box: clipped
+        obs, r, term, trunc, _ = env.step(a)
+        for i, e in enumerate(singles):
+            o1, r1, te1, tr1, _ = e.step(a[i])
+            np.testing.assert_array_equal(obs[i], o1)
+            np.testing.assert_array_equal(env.state[:, i], e.unwrapped.state)
+            assert r[i] == pytest.approx(r1, rel=1e-9, abs=1e-12), t
+            assert term[i] == te1 and trunc[i] == tr1, t
+    assert trunc.all()
+    with pytest.raises(ValueError, match="no batched"):
+        rl.VectorEnvs("CartPole-v1", mode="batched")
+
+
+def test_running_stats_merge_batches_as_one() -> None:
+    from optarena.rl.normalize import RunningStats
+
+    rng = np.random.default_rng(1)
+    parts = [rng.normal(3.0, [0.5, 2.0, 1e-3], size=(n, 3)) for n in (1, 7, 50)]
+    st = RunningStats(3)
+    assert st.count == 0 and np.array_equal(st.stdev, np.ones(3))
+    for p in parts:
+        st.update(p)
+    x = np.concatenate(parts)
+    np.testing.assert_allclose(st.mean, x.mean(axis=0), rtol=1e-12)
+    var = np.maximum(x.var(axis=0), 1e-2)  # a nearly constant entry is not blown up
+    np.testing.assert_allclose(st.stdev, np.sqrt(var), rtol=1e-10)
+
+
+def test_observation_normalization_uses_the_stats_of_earlier_batches() -> None:
+    """With observation_normalization, a batch is played on observations normalized by the
+    statistics of every observation of the batches before it; ``module(x)`` is that policy
+    on raw observations (normalization first), and a reset forgets the statistics."""
+    obj = rl.PolicyObjective(
+        "Pendulum-v1", (8,), episodes=2, seed=5, observation_normalization=True
+    )
+    plain = rl.PolicyObjective("Pendulum-v1", (8,), episodes=2, seed=5)
+    X = 0.5 * torch.randn(
+        4, obj.policy.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    first = obj.evaluate_batch(X[:2])  # no statistics yet: raw observations
+    np.testing.assert_array_equal(first, plain.evaluate_batch(X[:2]))
+    assert obj.obs_stats.count == obj.env_steps == 2 * 2 * 200
+    # the statistics are those of the observations the first batch's policies acted on
+    seen = []
+    for p in range(2):
+        for s in rl.episode_seeds(5, p, 1, 2)[0]:
+            env, net = gym.make("Pendulum-v1"), obj.policy.module(X[p])
+            o, _ = env.reset(seed=int(s))
+            for _ in range(200):
+                seen.append(o)
+                o = env.step(net(torch.as_tensor(o).double()).numpy().astype(np.float32))[0]
+    np.testing.assert_allclose(
+        obj.obs_stats.mean, np.mean(np.array(seen, np.float64), 0), rtol=1e-9
+    )
+    mods = [obj.module(X[2 + p]) for p in range(2)]  # with the first batch's statistics
+    assert isinstance(mods[0][1], rl.ObsNorm)
+    second = obj.evaluate_batch(X[2:])
+    seeds = rl.episode_seeds(5, 2, 2, 2)
+    for p in range(2):  # the second batch acted through the normalization of the first
+        r, _ = reference_module_returns(mods[p], seeds[p])
+        np.testing.assert_allclose(second[p], -r.mean(), rtol=1e-9)
+    assert not np.allclose(second, plain.evaluate_batch(X[2:]))
+    assert not isinstance(plain.module(X[0])[1], rl.ObsNorm)  # no normalization: the network
+    obj.reset()
+    assert obj.obs_stats.count == 0
+    np.testing.assert_array_equal(obj.evaluate_batch(X[:2]), first)
+
+
+def reference_module_returns(net: torch.nn.Module, seeds) -> tuple:
+    """One module on ``gym.make("Pendulum-v1")``, one episode per seed."""
+    env = gym.make("Pendulum-v1")
+    returns, steps = [], []
+    for s in seeds:
+        obs, _ = env.reset(seed=int(s))
+        total, n, done = 0.0, 0, False
+        while not done:
+            with torch.no_grad():
+                a = net(torch.as_tensor(obs)).numpy().astype(np.float32)
+            obs, r, terminated, truncated, _ = env.step(a)
+            total, n, done = total + float(r), n + 1, terminated or truncated
+        returns.append(total)
+        steps.append(n)
+    return np.array(returns), np.array(steps)
+
+
+def test_common_episodes_rank_a_batch_on_the_same_starts() -> None:
+    """With common_episodes, every candidate of a batch plays the episodes of the batch's first
+    evaluation (common random numbers), and the next batch draws new ones."""
+    obj = rl.PolicyObjective("Pendulum-v1", (4,), episodes=2, seed=3, common_episodes=True)
+    X = 0.5 * torch.randn(
+        3, obj.policy.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    X[2] = X[0]
+    values = obj.evaluate_batch(X)
+    assert values[0] == values[2]  # the same policy on the same starts
+    seeds = rl.episode_seeds(3, 0, 1, 2)[0]
+    for p in range(3):
+        r, _ = reference_returns("Pendulum-v1", obj.policy, X[p], seeds)
+        np.testing.assert_allclose(values[p], -r.mean(), rtol=1e-9)
+    nxt = obj.evaluate_batch(X[:1])  # evaluation 3: its own starts
+    r, _ = reference_returns("Pendulum-v1", obj.policy, X[0], rl.episode_seeds(3, 3, 1, 2)[0])
+    np.testing.assert_allclose(nxt[0], -r.mean(), rtol=1e-9)
+    assert nxt[0] != values[0]
+
+
+def test_a_policy_module_takes_observations_as_gymnasium_gives_them() -> None:
+    """float32 numpy observations into a float64 policy: no dtype error, same action."""
+    env = gym.make("CartPole-v1")
+    spec = rl.policy_for(env.observation_space, env.action_space, hidden=(4,))
+    x = torch.linspace(-1.0, 1.0, spec.dim, dtype=torch.float64)
+    net = spec.module(x)
+    obs, _ = env.reset(seed=3)
+    assert obs.dtype == np.float32
+    action = net(obs)
+    assert int(action) == int(net(torch.as_tensor(obs, dtype=torch.float64)))
+    assert int(action) in (0, 1)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .batched import batched_env
+
 __all__ = ["VectorEnvs", "run_episodes", "seeded_reset"]
 
 
@@ -56,7 +58,8 @@ class VectorEnvs:
     """Vector environments of one gymnasium id, made once per number of slots and reused.
 
     ``mode``: ``"auto"`` (the environment's batched implementation when there is one this
-    module can seed per episode, else ``"sync"``), ``"vector_entry_point"`` or ``"sync"``.
+    module can seed per episode, else this package's batched one when it has one, else
+    ``"sync"``), ``"vector_entry_point"``, ``"batched"`` or ``"sync"``.
     ``kwargs`` go to ``gymnasium.make_vec`` (for instance ``max_episode_steps``).
     """
 
@@ -66,11 +69,15 @@ class VectorEnvs:
         except ImportError as e:
             raise ImportError("optarena.rl needs gymnasium: pip install 'optarena[rl]'") from e
 
-        if mode not in ("auto", "vector_entry_point", "sync"):
-            raise ValueError(f"mode must be 'auto', 'vector_entry_point' or 'sync', got {mode!r}")
+        modes = ("auto", "vector_entry_point", "batched", "sync")
+        if mode not in modes:
+            raise ValueError(f"mode must be one of {modes}, got {mode!r}")
         self.env_id = env_id
         self.kwargs = kwargs
         spec = gym.spec(env_id)
+        self._batched = batched_env(env_id, kwargs)
+        if mode == "batched" and self._batched is None:
+            raise ValueError(f"optarena.rl has no batched implementation of {env_id}")
         if mode == "auto":
             mode = "sync"
             if spec.vector_entry_point is not None:
@@ -78,9 +85,13 @@ class VectorEnvs:
                 if seeded_reset(probe.unwrapped) is not None:
                     mode = "vector_entry_point"
                 probe.close()
+            elif self._batched is not None:
+                mode = "batched"
         self.mode = mode
         self._envs: dict[int, Any] = {}
-        one = gym.make_vec(env_id, 1, vectorization_mode=mode, **kwargs)
+        one = gym.make_vec(
+            env_id, 1, vectorization_mode="sync" if mode == "batched" else mode, **kwargs
+        )
         self.observation_space = one.single_observation_space
         self.action_space = one.single_action_space
         self._envs[1] = one
@@ -89,6 +100,12 @@ class VectorEnvs:
         """The vector environment with ``n`` slots (made on first use)."""
         import gymnasium as gym
 
+        if n not in self._envs and self.mode == "batched":
+            assert self._batched is not None
+            spec = gym.spec(self.env_id)
+            steps = self.kwargs.get("max_episode_steps", spec.max_episode_steps)
+            g = self.kwargs.get("g", spec.kwargs.get("g", 10.0))
+            self._envs[n] = self._batched(n, g=g, max_episode_steps=steps)
         if n not in self._envs:
             self._envs[n] = gym.make_vec(
                 self.env_id, n, vectorization_mode=self.mode, **self.kwargs
@@ -99,6 +116,8 @@ class VectorEnvs:
         """The vector environment of ``len(seeds)`` slots, reset with slot i from ``seeds[i]``,
         and its first observations."""
         env = self.get(len(seeds))
+        if self.mode == "batched":
+            return env, env.reset_seeded(seeds)
         seeded = seeded_reset(env.unwrapped)
         if seeded is not None:
             return env, seeded(env.unwrapped, seeds)
@@ -116,6 +135,8 @@ class VectorEnvs:
         from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
         from gymnasium.vector import SyncVectorEnv
 
+        if self.mode == "batched":
+            return env.compact(keep)
         if isinstance(env.unwrapped, CartPoleVectorEnv):
             return _cartpole_compact(self, env.unwrapped, keep)
         if isinstance(env, SyncVectorEnv) and not env._autoreset_envs[keep].any():
@@ -136,6 +157,7 @@ def run_episodes(
     envs: VectorEnvs,
     seeds: Sequence[int],
     act: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    observe: Callable[[np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One episode per seed, all at once; returns each episode's return (float64) and its
     number of steps.
@@ -145,7 +167,8 @@ def run_episodes(
     slot plays, a new array whenever the slots change. Once half the slots hold ended
     episodes, the live ones move to a vector environment of their number
     (:meth:`VectorEnvs.compact`), so a long episode among short ones costs little; until then
-    ended slots keep being stepped (they reset themselves) and are ignored.
+    ended slots keep being stepped (they reset themselves) and are ignored. ``observe``, when
+    given, receives the observations the live episodes act on, step by step (``(m, obs_dim)``).
     """
     env, obs = envs.reset(seeds)
     n = len(seeds)
@@ -154,7 +177,10 @@ def run_episodes(
     slot_episode = np.arange(n)  # the episode each slot of ``env`` plays
     live = np.ones(n, dtype=bool)  # per slot
     while True:
-        obs, reward, terminated, truncated, _ = env.step(act(np.asarray(obs), slot_episode))
+        obs = np.asarray(obs)
+        if observe is not None:
+            observe(obs[live])
+        obs, reward, terminated, truncated, _ = env.step(act(obs, slot_episode))
         episodes = slot_episode[live]
         returns[episodes] += np.asarray(reward, dtype=np.float64)[live]
         steps[episodes] += 1

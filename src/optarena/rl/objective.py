@@ -8,10 +8,24 @@ is played in one vector environment of ``P * episodes`` slots, with one batched 
 Episode ``j`` of the ``e``-th evaluation made through the objective (counted from 0 since
 construction or :meth:`PolicyObjective.reset`) starts from the seed
 ``episode_seeds(seed, e, 1, episodes)[0, j]`` (a hash of the three numbers): values depend on
-the seed and the evaluation's place in the run, never on how the evaluations are batched, and a run
-replays exactly from the same seed (:func:`optarena.rl.minimize_policy` resets the objective
+the seed and the evaluation's place in the run, never on how the evaluations are batched
+(unless ``common_episodes`` or ``observation_normalization``, below), and a run replays exactly
+from the same seed (:func:`optarena.rl.minimize_policy` resets the objective
 with the run's seed). Each evaluation draws fresh episodes, so the objective is declared
 ``noisy=True``: a run re-evaluates its best candidates before reporting one.
+
+With ``common_episodes=True`` every evaluation of one batch plays the episodes of the batch's
+first evaluation (common random numbers): the candidates of a generation are then ranked on the
+same starts, so the spread of returns between starts (on Pendulum-v1 from about 0 to -1,500
+for one policy) no longer hides the difference between the candidates. Each batch still draws
+new episodes, and values then depend on how evaluations are batched.
+
+With ``observation_normalization=True`` the policies act on observations normalized by the
+running mean and standard deviation of every observation of the evaluations so far
+(:class:`~.normalize.RunningStats`, as EvoTorch's ``GymNE``): a batch of evaluations is played
+with the statistics as they were when it began, and its observations are added after it. Values
+then depend on how evaluations are batched (a seeded run still replays exactly);
+:meth:`PolicyObjective.module` returns a policy with the normalization as its first layer.
 
 Environment steps are counted on the objective (:attr:`PolicyObjective.env_steps`, beside
 :attr:`~PolicyObjective.evaluations` and :attr:`~PolicyObjective.episodes_played`):
@@ -28,6 +42,7 @@ import torch
 
 from ..core.objective import Objective
 from .envs import VectorEnvs, run_episodes
+from .normalize import RunningStats
 from .policy import PolicySpec, policy_for
 
 __all__ = ["PolicyObjective", "episode_seeds"]
@@ -62,6 +77,10 @@ class PolicyObjective(Objective):
         episodes: episodes per evaluation (their mean return is the value).
         seed: the episode seeds' root (see the module docstring); a nonnegative int.
         mode: ``"auto"``, ``"vector_entry_point"`` or ``"sync"`` (see :class:`.VectorEnvs`).
+        common_episodes: every evaluation of a batch plays the same episodes (see the
+            module docstring).
+        observation_normalization: act on observations normalized by running statistics of
+            the run's observations (see the module docstring).
         chunk_size: most candidates played in one vector environment (default 4096).
         env_kwargs: passed to ``gymnasium.make_vec``.
 
@@ -77,6 +96,8 @@ class PolicyObjective(Objective):
         episodes: int = 1,
         seed: int = 0,
         mode: str = "auto",
+        common_episodes: bool = False,
+        observation_normalization: bool = False,
         chunk_size: int = 4096,
         name: str | None = None,
         **env_kwargs: Any,
@@ -91,6 +112,8 @@ class PolicyObjective(Objective):
                 f"{self.envs.observation_space.shape[0]}"
             )
         self.policy = spec
+        self.common_episodes = bool(common_episodes)
+        self.obs_stats = RunningStats(spec.sizes[0]) if observation_normalization else None
         self.env_id = env_id
         self.episodes = episodes
         label = "-".join(map(str, spec.sizes))
@@ -107,7 +130,8 @@ class PolicyObjective(Objective):
         self.reset(seed)
 
     def reset(self, seed: int | None = None) -> None:
-        """Zero the counters and restart the episode seeds (from ``seed`` when given)."""
+        """Zero the counters, forget the observation statistics and restart the episode seeds
+        (from ``seed`` when given)."""
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
                 raise ValueError(f"seed must be a nonnegative int, got {seed!r}")
@@ -115,10 +139,15 @@ class PolicyObjective(Objective):
         self.evaluations = 0
         self.episodes_played = 0
         self.env_steps = 0
+        if getattr(self, "obs_stats", None) is not None:
+            self.obs_stats.reset()
 
-    def play(self, X: torch.Tensor, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def play(
+        self, X: torch.Tensor, seeds: np.ndarray, observed: list[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Returns and step counts, each ``(P, k)``, of policy ``X[p]`` on the episodes
-        seeded ``seeds[p]`` (``(P, k)``), all in one vector environment; uncounted."""
+        seeded ``seeds[p]`` (``(P, k)``), all in one vector environment; uncounted. The
+        observations met are appended to ``observed`` when given."""
         X = torch.as_tensor(X).detach()
         if not X.is_floating_point():
             X = X.to(torch.float64)
@@ -126,6 +155,9 @@ class PolicyObjective(Objective):
         continuous = self.policy.continuous
 
         rows: dict[str, Any] = {"for": None, "layers": None}
+        norm = None
+        if self.obs_stats is not None and self.obs_stats.count:
+            norm = self.obs_stats.layer(X.dtype)
 
         def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
             # slot i plays episode episodes[i], which is policy episodes[i] // k; the rows
@@ -133,10 +165,14 @@ class PolicyObjective(Objective):
             if rows["for"] is not episodes:
                 rows["for"] = episodes
                 rows["layers"] = self.policy.layers(X[torch.from_numpy(episodes // k)])
-            a = self.policy.forward(rows["layers"], torch.from_numpy(obs).unsqueeze(1))[:, 0]
+            o = torch.from_numpy(obs)
+            if norm is not None:
+                o = norm(o)
+            a = self.policy.forward(rows["layers"], o.unsqueeze(1))[:, 0]
             return a.numpy().astype(np.float32) if continuous else a.numpy()
 
-        returns, steps = run_episodes(self.envs, seeds.reshape(-1).tolist(), act)
+        observe = None if observed is None else observed.append
+        returns, steps = run_episodes(self.envs, seeds.reshape(-1).tolist(), act, observe)
         return returns.reshape(P, k), steps.reshape(P, k)
 
     def returns(
@@ -148,11 +184,27 @@ class PolicyObjective(Objective):
         x = torch.as_tensor(x).detach().reshape(1, -1)
         return self.play(x, seeds.astype(np.int64).reshape(1, -1))[0][0]
 
+    def module(self, x: torch.Tensor | np.ndarray) -> torch.nn.Sequential:
+        """The policy of the vector ``x`` as a module on raw observations: the network of
+        :meth:`.PolicySpec.module`, behind the current observation normalization if any."""
+        net = self.policy.module(x)
+        if self.obs_stats is None:
+            return net
+        dtype = next(net.parameters()).dtype
+        first, *rest = net  # observations as tensors first, then their normalization
+        return torch.nn.Sequential(first, self.obs_stats.layer(dtype), *rest).requires_grad_(False)
+
     def _batch(self, X: torch.Tensor) -> torch.Tensor:
         n = X.shape[0]
-        seeds = episode_seeds(self.seed, self.evaluations, n, self.episodes)
+        if self.common_episodes:
+            seeds = np.repeat(episode_seeds(self.seed, self.evaluations, 1, self.episodes), n, 0)
+        else:
+            seeds = episode_seeds(self.seed, self.evaluations, n, self.episodes)
+        observed: list[np.ndarray] | None = None if self.obs_stats is None else []
         with torch.no_grad():
-            returns, steps = self.play(X, seeds)
+            returns, steps = self.play(X, seeds, observed)
+        if self.obs_stats is not None and observed:
+            self.obs_stats.update(np.concatenate(observed))
         self.evaluations += n
         self.episodes_played += n * self.episodes
         self.env_steps += int(steps.sum())

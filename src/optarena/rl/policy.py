@@ -19,7 +19,20 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Argmax", "PolicySpec", "ScaledTanh", "policy_for"]
+__all__ = ["Argmax", "Observations", "PolicySpec", "ScaledTanh", "policy_for"]
+
+
+class Observations(nn.Module):
+    """First layer of a policy module: observations as gymnasium gives them (numpy arrays of
+    float32, lists, tensors of any float dtype) become tensors of the policy's dtype and
+    device, so ``policy(obs)`` works as it comes from ``env.step``."""
+
+    def __init__(self, dtype: torch.dtype, device: torch.device) -> None:
+        super().__init__()
+        self.dtype, self.device = dtype, device
+
+    def forward(self, obs: Any) -> torch.Tensor:
+        return torch.as_tensor(obs, dtype=self.dtype, device=self.device)
 
 
 class Argmax(nn.Module):
@@ -90,8 +103,9 @@ class PolicySpec:
         return lo, hi
 
     def module(self, x: torch.Tensor | np.ndarray) -> nn.Sequential:
-        """A new ``nn.Sequential`` (Linear, Tanh, ..., Linear, head) holding the vector ``x``
-        (copied, in ``x``'s float dtype); its forward maps observations to actions."""
+        """A new ``nn.Sequential`` (Observations, Linear, Tanh, ..., Linear, head) holding the
+        vector ``x`` (copied, in ``x``'s float dtype); its forward maps observations (numpy
+        arrays as gymnasium gives them, or tensors) to actions."""
         v = torch.as_tensor(x).detach()
         if v.shape != (self.dim,):
             raise ValueError(f"the policy has {self.dim} parameters, got shape {tuple(v.shape)}")
@@ -101,7 +115,7 @@ class PolicySpec:
             if layers:
                 layers.append(nn.Tanh())
             layers.append(nn.Linear(i, o, dtype=dtype, device=v.device))
-        net = nn.Sequential(*layers)
+        net = nn.Sequential(Observations(dtype, v.device), *layers)
         torch.nn.utils.vector_to_parameters(v.to(dtype), net.parameters())
         net.append(ScaledTanh(*self._box(dtype, v.device)) if self.continuous else Argmax())
         return net.requires_grad_(False)
