@@ -80,14 +80,19 @@ def test_a_capped_generation_is_evaluated_in_chunks_of_whole_blocks(name: str) -
 
 
 @pytest.mark.parametrize("name", NES)
-def test_a_generation_drawn_again_is_the_generation_asked(name: str) -> None:
-    """What is drawn again from the saved generator state is, block for block, the noise ask
-    drew, and its points are the points asked (the mirrored ones from the same blocks)."""
+@pytest.mark.parametrize("device_seed", [None, 11])
+def test_a_generation_drawn_again_is_the_generation_asked(
+    name: str, device_seed: int | None
+) -> None:
+    """What is drawn again from the saved generator state (or, for draws made on a GPU, from
+    the device seed: here on the CPU) is, block for block, the noise ask drew, and its points
+    are the points asked (the mirrored ones from the same blocks)."""
     d = 100_000  # blocks of 20 rows
     meth = resolve_method(name, {"popsize": 100})
     x0 = torch.ones(d, dtype=torch.float32)
     ctx = RunContext(x0=x0, lower=None, upper=None, constraints=(), seed=3, callback=None)
     state = meth.init(x0.clone(), ctx)
+    state.device_seed = device_seed
     half = 50 if name != "snes" else 100
     with torch.no_grad():
         for _ in range(2):
@@ -124,3 +129,31 @@ def test_ask_and_tell_read_the_device_once_per_generation(
     per_generation, state = reads_per_generation(meth, state, ctx, monkeypatch)
     assert state.generation == 6 and state.restarts == 0
     assert max(per_generation) <= (2 if name == "pgpe" else 1), per_generation
+
+
+@pytest.mark.parametrize("name", NES)
+def test_draws_made_on_the_device_give_a_run_of_their_own_seeded_and_learning(name: str) -> None:
+    """The device's draws (seeded per block from the run's seed, generation and row; here on
+    the CPU) make a different but equally seeded run: same seed, same run; each generation's
+    noise is new; it learns as well as the run drawn on the host."""
+    d = 50
+    meth = resolve_method(name, {"popsize": 20})
+    x0 = torch.full((d,), 2.0, dtype=torch.float64)
+    runs = []
+    for device_seed in (1234, 1234, None):
+        ctx = RunContext(x0=x0, lower=None, upper=None, constraints=(), seed=4, callback=None)
+        state = meth.init(x0.clone(), ctx)
+        state.device_seed = device_seed
+        noises, best = [], []
+        with torch.no_grad():
+            for _ in range(40):
+                X = meth.ask(state, ctx)
+                noises.append(state.noise.clone())
+                f = sphere(X)
+                best.append(float(f.min()))
+                state = meth.tell(state, X, f, ctx)
+        runs.append((noises, best))
+    (n0, b0), (n1, b1), (n_host, b_host) = runs
+    assert all(torch.equal(a, b) for a, b in zip(n0, n1, strict=True)) and b0 == b1
+    assert not torch.equal(n0[0], n0[1]) and not torch.equal(n0[0], n_host[0])
+    assert b0[-1] < 0.5 * b0[0] and b0[-1] < 2 * b_host[-1]

@@ -151,6 +151,8 @@ class NESState(RestartBook):
     best_generation: int = 0  # generation where it was found
     flat_generations: int = 0
     opt: dict[str, Any] = field(default_factory=dict)  # the centre's optimizer state
+    device_seed: int | None = None  # seeds the draws made on the device (x0 not on the CPU)
+    draws: int = 0  # generations told (numbers the device draws)
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,8 @@ class NESMethod(NESBlocks, Restarting, PopulationMethod):
         s = NESState(
             mean=x0.detach().clone(), sigma=sigma0.clone(), sigma0=sigma0, lower=lower, upper=upper
         )
+        if dev.type != "cpu":  # draw on the device: no host-to-device copy of the noise
+            s.device_seed = int(torch.randint(1 << 62, (1,), generator=ctx.generator))
         self._start_run(s, s.mean, lam)
         return s
 
@@ -287,6 +291,7 @@ class NESMethod(NESBlocks, Restarting, PopulationMethod):
             gz, gz2 = self._sums(s, u, noise)
         s.noise = s.draw = None
         s.generation += 1
+        s.draws += 1
         s.run_evals += f.shape[0]
         host = HostReads(f)
         ratio = self._learn(s, u, gz, gz2, host)
