@@ -36,6 +36,8 @@ __all__ = [
     "CMAState",
     "Strategy",
     "boundary_penalty",
+    "box_inverse",
+    "box_transform",
     "decompose",
     "sample",
     "stop_criterion",
@@ -217,6 +219,45 @@ def boundary_penalty(
         return None
     weights = s.penalty_weights if s.penalty_weights is not None else torch.ones_like(s.mean)
     return f + (s.violation @ weights.to(s.violation.dtype)).to(F64) / n
+
+
+def _margins(lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Widths of the quadratic zones of :func:`box_transform` inside each side: a 40th of the
+    box width (pycma's ``max(1, |bound|) / 20`` on [-5, 5]), ``max(1, |bound|) / 20`` when the
+    other side is infinite (1 on an infinite side, where it is never used)."""
+    width = upper - lower
+    finite = torch.isfinite(width)
+    lo = torch.where(finite, width / 40, lower.abs().clamp_min(1) / 20)
+    hi = torch.where(finite, width / 40, upper.abs().clamp_min(1) / 20)
+    return lo.nan_to_num(1.0, 1.0), hi.nan_to_num(1.0, 1.0)
+
+
+def box_transform(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Rows ``x`` mapped into the box by pycma's periodic linear-quadratic transformation
+    (``BoxConstraintsLinQuadTransformation``): the identity inside ``[lower + al, upper - au]``,
+    quadratic up to ``al`` outside either side, mirrored and periodic beyond, so every point of
+    the line maps into the box and the map is differentiable."""
+    al, au = _margins(lower, upper)
+    width = upper - lower
+    period, start = 2 * (width + al + au), lower - 2 * al - width / 2
+    far = (x < start) | (x > upper + 2 * au + width / 2)  # never with an infinite side
+    y = torch.where(far, x - period * torch.floor((x - start) / period), x)
+    y = torch.where(y > upper + au, 2 * (upper + au) - y, y)  # mirror into [l - al, u + au]
+    y = torch.where(y < lower - al, 2 * (lower - al) - y, y)
+    y = torch.where(y < lower + al, lower + (y - (lower - al)).square() / (4 * al), y)
+    y = torch.where(y > upper - au, upper - (y - (upper + au)).square() / (4 * au), y)
+    y = torch.minimum(torch.maximum(y, lower), upper)  # rounding
+    return torch.where(width > 0, y, lower)  # a fixed coordinate (0 / 0 above)
+
+
+def box_inverse(y: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """A point of the box mapped back by the inverse of :func:`box_transform` (into
+    ``[lower - al, upper + au]``): where a run starting at ``y`` puts its mean."""
+    al, au = _margins(lower, upper)
+    y = torch.minimum(torch.maximum(y, lower), upper)
+    x = torch.where(y < lower + al, lower - al + 2 * (al * (y - lower)).sqrt(), y)
+    x = torch.where(y > upper - au, upper + au - 2 * (au * (upper - y)).sqrt(), x)
+    return torch.where(upper > lower, x, lower)
 
 
 def whiten(s: CMAState, y: torch.Tensor) -> torch.Tensor:
