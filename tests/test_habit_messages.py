@@ -128,3 +128,19 @@ def test_memory_and_eval_dtype_say_when_they_had_nothing_to_act_on(
         )
     said = [w for w in seen if "had no effect" in str(w.message)]
     assert res.nfev <= 40 and bool(said) == warns
+
+
+def test_a_dense_state_over_the_memory_cap_is_refused_before_it_is_allocated() -> None:
+    with pytest.raises(ValueError, match=r"keeps 4 d x d matrices: 288 MB at d=3,000.*sep_cmaes"):
+        oa.minimize(lambda x: (x**2).sum(), torch.zeros(3000), "cmaes", budget=10, memory="50MB")
+    res = oa.minimize(lambda x: (x**2).sum(), torch.zeros(3000), "sep_cmaes", budget=10,
+                      memory="50MB", seed=0)  # fmt: skip
+    assert res.nfev == 10
+
+
+def test_a_large_dense_state_without_a_cap_is_warned_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optarena.methods._state_size as state_size
+
+    monkeypatch.setattr(state_size, "WARN_BYTES", 1 << 20)  # 1 MiB: d = 400 holds 5 MB
+    with pytest.warns(RuntimeWarning, match="keeps 4 d x d matrices: 5 MB at d=400"):
+        oa.minimize(lambda x: (x**2).sum(), torch.zeros(400), "cmaes", budget=10, seed=0)

@@ -33,6 +33,7 @@ from .inputs import (
 from .methods import Facts, IterationInfo, Method, RunContext, resolve_method
 from .methods._base import Checkpoint
 from .methods._registry import get_method_class, method_infos
+from .methods._state_size import check_state_size
 from .parallel import Parallel
 from .problems import Problem
 from .progress import Progress, finish, observe
@@ -182,6 +183,7 @@ def minimize(
         seed = getattr(resume, "made_under", {}).get("seed")
     run_seed = as_seed(seed)
     mem, edt = as_memory(memory), as_eval_dtype(eval_dtype)
+    check_state_size(meth.info, meth.label, x0_t.numel(), mem)
     if parallel is not None and (mem is not None or edt is not None):
         raise ValueError(
             "memory= and eval_dtype= set how this process evaluates; with executor= the "

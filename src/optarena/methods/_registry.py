@@ -91,6 +91,7 @@ class MethodInfo:
     batched_lanes: bool = False  # multistart can run it as lanes of one batched search
     quasi_newton: QuasiNewton | None = None  # its curvature model: a dense matrix or pairs
     linear_memory: bool = False  # memory and time per generation O(popsize * dimension)
+    dense_matrices: int = 0  # d x d float64 matrices its state holds (memory grows as d^2)
     roles: tuple[tuple[str, int], ...] = ()  # (role, rank) for the roles of ROLES it takes
     role_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
@@ -189,6 +190,7 @@ def register(
     batched_lanes: bool = False,
     quasi_newton: QuasiNewton | None = None,
     linear_memory: bool = False,
+    dense_matrices: int = 0,
     roles: Mapping[str, int] | None = None,
     role_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[M], M]:
@@ -197,7 +199,9 @@ def register(
     ``roles`` maps roles of :data:`ROLES` to this method's rank in each (lower is preferred);
     ``role_options`` gives the options it wants when a composite uses it in a role.
     ``linear_memory`` declares memory and time per generation linear in the dimension (no
-    d x d matrix): the methods for 10^3-10^6 parameters.
+    d x d matrix): the methods for 10^3-10^6 parameters. ``dense_matrices`` counts the d x d
+    float64 matrices the method's state holds at once (its memory, checked against
+    ``minimize(memory=)`` before the run).
     """
     roles = dict(roles or {})
     role_options = {r: dict(o) for r, o in (role_options or {}).items()}
@@ -227,6 +231,7 @@ def register(
             batched_lanes=batched_lanes,
             quasi_newton=quasi_newton,
             linear_memory=linear_memory,
+            dense_matrices=dense_matrices,
             roles=tuple(sorted(roles.items())),
             role_options=tuple(
                 (r, tuple(sorted(o.items()))) for r, o in sorted(role_options.items())

@@ -63,6 +63,7 @@ TPA_C = 0.3  # TPA's smoothing of the rank differences (pycma's ``sp.c``)
     supports_bounds=True,
     stochastic=True,
     is_global=True,
+    dense_matrices=4,  # C, BD, B and the decomposition's workspace
     roles={"global": 1},
     role_options={"global": {"restarts": "bipop", "sigma0_width": 0.3}},
 )
