@@ -18,6 +18,11 @@ coordinate, a choice as the one-hot point of the drawn option. When a run stops 
 criteria, or every choice settled with no Gaussian), it restarts from a uniform point with twice
 the population (IPOP), until the budget is spent. Only ranks and differences of values enter
 (the bound penalty uses the values' interquartile range), so ``f + c`` searches the same points.
+
+Once the discrete mode has stood still for ``focus`` generations, the focus phase
+(``_catcma_focus.py``) probes its single discrete moves at fixed reals, then runs CMA-ES on the
+reals alone with the mode held (faster than the mixed search once the discrete part is
+settled), and hands its Gaussian back to the mixed search when it converges.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import torch
 from .._base import PopulationMethod, RunContext
 from .._params import param
 from .._registry import register
+from ._catcma_focus import enter, held_point, leave, neighbours, settled, take
 from ._catcma_update import update
 from ._mixed import Var, variables
 
@@ -68,6 +74,12 @@ class CatCMAState:
     restarts: int = 0
     V: torch.Tensor | None = None  # the last draws' Gaussian coordinates (before repair)
     K: torch.Tensor | None = None  # the last draws' option indices
+    calm: int = 0  # generations the discrete mode has stood still
+    mode: torch.Tensor | None = None  # that mode (integers' cells, choices' options)
+    sub: CatCMAState | None = None  # the focus phase: CMA-ES over the reals alone
+    held: torch.Tensor | None = None  # the encoded point holding the discrete mode meanwhile
+    held_f: float | None = None  # its value (None: not evaluated yet)
+    probe: torch.Tensor | None = None  # the pending probe's points (the mode's moves)
 
 
 @register(
@@ -78,6 +90,7 @@ class CatCMAState:
     stochastic=True,
     is_global=True,
     requires_bounds=True,
+    dense_matrices=4,  # the CMA state of the encoded coordinates (C, BD, B, workspace)
     roles={"mixed": 1},
 )
 @dataclass(frozen=True)
@@ -91,6 +104,10 @@ class CatCMA(PopulationMethod):
         max_restarts: most restarts (``None``: until the budget is spent).
         tolfun: a run stops when its best and worst values of the recent generations lie
             within this (a difference: unchanged by ``f + c``).
+        focus: generations the discrete mode (integers' cells, choices' likeliest options)
+            must stay unchanged, after the first, before the focus phase (``_catcma_focus``):
+            single discrete moves probed at the mean's reals, then CMA-ES on the reals with
+            the mode held, back to the mixed search when it converges; ``None``: never.
     """
 
     rank_based: ClassVar[bool] = True  # ranks and differences of values: f + c is the same
@@ -99,6 +116,7 @@ class CatCMA(PopulationMethod):
     popsize_factor: float = param(2.0, gt=1)
     max_restarts: int | None = param(None, ge=0)
     tolfun: float = param(1e-12, ge=0)
+    focus: int | None = param(2, ge=1)
 
     # -- set-up ---------------------------------------------------------------------------
     def _vars(self, ctx: RunContext) -> tuple[list[Var], list[Var]]:
@@ -145,20 +163,18 @@ class CatCMA(PopulationMethod):
     # -- ask ------------------------------------------------------------------------------
     def ask(self, state: CatCMAState, ctx: RunContext) -> torch.Tensor:
         gauss, cats = self._vars(ctx)
-        rng, lam = ctx.rng, state.popsize
+        rng = ctx.rng
+        if state.probe is not None:
+            return state.probe.to(dtype=ctx.x0.dtype, device=ctx.x0.device)
+        if state.sub is not None:  # the focus phase: reals drawn, the discrete mode held
+            X = np.tile(state.held.numpy(), (state.sub.popsize, 1))
+            _draw(state.sub, [v for v in gauss if v.kind == "real"], rng, X)
+            return torch.as_tensor(X).to(dtype=ctx.x0.dtype, device=ctx.x0.device)
+        lam = state.popsize
         lower = ctx.lower.detach().cpu().double().numpy().reshape(-1)  # type: ignore[union-attr]
         X = np.tile(lower, (lam, 1))  # fixed coordinates stay at their single value
         if gauss:
-            D2, B = np.linalg.eigh(state.C.numpy())
-            D = np.sqrt(np.where(D2 < 0, EPS, D2))
-            Z = rng.standard_normal((lam, len(gauss)))
-            V = state.mean.numpy() + state.sigma * state.A.numpy() * (Z * D) @ B.T
-            for j, v in enumerate(gauss):
-                if v.kind == "real":
-                    X[:, v.start] = np.clip(V[:, j], v.lower, v.upper)
-                else:
-                    X[:, v.start] = v.values(v.index(V[:, j]))
-            state.V = _t(V)
+            _draw(state, gauss, rng, X)
         if cats:
             cum = np.cumsum(state.q.numpy(), axis=1)
             u = rng.random((lam, len(cats), 1))
@@ -175,10 +191,30 @@ class CatCMA(PopulationMethod):
     ) -> CatCMAState:
         gauss, cats = self._vars(ctx)
         fv = f.detach().cpu().double().numpy()
-        if fv.shape[0] < state.popsize:  # a trimmed last generation: nothing to learn
+        sub = state.sub
+        rows = state.popsize if sub is None else sub.popsize
+        if fv.shape[0] < (rows if state.probe is None else state.probe.shape[0]):
+            return state  # a trimmed last generation: nothing to learn
+        if state.probe is not None:
+            return self._probed(state, fv, gauss, cats)
+        if sub is not None:
+            if update(sub, fv, [v for v in gauss if v.kind == "real"], [], self.tolfun):
+                leave(state, gauss)
+            sub.g += 1
             return state
         stop = update(state, fv, gauss, cats, self.tolfun)
         state.g += 1
+        reals = [v for v in gauss if v.kind == "real"]
+        if (
+            self.focus is not None
+            and not stop
+            and reals
+            and settled(state, gauss, cats) >= self.focus
+        ):  # the mode stood still: probe its single moves, the mode itself first
+            lower = ctx.lower.detach().cpu().double().numpy().reshape(-1)  # type: ignore[union-attr]
+            held = held_point(state, gauss, cats, lower)
+            state.held, state.held_f = _t(held), None
+            state.probe = _t(np.vstack([held, neighbours(held, gauss, cats)]))
         if not stop:
             return state
         if self.max_restarts is not None and state.restarts >= self.max_restarts:
@@ -191,8 +227,46 @@ class CatCMA(PopulationMethod):
         m = np.array([ctx.rng.uniform(v.lower, v.upper) for v in gauss])
         return self._fresh(lam, m, gauss, cats, restarts=state.restarts + 1)
 
+    def _probed(
+        self, state: CatCMAState, fv: np.ndarray, gauss: list[Var], cats: list[Var]
+    ) -> CatCMAState:
+        """Take the probe's best strict improvement on the mode and probe again, else start
+        CMA-ES on the reals with the mode held."""
+        X, held = state.probe.numpy(), state.held.numpy()  # type: ignore[union-attr]
+        if state.held_f is None:  # the first probe evaluated the mode itself first
+            state.held_f, X, fv = float(fv[0]), X[1:], fv[1:]
+        b = int(np.argmin(fv)) if fv.size else -1
+        if b >= 0 and fv[b] < state.held_f:
+            take(state, gauss, cats, X[b])
+            nxt = neighbours(X[b], gauss, cats)
+            nxt = nxt[~np.all(nxt == held, axis=1)]  # not back to the point just left
+            state.held, state.held_f = _t(X[b]), float(fv[b])
+            if nxt.shape[0]:
+                state.probe = _t(nxt)
+                return state
+        state.probe = None
+        reals = [v for v in gauss if v.kind == "real"]
+        lam = 4 + math.floor(3 * math.log(len(reals)))
+        enter(state, gauss, self._fresh(lam, np.zeros(len(reals)), reals, [], 0))
+        return state
+
     def converged(self, state: CatCMAState) -> bool:
         return self.max_restarts is not None and state.restarts > self.max_restarts
 
     def stop_message(self, state: CatCMAState, generation: int) -> str:
         return f"converged after {state.restarts} restarts ({generation} generations)"
+
+
+def _draw(st: CatCMAState, gauss: list[Var], rng: np.random.Generator, X: np.ndarray) -> None:
+    """Write ``N(m, sigma^2 A C A)`` draws of ``gauss`` into ``X`` (integers at their cell's
+    coordinate, reals clipped to the box); the raw draws go to ``st.V``."""
+    D2, B = np.linalg.eigh(st.C.numpy())
+    D = np.sqrt(np.where(D2 < 0, EPS, D2))
+    Z = rng.standard_normal((X.shape[0], len(gauss)))
+    V = st.mean.numpy() + st.sigma * st.A.numpy() * (Z * D) @ B.T
+    for j, v in enumerate(gauss):
+        if v.kind == "real":
+            X[:, v.start] = np.clip(V[:, j], v.lower, v.upper)
+        else:
+            X[:, v.start] = v.values(v.index(V[:, j]))
+    st.V = _t(V)
