@@ -147,3 +147,22 @@ def test_difference_races_end_after_their_evaluations_per_dimension() -> None:
     used = int(res.info["auto"]["races"].split()[2])
     assert RACE_PER_DIM * 10 <= used < RACE_PER_DIM * 10 + 100  # the cap, within one batch
     assert res.nfev == 10_000 and res.fun - p.f_opt < 1e-8
+
+
+@pytest.mark.parametrize(("d", "races"), [(10, True), (12, False)])
+def test_no_difference_races_above_their_dimension(d: int, races: bool) -> None:
+    """Above RACE_MAX_DIM (bbob d = 20: the races lost 21 of 195 triples to the global search
+    alone) rule 4 hands the whole budget to the global search; at d = 10 the races run."""
+    from optarena.methods.composite.auto import RACE_MAX_DIM
+
+    assert 10 <= RACE_MAX_DIM < 12
+    g = torch.Generator().manual_seed(d)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    scale = 10.0 ** torch.linspace(0, 2, d, dtype=torch.float64)
+    obj = oa.Objective(lambda x: ((scale * (q @ (x - 1.0))) ** 2).sum(), gradient="none")
+    res = oa.minimize(obj, torch.zeros(d, dtype=torch.float64), "auto", bounds=(-5, 5),
+                      budget=3000, seed=0)  # fmt: skip
+    info = res.info["auto"]
+    assert res.nfev == 3000
+    assert (info.get("races") == f"none above d = {RACE_MAX_DIM}") is not races
+    assert ("cohorts" in info) is races  # without races, the global search spent it all

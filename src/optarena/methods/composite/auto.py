@@ -25,7 +25,10 @@ The plans, in order of the rules that pick them:
    values (a piecewise-constant or otherwise non-smooth function, where differences are zero
    or meaningless), CMA-ES with BIPOP restarts takes over. Past a share of the budget the races
    go on only while they progress, and never past ``RACE_PER_DIM`` evaluations per dimension;
-   then the global search spends the rest (restarts).
+   then the global search spends the rest (restarts). Above ``RACE_MAX_DIM`` no races: the
+   global search alone. On a finite box with budget for it, one coordinate-wise sweep comes
+   first (:mod:`._separable`): a separable function (separable Rastrigin) is solved there, a
+   coupled one costs four evaluations.
 5. a gradient and ``d > dense_max``: L-BFGS with strong-Wolfe line search from x0 (the start
    of a model's parameters carries its initialization), then batched L-BFGS cohorts.
 
@@ -51,12 +54,14 @@ from .._base import ExternalMethod, Method, Outcome, RunContext
 from .._params import param
 from .._registry import Facts, MethodInfo, get_method_class, method_infos, register, resolve_method
 from .._registry import candidates as role_candidates
+from ._race_watch import progress_watch
+from ._separable import separable_phase
 from ._subrun import budget_left, check_inner, inner_facts, run_scoped, sub_context
 
 __all__ = ["ROLES", "Auto", "Plan", "candidates"]
 
 #: Share of the budget the difference-based races (rule 4) spend in any case; past it they go on
-#: only while they progress (:func:`_progress_watch`), else the global search takes the rest.
+#: only while they progress (:func:`progress_watch`), else the global search takes the rest.
 #: Their lanes reach 1e-5..1e-7 of the optimum of an ill-conditioned function within a few
 #: hundred evaluations per dimension and then creep (bbob, d = 5); the share lets
 #: mlp_identity's lanes (SEEDS.md, no gradient) cross their plateaus (1,020-1,190 of 2,000).
@@ -70,6 +75,10 @@ RACE_WINDOW, RACE_RTOL = 0.1, 1e-3
 #: cap), and never below ``RACE_MIN_EVALS`` (at d = 2 the lanes' later progress pays).
 #: Below ``RACE_SHARE`` of a budget of 2,000 at d = 10 (mlp_identity), it never binds.
 RACE_PER_DIM, RACE_MIN_EVALS = 300, 1500
+#: Above this dimension rule 4 runs no races: the global search from the best point spends
+#: the budget. bbob, 1000 d evaluations, instances 1-5: at d = 20 the races lose 21 of 195
+#: triples (f8-f10, f12, f17), at d = 10 they win 8 of 315 (f12, f16, f21, f22).
+RACE_MAX_DIM = 10
 
 #: The roles auto fills, and how (registry roles, or the flags of the batched lanes).
 ROLES = {
@@ -251,10 +260,15 @@ class Auto(ExternalMethod):
         def run(oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
             patience = self.patience or (1 if fd else 3)
             left = oracle.budget.evals
-            if not fd or left is None:
+            if fd:  # on a box: one coordinate-wise sweep first (a separable f ends there)
+                separable_phase(oracle, ctx, info)
+            if fd and left is not None and oracle.dim > RACE_MAX_DIM:
+                info["races"] = f"none above d = {RACE_MAX_DIM}"
+                out = Outcome(StopReason.CONVERGED, "no races")
+            elif not fd or left is None:
                 out = _cohorts(oracle, oracle, ctx, cohort, info, fallback, patience)
             else:  # difference lanes creep on ill-conditioned functions: a share of the budget
-                view = Scope(oracle, watch=_progress_watch(left - oracle.nfev, oracle.dim))
+                view = Scope(oracle, watch=_races_watch(left - oracle.nfev, oracle.dim))
                 try:
                     out = _cohorts(view, oracle, ctx, cohort, info, fallback, patience)
                 except ScopeEnded as end:
@@ -266,6 +280,12 @@ class Auto(ExternalMethod):
                 return _rest(rest, oracle, ctx, info)
             return out
 
+        if fd and rest is not None and d > RACE_MAX_DIM:
+            why = (
+                f"no gradient, values not noisy, d={d} > {RACE_MAX_DIM}: {rest.label} from the "
+                "best point while the budget lasts (no difference races)"
+            )
+            return Plan(rest.label, why, run, rest)
         label = f"{restarts.info.name}({local}{', fd' if fd else ''}, race)"
         return Plan(label, why, run, cohort(0))
 
@@ -354,29 +374,10 @@ def _cohorts(
     return Outcome(StopReason.CONVERGED, f"{patience} cohorts in a row found nothing better")
 
 
-def _progress_watch(budget: int, dim: int) -> Callable[[Scope], None]:
-    """Ends the races (``ScopeEnded("stagnated")``) once they spent ``RACE_SHARE`` of
-    ``budget`` and their best value made no progress in the last ``RACE_WINDOW`` of it, or
-    once they spent ``RACE_PER_DIM * dim`` evaluations (at least ``RACE_MIN_EVALS``).
-    Progress is an improvement of more than ``RACE_RTOL`` times the spread of the values seen
-    since the last progress (as a chain's phases measure it): adding a constant to f changes
-    nothing, and lanes still descending keep the budget they use well."""
-    share, window = RACE_SHARE * budget, max(1, RACE_WINDOW * budget)
+def _races_watch(budget: int, dim: int) -> Callable[[Scope], None]:
+    """The end of the races (:func:`progress_watch`) with this module's settings."""
     cap = max(RACE_PER_DIM * dim, RACE_MIN_EVALS)
-    mark = {"f": math.inf, "at": 0, "hi": -math.inf}
-
-    def watch(view: Scope) -> None:
-        if view.used >= cap:
-            raise ScopeEnded("stagnated", view)
-        f, old = view.best_f, mark["f"]
-        if math.isfinite(view.last_f):
-            mark["hi"] = max(mark["hi"], view.last_f)
-        if f < old and (old == math.inf or old - f > RACE_RTOL * (mark["hi"] - f)):
-            mark["f"], mark["at"], mark["hi"] = f, view.used, f
-        elif view.used >= share and view.used - mark["at"] >= window:
-            raise ScopeEnded("stagnated", view)
-
-    return watch
+    return progress_watch(budget, cap, RACE_SHARE, RACE_WINDOW, RACE_RTOL)
 
 
 def _rest(method: Method, oracle: Evaluator, ctx: RunContext, info: dict[str, Any]) -> Outcome:
