@@ -18,7 +18,8 @@ and tol=0 without polish) and ``dual_annealing``, nevergrad ``NGOpt`` and ``PSO`
 that are not installed are skipped with a note (``pip install -e ".[bench]"``).
 
 Run: ``.venv/bin/python benchmarks/bbob.py [--dims 2,5] [--functions 1-24] [--instances 1-5]
-[--methods cmaes,pycma_ipop] [--workers 2] [--json runs.json]``; ``--quick`` runs d = 2 and
+[--methods cmaes,pycma_ipop] [--workers 2] [--json runs.json] [--runs runs.jsonl]``
+(``--runs``: each run appended as it finishes, and kept on a rerun); ``--quick`` runs d = 2 and
 functions 1, 8, 15, 21 only.
 """
 
@@ -330,6 +331,22 @@ def versions() -> str:
     return f"optarena {sha or '?'}, " + ", ".join(parts) + f", Python {platform.python_version()}"
 
 
+def kept_runs(path: str | None, wanted: set[tuple[str, int, int, int]]) -> list[Run]:
+    """The runs of this table already in the JSON lines file ``path`` (none without one)."""
+    if path is None or not Path(path).exists():
+        return []
+    runs = [Run(**json.loads(line)) for line in Path(path).read_text().splitlines() if line]
+    return [r for r in runs if (r.label, r.function, r.instance, r.dim) in wanted]
+
+
+def keep(run: Run, path: str | None) -> Run:
+    """Append ``run`` to the JSON lines file ``path`` at once (if any); returns it."""
+    if path is not None:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(asdict(run)) + "\n")
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dims", default="2,5", help="the full table: 2,5,10,20 (hours)")
@@ -338,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(LABELS), help="labels, comma-separated")
     ap.add_argument("--workers", type=int, default=2, help="processes (1: in this process)")
     ap.add_argument("--json", help="write every run to this file")
+    ap.add_argument(
+        "--runs",
+        help="JSON lines file: each run appended as it finishes; runs already in it are kept "
+        "and not run again (a long table resumes after an interruption)",
+    )
     ap.add_argument("--quick", action="store_true", help="d = 2, functions 1, 8, 15, 21")
     args = ap.parse_args(argv)
     if args.quick:
@@ -359,15 +381,18 @@ def main(argv: list[str] | None = None) -> int:
         f"instances {args.instances}",
         file=sys.stderr,
     )
-    start, runs = time.perf_counter(), []
+    start, runs = time.perf_counter(), kept_runs(args.runs, set(jobs))
+    done = {(r.label, r.function, r.instance, r.dim) for r in runs}
+    jobs = [j for j in jobs if j not in done]
     if args.workers <= 1:
-        runs = [one_run(*j) for j in jobs]
+        for j in jobs:
+            runs.append(keep(one_run(*j), args.runs))
     else:
         ctx = get_context("spawn")
         with ProcessPoolExecutor(args.workers, mp_context=ctx, initializer=_init_worker) as pool:
             futures = [pool.submit(one_run, *j) for j in jobs]
             for k, fut in enumerate(as_completed(futures), 1):
-                runs.append(fut.result())
+                runs.append(keep(fut.result(), args.runs))
                 if k % 50 == 0 or k == len(jobs):
                     print(
                         f"  {k}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s",
