@@ -45,6 +45,35 @@ def ztype(dtype: torch.dtype) -> torch.dtype:
     return F64 if dtype == F64 else torch.float32
 
 
+def draw_blocks(
+    rows: int,
+    like: torch.Tensor,
+    dtype: torch.dtype,
+    gen: torch.Generator,
+    device_seed: int | None,
+    draws: int,
+    start: int,
+) -> torch.Tensor:
+    """``rows`` x ``like.numel()`` standard normal samples on ``like``'s device, block by block
+    (``start``, a multiple of the block, is the first row's index in the generation): from the
+    run's CPU generator ``gen``, moved to the device, or (``device_seed`` set, a centre off the
+    CPU) on the device, each block from its own seed (run seed, generation ``draws``, row), so
+    that the same blocks can be drawn again and no sample crosses from the host."""
+    n, dev = like.numel(), like.device
+    step = block_rows(n)
+    if device_seed is None:
+        z = torch.empty(rows, n, dtype=dtype)
+        for a in range(0, rows, step):
+            z[a : a + step].normal_(generator=gen)
+        return z.to(dev)
+    z = torch.empty(rows, n, dtype=dtype, device=dev)
+    for a in range(0, rows, step):
+        block_gen = torch.Generator(device=dev)
+        block_gen.manual_seed(hash((device_seed, draws, start + a)) & _SEED_MASK)
+        z[a : a + step].normal_(generator=block_gen)
+    return z
+
+
 @dataclass
 class Rows:
     """The (lam, n) squared clipping distances of a generation, by blocks of ``step`` rows:
@@ -91,18 +120,8 @@ class BlockSampling:
         """Samples z, points x and per-block data of rows [start, stop) of the generation,
         drawn from ``gen`` block by block (``start`` is a multiple of the block). Without
         ``points`` x is ``z`` and only the per-block data is computed."""
-        n, step, dev = s.mean.numel(), block_rows(s.mean.numel()), s.mean.device
-        if s.device_seed is None:  # the run's CPU generator, moved to the device
-            z = torch.empty(stop - start, n, dtype=zt)
-            for a in range(0, stop - start, step):
-                z[a : a + step].normal_(generator=gen)
-            z = z.to(dev)
-        else:  # drawn on the device: each block from its own seed (seed, generation, row)
-            z = torch.empty(stop - start, n, dtype=zt, device=dev)
-            for a in range(0, stop - start, step):
-                block_gen = torch.Generator(device=dev)
-                block_gen.manual_seed(hash((s.device_seed, s.draws, start + a)) & _SEED_MASK)
-                z[a : a + step].normal_(generator=block_gen)
+        step = block_rows(s.mean.numel())
+        z = draw_blocks(stop - start, s.mean, zt, gen, s.device_seed, s.draws, start)
         sample = points or self.aux_rows > 0
         x = torch.empty_like(z) if sample else z
         aux = []

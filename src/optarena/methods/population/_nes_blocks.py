@@ -22,7 +22,7 @@ import torch
 from ...core.evaluator import Evaluator
 from ...core.memory import population_rows
 from .._context import RunContext
-from ._linear_blocks import _SEED_MASK, block_rows
+from ._linear_blocks import block_rows, draw_blocks
 
 if TYPE_CHECKING:
     from ._nes import NESState
@@ -49,22 +49,8 @@ class NESBlocks:
         return s.popsize // 2 if self.antithetic else s.popsize
 
     def _draw(self, s: NESState, gen: torch.Generator, start: int, stop: int) -> torch.Tensor:
-        """Rows [start, stop) of the generation's noise, block by block (``start`` a multiple
-        of the block): from ``gen`` on the CPU, or, for a centre on another device, on that
-        device from a seed per block (run seed, generation, row: the same numbers when drawn
-        again), so that no noise crosses from the host."""
-        n, step, dev = s.mean.numel(), block_rows(s.mean.numel()), s.mean.device
-        if s.device_seed is None:
-            z = torch.empty(stop - start, n, dtype=s.mean.dtype)
-            for a in range(0, stop - start, step):
-                z[a : a + step].normal_(generator=gen)
-            return z if z.device == dev else z.to(dev)
-        z = torch.empty(stop - start, n, dtype=s.mean.dtype, device=dev)
-        for a in range(0, stop - start, step):
-            block_gen = torch.Generator(device=dev)
-            block_gen.manual_seed(hash((s.device_seed, s.draws, start + a)) & _SEED_MASK)
-            z[a : a + step].normal_(generator=block_gen)
-        return z
+        """Rows [start, stop) of the generation's noise (see :func:`draw_blocks`)."""
+        return draw_blocks(stop - start, s.mean, s.mean.dtype, gen, s.device_seed, s.draws, start)
 
     def _redrawn(self, s: NESState) -> Iterator[tuple[int, torch.Tensor]]:
         """The blocks of a generation evaluated in chunks, drawn again (the same numbers)."""
