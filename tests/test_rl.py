@@ -23,24 +23,7 @@ SPECS = [
 
 def reference_returns(env_id: str, spec: rl.PolicySpec, x: torch.Tensor, seeds) -> tuple:
     """One policy, one episode at a time, on ``gym.make(env_id)`` reset with each seed."""
-    env = gym.make(env_id)
-    net = spec.module(x)
-    returns, steps = [], []
-    for s in seeds:
-        obs, _ = env.reset(seed=int(s))
-        total, n, done = 0.0, 0, False
-        while not done:
-            with torch.no_grad():
-                a = net(torch.as_tensor(obs).to(x.dtype)).numpy()
-            action = a.astype(np.float32) if spec.continuous else int(a)
-            obs, r, terminated, truncated, _ = env.step(action)
-            total += float(r)
-            n += 1
-            done = terminated or truncated
-        returns.append(total)
-        steps.append(n)
-    env.close()
-    return np.array(returns), np.array(steps)
+    return reference_module_returns(spec.module(x), seeds, env_id, spec.continuous)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: "-".join(map(str, s.sizes)))
@@ -269,17 +252,21 @@ def test_observation_normalization_uses_the_stats_of_earlier_batches() -> None:
     np.testing.assert_array_equal(obj.evaluate_batch(X[:2]), first)
 
 
-def reference_module_returns(net: torch.nn.Module, seeds) -> tuple:
-    """One module on ``gym.make("Pendulum-v1")``, one episode per seed."""
-    env = gym.make("Pendulum-v1")
+def reference_module_returns(
+    net: torch.nn.Module, seeds, env_id: str = "Pendulum-v1", continuous: bool = True
+) -> tuple:
+    """One module on ``gym.make(env_id)``, one episode per seed (observations as gymnasium
+    gives them: the module takes them)."""
+    env = gym.make(env_id)
     returns, steps = [], []
     for s in seeds:
         obs, _ = env.reset(seed=int(s))
         total, n, done = 0.0, 0, False
         while not done:
             with torch.no_grad():
-                a = net(torch.as_tensor(obs)).numpy().astype(np.float32)
-            obs, r, terminated, truncated, _ = env.step(a)
+                a = net(obs).numpy()
+            action = a.astype(np.float32) if continuous else int(a)
+            obs, r, terminated, truncated, _ = env.step(action)
             total, n, done = total + float(r), n + 1, terminated or truncated
         returns.append(total)
         steps.append(n)
