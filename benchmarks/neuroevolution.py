@@ -13,8 +13,11 @@ Three measurements (``--part``), each printed as a table:
   ``CartPoleVectorEnv`` of the same number of slots, one batched forward per step, every slot
   counted, no per-episode seeding), alternated, medians of repeats.
 - ``pendulum``: Pendulum-v1, a 3-16-1 MLP, ``--pendulum-episodes`` episodes of search: the best
-  centre's mean return over 10 test episodes (checked every ``--check-every`` generations), that
-  centre's mean over 1,000 other episodes, the environment steps and steps per CPU second. Each
+  centre's mean return over ``--pendulum-test-episodes`` test episodes (default 100, checked
+  every ``--check-every`` generations; with 10, the first 10 of them, 8 of whose starts hang
+  within 1 rad of straight down, so no policy scores near its average there), that centre's
+  mean over 1,000 other episodes (the unbiased figure: the choice of the best centre flatters
+  its test score), the environment steps and steps per CPU second. Each
   evaluation plays ``--pendulum-eval-episodes`` episodes (default 5), the same ones for every
   candidate of a generation (``PolicyObjective(common_episodes=True)``) unless
   ``--independent-episodes`` (each evaluation its own episodes, as before).
@@ -261,11 +264,12 @@ def pendulum(
     only: list[str] | None,
     eval_episodes: int = 5,
     common: bool = True,
+    test_episodes: int = 100,
 ) -> None:
     setting = f"{eval_episodes} {'common' if common else 'independent'} episodes per evaluation"
     print(
-        f"Pendulum-v1, MLP 3-16-1, {episodes} episodes ({setting}): best centre (mean of 10 "
-        "test episodes), that centre over 1,000 other episodes"
+        f"Pendulum-v1, MLP 3-16-1, {episodes} episodes ({setting}): best centre (mean of "
+        f"{test_episodes} test episodes), that centre over 1,000 other episodes"
     )
     obj = rl.PolicyObjective("Pendulum-v1", (16,), episodes=eval_episodes, common_episodes=common)
 
@@ -275,7 +279,7 @@ def pendulum(
             top: list[Any] = [-math.inf, None]
 
             def goal(c: torch.Tensor, top: list[Any] = top) -> float:
-                v = float(obj.returns(c, episodes=10, seed=TEST_SEED).mean())
+                v = float(obj.returns(c, episodes=test_episodes, seed=TEST_SEED).mean())
                 if v > top[0]:
                     top[:] = [v, c.clone()]
                 return v
@@ -293,7 +297,8 @@ def pendulum(
         cpu = time.process_time() - t0
         print(
             f"  {lib:9s} {name:10s} median {statistics.median(best):8.1f}  worst "
-            f"{min(best):8.1f}  per seed {best}  (1,000 other episodes {other})  "
+            f"{min(best):8.1f}  per seed {best}  (1,000 other episodes: median "
+            f"{statistics.median(other):.1f}, worst {min(other):.1f}, per seed {other})  "
             f"{steps:,} env steps, {steps / cpu:,.0f} per CPU s ({cpu:.0f} CPU s)"
         )
 
@@ -309,6 +314,7 @@ def main() -> None:
     ap.add_argument("--pendulum-episodes", type=int, default=20000)
     ap.add_argument("--check-every", type=int, default=10)
     ap.add_argument("--pendulum-eval-episodes", type=int, default=5)
+    ap.add_argument("--pendulum-test-episodes", type=int, default=100)
     ap.add_argument("--independent-episodes", action="store_true")
     ap.add_argument("--no-evotorch", action="store_true")
     ap.add_argument("--methods", nargs="*", help="only these (optarena names, EvoTorch classes)")
@@ -337,6 +343,7 @@ def main() -> None:
             a.methods,
             a.pendulum_eval_episodes,
             not a.independent_episodes,
+            a.pendulum_test_episodes,
         )
 
 
