@@ -126,7 +126,7 @@ def test_focus_candidates_hold_the_mode_and_draw_only_the_reals() -> None:
     assert np.all(np.isin(np.sum(X[1:, discrete] != X[:1, discrete], axis=1), (1, 2)))
 
 
-@pytest.mark.parametrize("seed", [3, 5])
+@pytest.mark.parametrize("seed", [2, 11])
 def test_a_level_worth_less_than_the_reals_spread_is_found(seed: int) -> None:
     # on these seeds the mixed search alone settles a choice on its second-best level (offset 1
     # where the reals still spread by more) and ends 1,000 evaluations there; the probe at the

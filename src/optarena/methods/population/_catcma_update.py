@@ -6,6 +6,15 @@ removes the rounding bias of the mean); CMA-ES update of the Gaussian; the margi
 of the integers' marginals (mean and ``A``); the natural-gradient update of the categorical
 probabilities with the SNR-adapted step and the ``q_min`` floor. Returns True when the run
 meets a stopping criterion.
+
+The Gaussian draws of a generation are orthogonal (:func:`orthogonal_normal`; orthogonal
+sampling, H. Wang, M. Emmerich, T. Bäck, "Mirrored Orthogonal Sampling with Pairwise Selection
+in Evolution Strategies", SAC 2014): up to ``n`` at a time along mutually orthogonal random
+directions, each with an independent ``chi(n)`` length. Every draw is still exactly
+``N(0, I)`` and the cross terms of any weighted sum vanish, so the expected squared length of
+the evolution paths under random selection, and with it the step-size control and the
+covariance update, are those of independent draws; a generation spreads over every direction
+instead of leaving some unexplored by chance.
 """
 
 from __future__ import annotations
@@ -19,10 +28,23 @@ from scipy.special import ndtr, ndtri
 
 from ._mixed import Var
 
-__all__ = ["update"]
+__all__ = ["orthogonal_normal", "update"]
 
 EPS = 1e-8
 SIGMA_MAX = 1e32
+
+
+def orthogonal_normal(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
+    """``(rows, n)`` draws of ``N(0, I)`` in blocks of up to ``n`` mutually orthogonal ones:
+    uniformly random orthonormal directions (QR of a Gaussian matrix, signs made unique)
+    times independent ``chi(n)`` lengths."""
+    out = np.empty((rows, n))
+    for start in range(0, rows, max(n, 1)):
+        k = min(n, rows - start)
+        Q, R = np.linalg.qr(rng.standard_normal((n, k)))
+        sign = np.where(np.diag(R) < 0, -1.0, 1.0)
+        out[start : start + k] = (Q * sign).T * np.sqrt(rng.chisquare(n, k))[:, None]
+    return out
 
 
 def _chi(p: np.ndarray) -> np.ndarray:

@@ -4,12 +4,14 @@ R. Hamano, S. Saito, M. Nomura, K. Uchida, S. Shirakawa, "CatCMA: Stochastic Opt
 Mixed-Category Problems" (GECCO 2024) and its margin variant for integers (R. Hamano, S. Saito,
 M. Nomura, S. Shirakawa, "CMA-ES with Margin", GECCO 2022), following the ``cmaes`` library's
 ``CatCMAwM``. One generation draws each candidate's real and integer coordinates from
-``N(m, sigma^2 A C A)`` (``A``: the margin's diagonal scaling of the integer coordinates) and
-each unordered choice from its probabilities ``q``; both are updated from the same ranking:
-CMA-ES (active, rank-one and rank-mu) for the Gaussian, the natural gradient of the expected
-ranking weights for ``q`` with an adaptive step (the SNR rule of ASNG) and a floor ``q_min``
-so that no option is lost. The margin keeps every integer's probability of leaving its current
-value at least ``alpha = 1 - 0.73^(1 / (integers + choices))``, so integers never stall.
+``N(m, sigma^2 A C A)`` (``A``: the margin's diagonal scaling of the integer coordinates;
+orthogonal sampling, see ``_catcma_update.py``: the draws of a generation are mutually
+orthogonal in blocks of the dimension) and each unordered choice from its probabilities
+``q``; both are updated from the same ranking: CMA-ES (active, rank-one and rank-mu) for the
+Gaussian, the natural gradient of the expected ranking weights for ``q`` with an adaptive step
+(the SNR rule of ASNG) and a floor ``q_min`` so that no option is lost. The margin keeps every
+integer's probability of leaving its current value at least
+``alpha = 1 - 0.73^(1 / (integers + choices))``, so integers never stall.
 
 Integers are read through the space's encoding (their cells, log scales included); ordered
 choices are integers over their indices. On a plain box every coordinate is real and the method
@@ -38,7 +40,7 @@ from .._base import PopulationMethod, RunContext
 from .._params import param
 from .._registry import register
 from ._catcma_focus import enter, held_point, leave, neighbours, settled, take
-from ._catcma_update import update
+from ._catcma_update import orthogonal_normal, update
 from ._mixed import Var, variables
 
 __all__ = ["CatCMA", "CatCMAState"]
@@ -259,10 +261,11 @@ class CatCMA(PopulationMethod):
 
 def _draw(st: CatCMAState, gauss: list[Var], rng: np.random.Generator, X: np.ndarray) -> None:
     """Write ``N(m, sigma^2 A C A)`` draws of ``gauss`` into ``X`` (integers at their cell's
-    coordinate, reals clipped to the box); the raw draws go to ``st.V``."""
+    coordinate, reals clipped to the box), orthogonal in blocks of up to ``n`` (a generation
+    spreads over every direction); the raw draws go to ``st.V``."""
     D2, B = np.linalg.eigh(st.C.numpy())
     D = np.sqrt(np.where(D2 < 0, EPS, D2))
-    Z = rng.standard_normal((X.shape[0], len(gauss)))
+    Z = orthogonal_normal(rng, X.shape[0], len(gauss))
     V = st.mean.numpy() + st.sigma * st.A.numpy() * (Z * D) @ B.T
     for j, v in enumerate(gauss):
         if v.kind == "real":
