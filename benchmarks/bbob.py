@@ -18,9 +18,10 @@ and tol=0 without polish) and ``dual_annealing``, nevergrad ``NGOpt`` and ``PSO`
 that are not installed are skipped with a note (``pip install -e ".[bench]"``).
 
 Run: ``.venv/bin/python benchmarks/bbob.py [--dims 2,5] [--functions 1-24] [--instances 1-5]
-[--methods cmaes,pycma_ipop] [--workers 2] [--json runs.json] [--runs runs.jsonl]``
-(``--runs``: each run appended as it finishes, and kept on a rerun); ``--quick`` runs d = 2 and
-functions 1, 8, 15, 21 only.
+[--methods cmaes,pycma_ipop] [--workers 2] [--json runs.json] [--runs runs.jsonl]
+[--repeats 4] [--per-function]`` (``--runs``: each run appended as it finishes, and kept on a
+rerun; ``--repeats``: that many runs per problem with other seeds, for differences that one run
+per instance cannot tell from luck); ``--quick`` runs d = 2 and functions 1, 8, 15, 21 only.
 """
 
 from __future__ import annotations
@@ -222,14 +223,16 @@ class Run:
     objective_cpu: float  # CPU seconds inside the objective
     status: str
     error: str = ""
+    repeat: int = 0  # which of --repeats (0: the protocol's own seed)
 
 
-def one_run(label: str, function: int, instance: int, dim: int) -> Run:
-    """Run ``label`` on one bbob problem (in a worker process)."""
+def one_run(label: str, function: int, instance: int, dim: int, repeat: int = 0) -> Run:
+    """Run ``label`` on one bbob problem (in a worker process); ``repeat`` > 0 draws other
+    seeds for the same problem."""
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     budget = 1000 * dim
-    seed = 10_000 * dim + 100 * function + instance
+    seed = 10_000 * dim + 100 * function + instance + 1_000_000 * repeat
     problem = oa.problems.get("bbob", function=function, instance=instance, dim=dim)
     problem = replace(problem, x0=problem.x0.clone())
     f = Timed(problem.fn.bare, budget, stop=label in PEERS)
@@ -246,7 +249,7 @@ def one_run(label: str, function: int, instance: int, dim: int) -> Run:
     if f.n > budget and label not in PEERS:
         status = f"over budget ({f.n} of {budget})"
     delta = f.best - problem.f_opt
-    return Run(label, function, instance, dim, f.n, delta, cpu, f.seconds, status, error)
+    return Run(label, function, instance, dim, f.n, delta, cpu, f.seconds, status, error, repeat)
 
 
 def _init_worker() -> None:
@@ -331,12 +334,39 @@ def versions() -> str:
     return f"optarena {sha or '?'}, " + ", ".join(parts) + f", Python {platform.python_version()}"
 
 
-def kept_runs(path: str | None, wanted: set[tuple[str, int, int, int]]) -> list[Run]:
+def key(r: Run) -> tuple[str, int, int, int, int]:
+    """What identifies a run of a table: label, function, instance, dimension, repeat."""
+    return (r.label, r.function, r.instance, r.dim, r.repeat)
+
+
+def kept_runs(path: str | None, wanted: set[tuple[str, int, int, int, int]]) -> list[Run]:
     """The runs of this table already in the JSON lines file ``path`` (none without one)."""
     if path is None or not Path(path).exists():
         return []
     runs = [Run(**json.loads(line)) for line in Path(path).read_text().splitlines() if line]
-    return [r for r in runs if (r.label, r.function, r.instance, r.dim) in wanted]
+    return [r for r in runs if key(r) in wanted]
+
+
+def per_function(runs: list[Run], labels: list[str], dims: list[int]) -> str:
+    """Markdown: solved (function, instance, target, repeat) triples per function."""
+    cols = [(lab, d) for d in dims for lab in labels]
+    hit: dict[tuple[str, int, int], int] = {}
+    for r in runs:
+        k = (r.label, r.dim, r.function)
+        hit[k] = hit.get(k, 0) + sum(r.best_delta <= t for t in TARGETS)
+    head = "| f | " + " | ".join(f"{lab} d = {d}" for lab, d in cols) + " |\n"
+    rows = [
+        f"| {f} | " + " | ".join(str(hit.get((lab, d, f), 0)) for lab, d in cols) + " |"
+        for f in sorted({r.function for r in runs})
+    ]
+    return (
+        "Solved triples per function:\n\n"
+        + head
+        + "|---|"
+        + "---|" * len(cols)
+        + "\n"
+        + ("\n".join(rows) + "\n")
+    )
 
 
 def keep(run: Run, path: str | None) -> Run:
@@ -360,6 +390,14 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON lines file: each run appended as it finishes; runs already in it are kept "
         "and not run again (a long table resumes after an interruption)",
     )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs per problem, each with its own seed (1: the protocol's one run); the "
+        "solved fraction is then over every run",
+    )
+    ap.add_argument("--per-function", action="store_true", help="also solved triples per f")
     ap.add_argument("--quick", action="store_true", help="d = 2, functions 1, 8, 15, 21")
     args = ap.parse_args(argv)
     if args.quick:
@@ -369,20 +407,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown method label(s) {unknown}; known: {', '.join(LABELS)}")
     labels, notes = available([m for m in LABELS if m in args.methods.split(",")])
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
     jobs = [
-        (m, f, i, d)
+        (m, f, i, d, k)
         for d in sorted(dims, reverse=True)
         for m in labels
         for f in funcs
         for i in insts
+        for k in range(args.repeats)
     ]
     print(
         f"{len(jobs)} runs: methods {', '.join(labels)}; d = {dims}; functions {args.functions}; "
-        f"instances {args.instances}",
+        f"instances {args.instances}; {args.repeats} run(s) each",
         file=sys.stderr,
     )
     start, runs = time.perf_counter(), kept_runs(args.runs, set(jobs))
-    done = {(r.label, r.function, r.instance, r.dim) for r in runs}
+    done = {key(r) for r in runs}
     jobs = [j for j in jobs if j not in done]
     if args.workers <= 1:
         for j in jobs:
@@ -398,13 +439,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"  {k}/{len(jobs)} runs, {time.perf_counter() - start:.0f} s",
                         file=sys.stderr,
                     )
-    runs.sort(key=lambda r: (LABELS.index(r.label), r.dim, r.function, r.instance))
+    runs.sort(key=lambda r: (LABELS.index(r.label), r.dim, r.function, r.instance, r.repeat))
     print(
         f"bbob fixed budget 1000 * d, targets {TARGETS}, {len(funcs)} functions x "
-        f"{len(insts)} instances; {time.strftime('%Y-%m-%d')}, "
+        f"{len(insts)} instances x {args.repeats} run(s); {time.strftime('%Y-%m-%d')}, "
         f"{time.perf_counter() - start:.0f} s wall on {args.workers} processes\n{versions()}\n"
     )
     print(tables(runs, labels, sorted(dims)))
+    if args.per_function:
+        print(per_function(runs, labels, sorted(dims)))
     for note in notes:
         print(note)
     bad = [r for r in runs if r.status == "error" or r.status.startswith(("over", "nfev"))]

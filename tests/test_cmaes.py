@@ -16,7 +16,7 @@ import torch
 
 import optarena as oa
 from optarena.methods import RunContext
-from optarena.methods.population._restarts import MAX_GROWTH
+from optarena.methods.population._restarts import MAX_GROWTH, RestartBook, next_start
 from optarena.methods.population.cmaes import CMAES, CMAState
 
 cma = pytest.importorskip("cma")
@@ -137,6 +137,63 @@ def test_bipop_alternates_small_and_large_populations() -> None:
     assert s.regimes[0] == "first" and large and small
     assert large == [lam0 * 2 ** (k + 1) for k in range(len(large))]
     assert all(lam0 <= p <= max(large) for p in small)
+
+
+@pytest.mark.parametrize("kind", ["ipop", "bipop"])
+def test_large_restarts_start_at_the_box_centre_small_ones_anywhere_in_it(kind: str) -> None:
+    # a large run restarts where its first distribution reaches the whole box (the centre);
+    # BIPOP's small, local runs at uniform points; without a finite box, at x0
+    lo = torch.tensor([-5.0, 0.0, 10.0], dtype=torch.float64)
+    hi = torch.tensor([5.0, 1.0, 30.0], dtype=torch.float64)
+    x0 = torch.tensor([4.0, 0.9, 29.0], dtype=torch.float64)
+    book, gen = RestartBook(), torch.Generator().manual_seed(0)
+    book.started(6)
+    regimes = set()
+    for _ in range(12):
+        book.run_evals = 60
+        mean, lam, _ = next_start(
+            book,
+            "tolfun",
+            x0,
+            lo,
+            hi,
+            kind=kind,
+            popsize_factor=2.0,
+            max_restarts=None,
+            generator=gen,
+        )
+        regimes.add(book.regime)
+        assert bool(((mean >= lo) & (mean <= hi)).all())
+        if book.regime == "large":
+            assert torch.equal(mean, (lo + hi) / 2)
+        else:
+            assert not torch.equal(mean, (lo + hi) / 2) and not torch.equal(mean, x0)
+        book.started(lam)
+    assert regimes == ({"large", "small"} if kind == "bipop" else {"large"})
+    unbounded = next_start(
+        RestartBook(popsizes=[6]),
+        "tolfun",
+        x0,
+        None,
+        None,
+        kind="ipop",
+        popsize_factor=2.0,
+        max_restarts=None,
+        generator=gen,
+    )
+    assert unbounded is not None and torch.equal(unbounded[0], x0)
+    infinite = next_start(
+        RestartBook(popsizes=[6]),
+        "tolfun",
+        x0,
+        lo,
+        torch.full((3,), math.inf, dtype=torch.float64),
+        kind="ipop",
+        popsize_factor=2.0,
+        max_restarts=None,
+        generator=gen,
+    )
+    assert infinite is not None and torch.equal(infinite[0], x0)
 
 
 def test_restarts_stop_after_max_restarts() -> None:

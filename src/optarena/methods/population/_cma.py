@@ -48,9 +48,10 @@ __all__ = [
 F64 = torch.float64
 SIGMA_MAX = 1e32
 _TOLUPSIGMA = 1e20  # stop when sigma * max(D) grew this much over the initial step size
-#: Stop after this many consecutive generations whose best value equals the 75 % quantile
-#: (pycma's ``tolflatfitness``): the run sits on a plateau that widening does not leave.
-TOLFLATFITNESS = 3
+#: Stop once more than this many consecutive generations have their best value equal to the
+#: 75 % quantile (pycma's ``tolflatfitness``, 1): the run sits on a plateau that widening does
+#: not leave. bbob f7 at d = 20, 4 runs per instance: 34 of 60 triples, against 23 with 3.
+TOLFLATFITNESS = 1
 #: From this dimension on, C is sampled through its Cholesky factor instead of its
 #: eigendecomposition (``eigh`` is then 10x or more the cost of a Cholesky factorization).
 CHOLESKY_DIM = 50

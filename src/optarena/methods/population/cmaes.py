@@ -18,9 +18,10 @@ beyond) and the distribution learns from the unmapped samples.
 
 Restarts happen inside the state machine of one run: when a stopping criterion holds, the
 distribution is re-initialized with a larger (IPOP, the default) or alternately small and
-large (BIPOP) population, sharing the run's budget until it is spent. A run on a plateau
-(its best value equal to the 75 % quantile for more than 3 generations, pycma's
-``tolflatfitness``) ends and restarts: widening the step size there instead kept runs
+large (BIPOP) population, sharing the run's budget until it is spent; in a finite box a
+large run restarts at its centre (``_restarts.py``). A run on a plateau (its best value equal
+to the 75 % quantile for 2 generations in a row, pycma's ``tolflatfitness``) ends and
+restarts: widening the step size there instead kept runs
 drifting on the step ellipsoid's plateaus. Every stopping test uses ranks or differences of
 values, never a tolerance relative to |f|.
 """
