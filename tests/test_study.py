@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from _study_cases import SPACE, quadratic
 from optarena.bench.store import Store
-from optarena.space import Choice, Int, Real
+from optarena.space import Int
 from optarena.study import (
     MedianPruner,
     SuccessiveHalvingPruner,
@@ -24,12 +25,6 @@ from optarena.study import (
     trials_frame,
 )
 from optarena.study.trial import Finished
-
-SPACE = {"x": Real(-3.0, 3.0), "n": Int(0, 5), "act": Choice(["relu", "tanh"])}
-
-
-def quadratic(c: dict) -> float:
-    return (c["x"] - 1.0) ** 2 + c["n"] + (c["act"] == "tanh")
 
 
 def test_trials_are_stored_with_status_error_and_reports(tmp_path) -> None:

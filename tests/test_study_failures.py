@@ -13,7 +13,8 @@ from multiprocessing import get_context
 import pytest
 import torch
 
-from optarena.space import Choice, Int, Real
+from _study_cases import SPACE, quadratic
+from optarena.space import Choice, Real
 from optarena.study import (
     TrialError,
     optimize,
@@ -21,12 +22,6 @@ from optarena.study import (
     trials_frame,
 )
 from optarena.study.trial import ImportedObjective, Outcome
-
-SPACE = {"x": Real(-3.0, 3.0), "n": Int(0, 5), "act": Choice(["relu", "tanh"])}
-
-
-def quadratic(c: dict) -> float:
-    return (c["x"] - 1.0) ** 2 + c["n"] + (c["act"] == "tanh")
 
 
 def shape_bug(c: dict) -> float:

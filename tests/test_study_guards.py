@@ -12,15 +12,10 @@ import threading
 import numpy as np
 import pytest
 
-from optarena.space import Choice, Int, Real
+from _study_cases import SPACE, quadratic
+from optarena.space import Real
 from optarena.study import MedianPruner, SuccessiveHalvingPruner, optimize
 from optarena.study.trial import Finished
-
-SPACE = {"x": Real(-3.0, 3.0), "n": Int(0, 5), "act": Choice(["relu", "tanh"])}
-
-
-def quadratic(c: dict) -> float:
-    return (c["x"] - 1.0) ** 2 + c["n"] + (c["act"] == "tanh")
 
 
 def test_a_second_run_of_the_same_study_is_refused_at_the_start(tmp_path) -> None:

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from optarena.space import Choice, Int, Real
+from _study_cases import SPACE, quadratic
+from optarena.space import Choice, Int
 from optarena.study import MedianPruner, TrialPruned, optimize
 from optarena.study.trial import Trial
-
-SPACE = {"x": Real(-3.0, 3.0), "n": Int(0, 5), "act": Choice(["relu", "tanh"])}
-
-
-def quadratic(c: dict) -> float:
-    return (c["x"] - 1.0) ** 2 + c["n"] + (c["act"] == "tanh")
 
 
 def test_report_refuses_steps_that_do_not_increase_and_values_that_are_not_numbers() -> None:

@@ -9,14 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from optarena.space import Choice, Int, Real
+from _study_cases import SPACE, quadratic
 from optarena.study import optimize, trials_frame
-
-SPACE = {"x": Real(-3.0, 3.0), "n": Int(0, 5), "act": Choice(["relu", "tanh"])}
-
-
-def quadratic(c: dict) -> float:
-    return (c["x"] - 1.0) ** 2 + c["n"] + (c["act"] == "tanh")
 
 
 def test_resume_after_trials_finished_out_of_order_replays_the_asks_in_between(tmp_path) -> None:
