@@ -1,8 +1,10 @@
 """CMA-ES in native torch, with active covariance update, box bounds and IPOP/BIPOP restarts.
 
 The algorithm follows N. Hansen, "The CMA Evolution Strategy: A Tutorial" (arXiv:1604.00772,
-2016); ``(eq. N)`` next to a line is that paper's equation number. The distribution is kept in
-float64 whatever the problem's dtype. From ``_cma.CHOLESKY_DIM`` dimensions on, C is sampled
+2016); ``(eq. N)`` next to a line is that paper's equation number, with pycma 4.5's step-size
+damping for large populations (``_cma.strategy``: without it the large populations of later
+IPOP runs collapse their step size on plateaus). The distribution is kept in float64 whatever
+the problem's dtype. From ``_cma.CHOLESKY_DIM`` dimensions on, C is sampled
 through its lazily updated Cholesky factor (Krause et al. 2016), and from ``_cma.TPA_DIM`` on
 the step size follows two-point adaptation (Hansen 2008; pycma does the same from d = 300):
 the first two samples lie at -+ the last mean shift, and their rank difference moves sigma.
