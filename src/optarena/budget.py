@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-__all__ = ["DEFAULT_EVALS", "Budget", "StopReason"]
+__all__ = ["DEFAULT_EVALS", "Budget", "StopReason", "limit_message"]
 
 #: Evaluations allowed when the caller gives no budget at all (so no run loops forever).
 DEFAULT_EVALS = 10_000
@@ -129,3 +129,19 @@ class Budget:
             stacklevel=3,
         )
         return replace(self, evals=DEFAULT_EVALS)
+
+
+def limit_message(budget: Budget, reason: StopReason, best_eval: int | None) -> str:
+    """What a run that ended on a limit of ``budget`` or on its target says (else ""), so a
+    Result never ends with an empty message: which limit, and when the best value was found."""
+    grads = budget.grad_evals
+    limits = {
+        StopReason.MAX_EVALS: f"the budget of {budget.evals} evaluations is spent",
+        StopReason.MAX_GRAD_EVALS: f"the budget of {grads} gradient evaluations is spent",
+        StopReason.MAX_SECONDS: f"the time budget of {budget.seconds} s is spent",
+        StopReason.TARGET_REACHED: f"the target {budget.target} is reached",
+    }
+    text = limits.get(reason, "")
+    if text and best_eval is not None:
+        text += f"; best value found at evaluation {best_eval}"
+    return text

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .budget import Budget, StopReason
+from .budget import Budget, StopReason, limit_message
 from .constraints import Constraint
 from .core.errors import ObjectiveError, StopRun
 from .core.memory import evaluation
@@ -314,6 +314,8 @@ def run_method(meth: Method, oracle: Oracle, ctx: RunContext) -> Result:
     except ObjectiveError as err:
         err.result = _result(meth, oracle, ctx, StopReason.ERROR, str(err), info)
         raise
+    if not message:
+        message = limit_message(oracle.budget, reason, oracle.best_eval)
     if oracle.best_x is None and reason not in (StopReason.INTERRUPTED, StopReason.CALLBACK):
         message = (message + "; " if message else "") + "no finite objective value was seen"
         reason = StopReason.NO_FINITE_VALUE

@@ -285,10 +285,12 @@ class Result:
     ``x`` is the best point that was actually evaluated and ``fun`` its value (``inf`` when no
     finite value was ever seen, in which case ``x`` is the start). ``nfev`` and ``ngev`` are
     the exact numbers of objective and gradient evaluations; ``elapsed`` is wall time in
-    seconds; ``stop_reason`` says why the run ended. With constraints, ``x`` is the best
-    feasible point (within each constraint's tolerance) or, if none was found, the least
-    violating one; ``ncev`` counts constraint evaluations, ``max_violation`` is the largest
-    violation at ``x`` and ``feasible`` says whether it is within tolerance.
+    seconds; ``stop_reason`` says why the run ended and ``message`` in words (a spent budget
+    or a reached target names itself and the evaluation that found the best value). With
+    constraints, ``x`` is the best feasible point (within each constraint's tolerance) or, if
+    none was found, the least violating one; ``ncev`` counts constraint evaluations,
+    ``max_violation`` is the largest violation at ``x`` and ``feasible`` says whether it is
+    within tolerance.
 
     ``x`` is a tensor of the run's dtype and device; on the CPU, ``np.asarray(res.x)``
     (or :meth:`x_numpy`, always a float64 copy) gives a numpy array. ``success`` is False for
