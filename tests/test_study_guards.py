@@ -48,6 +48,27 @@ def test_a_second_run_of_the_same_study_is_refused_at_the_start(tmp_path) -> Non
     assert again.resumed == 2 and again.n_complete == 3
 
 
+def test_a_finished_study_leaves_no_lock_file_and_the_next_lock_still_excludes(
+    tmp_path,
+) -> None:
+    from optarena.bench.store import Store
+    from optarena.study.lock import _lock_path, study_lock
+
+    path = tmp_path / "s.sqlite"
+    optimize(quadratic, SPACE, n_trials=2, seed=0, store=path)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".lock"] == []
+    with Store(path) as st:
+        lock = _lock_path(st, "study")
+        assert lock is not None
+        with study_lock(st, "study"):
+            assert lock.exists()
+            with pytest.raises(RuntimeError, match="another process"), study_lock(st, "study"):
+                pass
+        assert not lock.exists()
+    again = optimize(quadratic, SPACE, n_trials=3, store=path)
+    assert again.resumed == 2 and again.n_complete == 3
+
+
 def test_a_study_held_by_another_process_is_refused_with_its_pid(tmp_path) -> None:
     path = tmp_path / "s.sqlite"
     code = textwrap.dedent(f"""
