@@ -86,3 +86,15 @@ def test_methods_is_the_package_and_the_listing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "cmaes"
+
+
+def test_methods_called_with_a_name_gives_that_methods_info_and_options() -> None:
+    import optarena
+
+    info = optarena.methods("L-BFGS-B")  # minimize's spellings
+    assert info.name == "lbfgsb"
+    cma = optarena.methods("cmaes")
+    assert cma is optarena.methods()[[i.name for i in optarena.methods()].index("cmaes")]
+    assert {"sigma0", "popsize", "restarts"} <= {p.name for p in cma.options}
+    with pytest.raises(ValueError, match="Did you mean 'cmaes'"):
+        optarena.methods("cmaez")

@@ -15,6 +15,7 @@ import sys
 import types
 import warnings
 from types import ModuleType
+from typing import overload
 
 from ._base import (
     Checkpoint,
@@ -140,9 +141,17 @@ class _MethodsModule(types.ModuleType):
     """``optarena.methods`` is this package and, called, the listing of every method:
     ``optarena.methods()`` and ``import optarena.methods.population.cmaes`` both work."""
 
-    def __call__(self) -> list[MethodInfo]:
-        """Every registered method with its capabilities (family, gradient, bounds, ...)."""
-        return method_infos()
+    @overload
+    def __call__(self) -> list[MethodInfo]: ...
+    @overload
+    def __call__(self, name: str) -> MethodInfo: ...
+    def __call__(self, name: str | None = None) -> list[MethodInfo] | MethodInfo:
+        """Every registered method with its capabilities (family, gradient, bounds, ...), or
+        one method's (``name``, spelled as ``minimize`` takes it), whose ``options`` hold
+        each option's default, accepted values and meaning (``optarena methods NAME``)."""
+        if name is None:
+            return method_infos()
+        return get_method_class(name).info  # type: ignore[attr-defined]
 
 
 sys.modules[__name__].__class__ = _MethodsModule
