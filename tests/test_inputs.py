@@ -84,6 +84,20 @@ def test_every_spelling_of_an_ambiguous_table_is_refused(bounds) -> None:
         box(bounds, 2)
 
 
+@pytest.mark.parametrize(
+    ("x0", "bounds", "says"),
+    [([5.0, 5.0], [(-1, 1), (-1, 1)], "x[0] in [-1, 1] and x[1] in [-1, 1]"),
+     ([0.0, 0.0], [(1, 2), (1, 2)], "x[0] in [1, 2] and x[1] in [1, 2]")],
+)  # fmt: skip
+def test_a_table_whose_readings_both_miss_x0_says_x0_is_outside_either_box(
+    x0: list[float], bounds, says: str
+) -> None:
+    """Was refused as ambiguous only, which hid the mistake: x0 outside the box either way."""
+    with pytest.raises(ValueError, match=r"x0 = .* lies outside the bounds either way") as err:
+        oa.minimize(lambda x: (x * x).sum(), x0, "lbfgsb", bounds=bounds)
+    assert says in str(err.value)
+
+
 def test_a_table_that_reads_the_same_both_ways_is_accepted() -> None:
     assert box([(0.5, 0.5), (0.5, 0.5)], 2) == ([0.5, 0.5], [0.5, 0.5])
 

@@ -210,7 +210,7 @@ def _either(items: list[Any], d: int, x0: np.ndarray | None) -> tuple[np.ndarray
     """Two rows of two numbers for d = 2: the reading that is a box (low <= high), scipy's
     pairs when both are the same box. When both are boxes and differ, the one that holds x0
     (``[(-2, 2), (-2, 2)]`` from x0 = 0 is scipy's box: the other reading would fix x = (-2,
-    2)); refused when both or neither hold it."""
+    2)); refused when both or neither hold it (saying so when neither does)."""
     pairs, rows = _pairs(items, d), _rows(items[0], items[1], d)
     if all(np.array_equal(a, b) for a, b in zip(pairs, rows, strict=True)):
         return pairs
@@ -222,6 +222,11 @@ def _either(items: list[Any], d: int, x0: np.ndarray | None) -> tuple[np.ndarray
                 return pairs
             if holds == [False, True]:
                 return rows
+            if holds == [False, False]:  # say so: the mistake may be x0, not the bounds
+                raise ValueError(
+                    f"x0 = {x0.tolist()} lies outside the bounds either way they are read; "
+                    + _ambiguous(*pairs, *rows)
+                )
         raise ValueError(_ambiguous(*pairs, *rows))
     return rows if rows_ok else pairs  # neither: scipy's reading, refused as not a box
 
