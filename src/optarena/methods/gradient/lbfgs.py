@@ -5,10 +5,13 @@ to ``max_iter`` inner iterations, as in the usual training loop) until a step ma
 progress, so it follows torch's trajectory exactly. With bounds, torch has no answer; the run
 is one lane of the family's quasi-Newton engine (``_quasi_newton.py``, which ``multistart``
 runs with many lanes): the projected scheme of Kim, Sra & Dhillon (2010), the L-BFGS direction
-on the free variables (those not held at a bound by the gradient) and a backtracking Armijo
-search along the projection arc P(x + t d), halving the step, so every evaluated point lies
-inside the box. Every closure call, line-search probes included, is one counted evaluation.
-Both run states are plain tensors, so runs can be checkpointed and resumed.
+on the free variables (those not held at a bound by the gradient) and, with
+``line_search=None``, a backtracking Armijo search along the projection arc P(x + t d) from
+the step ``lr``, halving it; with ``"strong_wolfe"``, when the first trial point x + t d lies in
+the box, a strong Wolfe search along the segment up to where it meets the box (``_wolfe.py``,
+as L-BFGS-B does), else the arc search, which can reach several bounds in one step. Every
+evaluated point lies inside the box. Every closure call, line-search probes included, is one
+counted evaluation. Both run states are plain tensors, so runs can be checkpointed and resumed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .._params import param
 from .._registry import register
 from ._quasi_newton import LimitedMemory, QuasiNewton
 from ._torch import leaf, load_optimizer, save_optimizer, warm_up_torch_optim
+from ._wolfe import largest_step, segment_wolfe
 
 __all__ = ["LBFGS", "BoxState", "LBFGSState"]
 
@@ -98,7 +102,12 @@ class LBFGS(GradientMethod):
     tolerance_change: float = param(1e-9, "stop when a step changes f or x less than this", ge=0)
     history_size: int = param(100, "curvature pairs kept", ge=1)
     line_search: str | None = param(
-        None, "None (fixed step lr) or 'strong_wolfe'", choices=(None, "strong_wolfe")
+        None,
+        "None: steps of length lr (in a box, halved until the value decreases enough); "
+        "'strong_wolfe': a strong Wolfe search (in a box, up to the wall; the halving "
+        "search when the first trial leaves the box)",
+        choices=("strong_wolfe",),
+        accepts="'strong_wolfe'",
     )
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
@@ -180,6 +189,10 @@ class LBFGS(GradientMethod):
             return True
         qn.direction(a)
         qn.t[a] = qn.first_step(a, self.lr)
+        if self.line_search == "strong_wolfe":
+            t_max = largest_step(qn.X[0], qn.D[0], qn.lower, qn.upper)  # type: ignore[arg-type]
+            if t_max >= float(qn.t[0]):  # the first trial is inside: no wall in the way
+                return self._wolfe_step(state, oracle, t_max)
         while True:
             T = qn.trial(a)
             f, g = oracle.value_and_grad(T[0])
@@ -194,6 +207,32 @@ class LBFGS(GradientMethod):
         state.steps += 1
         done = abs(f - f_old) <= self.tolerance_change * max(1.0, abs(f_old))
         return done or float(s.abs().max()) <= self.tolerance_change
+
+    def _wolfe_step(self, state: BoxState, oracle: Evaluator, t_max: float) -> bool:
+        """One step along the feasible segment x + t d (t <= t_max) chosen by a strong Wolfe
+        search; True when the search found no decrease or the step changed little."""
+        qn, a = state.qn, _lane(state.qn.X)
+        x, d = qn.X[0], qn.D[0]
+        seen: dict[float, tuple[torch.Tensor, float, torch.Tensor]] = {}
+
+        def phi(t: float) -> tuple[float, float]:
+            T = qn.project(x + t * d)  # inside the box: t <= t_max, clipped against rounding
+            f, g = oracle.value_and_grad(T)
+            seen[t] = (T, f, g)
+            return f, float((g * d).sum())
+
+        width = float(d.abs().max())
+        f_old = state.f
+        t = segment_wolfe(
+            phi, float(qn.t[0]), t_max, f_old, float(qn.gd[0]), width, self.tolerance_change
+        )
+        if t <= 0.0:
+            return True
+        T, f, g = seen[t]
+        qn.accept(a, T.unsqueeze(0), _value(f, qn), g.unsqueeze(0))
+        state.steps += 1
+        done = abs(f - f_old) <= self.tolerance_change * max(1.0, abs(f_old))
+        return done or t * width <= self.tolerance_change
 
 
 def _lane(like: torch.Tensor) -> torch.Tensor:

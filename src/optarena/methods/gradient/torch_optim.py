@@ -21,55 +21,30 @@ from ...core.evaluator import Evaluator
 from .._base import GradientMethod, RunContext
 from .._params import param
 from .._registry import register
+from ._schedulers import (
+    HORIZON_DOC,
+    SCHEDULERS,
+    build_scheduler,
+    check_scheduler,
+    needs_horizon,
+    run_horizon,
+    try_scheduler,
+)
 from ._torch import leaf, load_optimizer, save_optimizer, two_betas, warm_up_torch_optim
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "RMSprop"]
 
-_SCHEDULERS: dict[str, str] = {
-    "step": "StepLR",
-    "multistep": "MultiStepLR",
-    "exponential": "ExponentialLR",
-    "cosine": "CosineAnnealingLR",
-    "cosine_warm_restarts": "CosineAnnealingWarmRestarts",
-    "linear": "LinearLR",
-    "constant": "ConstantLR",
-    "polynomial": "PolynomialLR",
-    "onecycle": "OneCycleLR",
-    "plateau": "ReduceLROnPlateau",
-}
-
-SchedulerSpec = str | Callable[[torch.optim.Optimizer], Any] | None
-
-
-def _scheduler_factory(
-    spec: SchedulerSpec, options: Mapping[str, Any]
-) -> Callable[[torch.optim.Optimizer], Any] | None:
-    if spec is None:
-        if options:
-            raise ValueError("scheduler_options given without a scheduler")
-        return None
-    if callable(spec):
-        return spec
-    if isinstance(spec, str):
-        cls_name = _SCHEDULERS.get(spec.lower(), spec)
-        cls = getattr(lr_scheduler, cls_name, None)
-        if not isinstance(cls, type):
-            raise ValueError(
-                f"unknown scheduler {spec!r}; use one of {sorted(_SCHEDULERS)}, a class name of "
-                "torch.optim.lr_scheduler, or a callable optimizer -> scheduler"
-            )
-        return lambda opt: cls(opt, **dict(options))
-    raise TypeError(f"scheduler must be a name, a callable or None, got {type(spec).__name__}")
-
 
 @dataclass
 class TorchOptimState:
-    """Run state: the iterate (a leaf tensor), the torch optimizer and its scheduler."""
+    """Run state: the iterate (a leaf tensor), the torch optimizer, its scheduler and the
+    horizon the scheduler was built with (optimizer steps the run's budget allowed)."""
 
     x: torch.Tensor
     optimizer: torch.optim.Optimizer
     scheduler: Any
     steps: int = 0
+    horizon: int | None = None
 
 
 def _mapping(value: Any) -> str | None:
@@ -92,32 +67,37 @@ class _TorchOptim(GradientMethod):
         None,
         "learning-rate scheduler, stepped once per optimizer step",
         check=_scheduler_spec,
-        accepts=f"one of {', '.join(_SCHEDULERS)}, a torch.optim.lr_scheduler class name, a "
-        "callable optimizer -> scheduler, or None",
+        accepts=f"a name ({', '.join(SCHEDULERS)}) or class name of torch.optim.lr_scheduler, "
+        "a callable optimizer -> scheduler",
     )
     scheduler_options: Mapping[str, Any] = param(
-        {}, "keyword arguments of the scheduler", check=_mapping, accepts="a mapping"
+        {}, HORIZON_DOC, check=_mapping, accepts="a mapping"
     )
     gtol: float = param(0.0, "stop when the largest gradient entry is at most this", ge=0)
 
     def validate(self) -> None:
-        _scheduler_factory(self.scheduler, self.scheduler_options)
+        check_scheduler(self.scheduler, self.scheduler_options)
+        if isinstance(self.scheduler, str):  # values torch refuses show now, not mid-run
+            probe = torch.zeros(1, requires_grad=True)
+            try_scheduler(self.scheduler, self.scheduler_options, self._optimizer([probe]))
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         raise NotImplementedError
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
         warm_up_torch_optim()
+        if ctx.resume is None and needs_horizon(self.scheduler, self.scheduler_options):
+            self._build(torch.zeros(1, requires_grad=True), horizon=run_horizon(oracle))
 
-    def _build(self, x: torch.Tensor) -> tuple[torch.optim.Optimizer, Any]:
+    def _build(self, x: torch.Tensor, horizon: int | None) -> tuple[torch.optim.Optimizer, Any]:
         opt = self._optimizer([x])
-        factory = _scheduler_factory(self.scheduler, self.scheduler_options)
-        return opt, factory(opt) if factory is not None else None
+        return opt, build_scheduler(self.scheduler, self.scheduler_options, opt, horizon)
 
     def init(self, x0: torch.Tensor, oracle: Evaluator, ctx: RunContext) -> TorchOptimState:
         x = leaf(x0)
-        opt, sched = self._build(x)
-        return TorchOptimState(x=x, optimizer=opt, scheduler=sched)
+        horizon = run_horizon(oracle)
+        opt, sched = self._build(x, horizon)
+        return TorchOptimState(x=x, optimizer=opt, scheduler=sched, horizon=horizon)
 
     def step(self, state: TorchOptimState, oracle: Evaluator, ctx: RunContext) -> bool:
         f, g = oracle.value_and_grad(state.x)
@@ -144,15 +124,19 @@ class _TorchOptim(GradientMethod):
             "optimizer": save_optimizer(state.optimizer),
             "scheduler": None if sched is None else copy.deepcopy(sched.state_dict()),
             "steps": state.steps,
+            "horizon": state.horizon,
         }
 
     def load_state(self, saved: dict[str, Any], ctx: RunContext) -> TorchOptimState:
         x = leaf(saved["x"])
-        opt, sched = self._build(x)  # the scheduler sets its initial rates, then both load
+        horizon = saved.get("horizon")
+        opt, sched = self._build(x, horizon)  # the scheduler sets its initial rates, then both load
         load_optimizer(opt, saved["optimizer"])
         if sched is not None and saved["scheduler"] is not None:
             sched.load_state_dict(copy.deepcopy(saved["scheduler"]))
-        return TorchOptimState(x=x, optimizer=opt, scheduler=sched, steps=saved["steps"])
+        return TorchOptimState(
+            x=x, optimizer=opt, scheduler=sched, steps=saved["steps"], horizon=horizon
+        )
 
 
 _WD = "weight decay (L2 penalty added to the gradient)"
@@ -170,13 +154,13 @@ class SGD(_TorchOptim):
     nesterov: bool = param(False, "Nesterov momentum (needs momentum > 0, dampening = 0)")
 
     def validate(self) -> None:
-        super().validate()
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(
                 f"nesterov=True is not accepted with momentum={self.momentum!r} and "
                 f"dampening={self.dampening!r}: nesterov momentum needs momentum > 0 and "
                 "dampening = 0"
             )
+        super().validate()
 
     def _optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
