@@ -54,3 +54,21 @@ def test_gradient_budget_names_itself() -> None:
     res = run("lbfgs", oa.Budget(grad_evals=3))
     assert res.stop_reason is oa.StopReason.MAX_GRAD_EVALS
     assert res.message.startswith("the budget of 3 gradient evaluations is spent"), res.message
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_success_only_when_converged_or_on_target(name: str) -> None:
+    """scipy's meaning: a spent budget is not success (cmaes ended a Rastrigin run in a local
+    minimum with success=True); the method's convergence test or the target is."""
+    res = run(name, 37)
+    converged = res.stop_reason in (oa.StopReason.CONVERGED, oa.StopReason.TARGET_REACHED)
+    assert res.success is (converged and res.feasible), (res.stop_reason, res.message)
+    on_target = run(name, oa.Budget(evals=5000, target=2.0))
+    if on_target.stop_reason is oa.StopReason.TARGET_REACHED:
+        assert on_target.success and on_target.fun <= 2.0
+
+
+def test_a_callback_stop_is_not_success() -> None:
+    x0 = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    res = oa.minimize(bumpy, x0, "adam", budget=100, callback=lambda info: info.nfev >= 10)
+    assert res.stop_reason is oa.StopReason.CALLBACK and not res.success

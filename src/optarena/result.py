@@ -293,9 +293,12 @@ class Result:
     within tolerance.
 
     ``x`` is a tensor of the run's dtype and device; on the CPU, ``np.asarray(res.x)``
-    (or :meth:`x_numpy`, always a float64 copy) gives a numpy array. ``success`` is False for
-    a run that ended by an error, on non-finite values, or because the method could not work
-    (``method_failed``: e.g. an autograd gradient that is zero everywhere, a step function).
+    (or :meth:`x_numpy`, always a float64 copy) gives a numpy array. ``success`` is True only
+    when the target was reached or the method converged (scipy's meaning): False for a run
+    that spent its budget (a global method that restarts until the budget ends says False
+    unless a target is given), was stopped, ended by an error, on non-finite values, or
+    because the method could not work (``method_failed``: e.g. an autograd gradient that is
+    zero everywhere, a step function).
     """
 
     x: torch.Tensor
@@ -319,17 +322,15 @@ class Result:
 
     @property
     def success(self) -> bool:
-        """True when a finite value was found and the run ended normally (not by an error)."""
+        """True when the run reached the budget's target or the method's own convergence
+        test ended it, with a finite (and feasible) value, as scipy's ``success``: a run
+        ended by a limit of the budget, the callback, Ctrl-C, an error or non-finite values
+        is not known to have found what it looked for (give ``Budget(target=...)`` to say
+        what counts)."""
         return (
             math.isfinite(self.fun)
             and self.feasible
-            and self.stop_reason
-            not in (
-                StopReason.ERROR,
-                StopReason.NO_FINITE_VALUE,
-                StopReason.NON_FINITE,
-                StopReason.METHOD_FAILED,
-            )
+            and self.stop_reason in (StopReason.CONVERGED, StopReason.TARGET_REACHED)
         )
 
     def x_numpy(self) -> np.ndarray:
