@@ -349,3 +349,33 @@ def test_a_table_whose_other_reading_excludes_x0_is_read_the_way_that_holds_it()
     # only (lower, upper) holds x0 = (1.5, 2): x[0] in [0, 0.5] would exclude it
     lo, hi = as_bounds([(0, 0.5), (2, 3)], torch.tensor([1.5, 2.0], dtype=torch.float64))
     assert (lo.tolist(), hi.tolist()) == ([0.0, 0.5], [2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    ("bounds", "centre"),
+    [
+        ([(-1, 1), (0, 4), (2, 3)], [0.0, 2.0, 2.5]),  # scipy's pairs
+        ([(-1, 3)], [1.0]),
+        ([(-5, 5), (-5, 5)], [0.0, 0.0]),  # scipy's reading, the centre then chooses it
+        ((np.array([-1.0, 0.0]), np.array([1.0, 4.0])), [0.0, 2.0]),
+        ((torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 4.0])), [0.0, 2.0]),
+        (Bounds(lower=-1.0, upper=[1.0, 3.0, 5.0]), [0.0, 1.0, 2.0]),
+        (so.Bounds([-1.0, 0.0], [1.0, 4.0]), [0.0, 2.0]),
+    ],
+)
+def test_without_x0_finite_bounds_start_at_their_centre(bounds, centre: list[float]) -> None:
+    """scipy's differential_evolution(func, bounds) needs no x0: neither does minimize."""
+    seen: list[np.ndarray] = []
+    f = oa.Objective.from_numpy(lambda x: seen.append(x.copy()) or float(np.sum(x * x)))
+    res = oa.minimize(f, method="nelder_mead", bounds=bounds, budget=5)
+    np.testing.assert_array_equal(seen[0], centre)
+    assert res.x.dtype == torch.float64 and res.x.shape == (len(centre),)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [None, (-1, 1), [(-1, None), (0, 1)], Bounds(-1.0, 1.0), so.Bounds(-1.0, 1.0)],
+)
+def test_without_x0_bounds_that_give_no_centre_say_x0_is_required(bounds) -> None:
+    with pytest.raises(ValueError, match="x0 is required"):
+        oa.minimize(lambda x: (x * x).sum(), method="nelder_mead", bounds=bounds, budget=5)

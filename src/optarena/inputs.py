@@ -68,6 +68,25 @@ def as_objective(objective: Any) -> tuple[Objective, Problem | None]:
     )
 
 
+def _box_centre(bounds: Any) -> torch.Tensor:
+    """The centre of finite bounds whose form gives their dimension (float64), else the
+    ValueError saying that x0 is required."""
+    need, d, scipy = "x0 is required: pass the start point as a 1-D tensor or array", 0, False
+    if isinstance(bounds, Bounds | so.Bounds):  # the sizes of its array sides
+        scipy = isinstance(bounds, so.Bounds)  # whose scalar sides are arrays of one entry
+        sides = [_numbers(v, 0.0, "bounds") for v in ((bounds.lb, bounds.ub) if scipy else bounds)]
+        d = max([a.size for a in sides if a.ndim == 1 and not (scipy and a.size == 1)], default=0)
+    elif isinstance(bounds, tuple | list) and len(bounds) == 2 and all(map(_is_array, bounds)):
+        d = int(np.size(_numbers(bounds[0], 0.0, "lower")))
+    elif isinstance(bounds, tuple | list) and all(map(_is_pair, bounds)):  # d (low, high) pairs
+        d = len(bounds)
+    pairs = d > 0 and isinstance(bounds, tuple | list) and all(map(_is_pair, bounds))
+    lo, hi = (_pairs if pairs else _box)(bounds, d) if d > 0 else (np.array([np.inf]),) * 2
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError(f"{need}, or finite bounds as d (low, high) pairs (their centre starts)")
+    return torch.from_numpy((lo + (hi - lo) / 2).astype(np.float64))
+
+
 def _is_complex(x0: Any) -> bool:
     if isinstance(x0, torch.Tensor):
         return x0.is_complex()
@@ -78,14 +97,18 @@ def _is_complex(x0: Any) -> bool:
     return isinstance(x0, list | tuple) and any(map(_is_complex, x0))
 
 
-def as_x0(x0: Any, objective: Objective, problem: Problem | None) -> torch.Tensor:
-    """x0 as a 1-D real tensor (ints and bools become float64; complex is refused)."""
+def as_x0(
+    x0: Any, objective: Objective, problem: Problem | None, bounds: Any = None
+) -> torch.Tensor:
+    """x0 as a 1-D real tensor (ints and bools become float64; complex is refused); without
+    one, the problem's, the module's parameters, or the centre of finite ``bounds`` (whose
+    form gives d), as scipy's differential_evolution needs no x0."""
     if x0 is None:
         if problem is not None:
             return problem.x0.clone()
         d = objective.default_x0
         if d is None:
-            raise ValueError("x0 is required: pass the start point as a 1-D tensor or array")
+            return _box_centre(bounds)
         return d
     ref = objective.default_x0 if problem is None else problem.x0
     if _is_complex(x0):

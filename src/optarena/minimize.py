@@ -159,7 +159,7 @@ def minimize(
     meth = resolve_method(method, options)
     if plan is not None and (why := plan.refusal(meth.info)) is not None:
         raise ValueError(why)
-    x0_t = as_x0(x0, obj, problem)
+    x0_t = as_x0(x0, obj, problem, bounds)
     if device is not None:
         x0_t = x0_t.to(as_device(device))
     cons = as_constraints(constraints)
