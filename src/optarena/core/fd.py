@@ -1,4 +1,4 @@
-"""Forward-difference probes: where to step so that every probe stays in the box.
+"""Forward-difference probes: how far to step, and where, so that every probe stays in the box.
 
 Pure arithmetic; the Oracle evaluates the probes (each one counted) and writes the counts.
 """
@@ -9,7 +9,19 @@ import math
 
 import torch
 
-__all__ = ["fd_gradients", "fd_probes", "fd_steps"]
+__all__ = ["fd_gradients", "fd_probes", "fd_relative_step", "fd_steps"]
+
+
+def fd_relative_step(fd_step: float | None, dtype: torch.dtype) -> float:
+    """The relative forward-difference step for points of ``dtype``: ``sqrt(eps)`` of that
+    dtype (as scipy's ``approx_derivative``: 1.5e-8 in float64, 3.5e-4 in float32) when
+    ``fd_step`` is ``None`` (the default), else ``fd_step`` as the user gave it.
+
+    A float64-sized step is below float32's resolution: ``x + h == x`` or ``f(x + h) ==
+    f(x)``, and every derivative would come out exactly zero."""
+    if fd_step is None:
+        return math.sqrt(torch.finfo(dtype).eps)
+    return float(fd_step)
 
 
 def fd_steps(
@@ -31,7 +43,8 @@ def fd_probes(
     rel: float, X: torch.Tensor, lower: torch.Tensor | None, upper: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The probes ``x + h_i e_i`` of every row of ``X`` (shape ``(n, d, d)``) and the steps
-    actually taken in floating point (shape ``(n, d)``)."""
+    actually taken, ``(x_i + h_i) - x_i`` in the dtype of ``X`` (shape ``(n, d)``): the
+    difference quotient divides by the step the probe really made, not the one intended."""
     d = X.shape[1]
     h = fd_steps(rel, X, lower, upper)
     P = X.unsqueeze(1).repeat(1, d, 1)

@@ -15,7 +15,7 @@ import torch
 
 from ..budget import Budget, StopReason
 from .errors import ObjectiveError, StopRun
-from .fd import fd_gradients, fd_probes
+from .fd import fd_gradients, fd_probes, fd_relative_step
 from .kinds import Probe
 from .objective import Objective, ObjectiveDefinitionError
 from .rows import RowFailure, exact_rows
@@ -94,11 +94,26 @@ class GradientEvaluations:
         self, x: torch.Tensor, stop_on_nonfinite: bool
     ) -> tuple[float, torch.Tensor]:
         self._check_before(grad=True)
+        # the first point of the run, with a variable free to move (not fixed by the box)
+        at_start = self.nfev == 0 and self.ngev == 0
+        if at_start and self.lower is not None and self.upper is not None:
+            at_start = bool((self.upper > self.lower).any())
         f, G = self.fd_values_and_grads(x.unsqueeze(0))
         f0, g = float(f[0]), G[0]
         self._check_after(
             not stop_on_nonfinite or (math.isfinite(f0) and bool(torch.isfinite(g).all()))
         )
+        if at_start and stop_on_nonfinite and not bool(g.any()):
+            rel = fd_relative_step(self.objective.fd_step, x.dtype)
+            raise StopRun(
+                StopReason.METHOD_FAILED,
+                "the finite-difference gradient at the start is exactly zero: no probe "
+                f"x + h*e_i (relative step {rel:.2g} in {str(x.dtype).removeprefix('torch.')}) "
+                "changed the value. The function is flat there or changes only in steps "
+                "(floor, round, a table lookup, ...), or x0 is a minimum flatter than the "
+                "rounding of f at that step, so no gradient method can move. Use a "
+                "gradient-free method (nelder_mead, cmaes) or a larger fd_step",
+            )
         return f0, g
 
     def fd_values_and_grads(
@@ -110,9 +125,12 @@ class GradientEvaluations:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Values and forward-difference gradients of the rows of ``X`` from one batch.
 
-        Probes ``x + h_i e_i`` with ``h_i = fd_step * max(1, |x_i|)`` (backward where the step
-        would leave the box: ``lower``/``upper``, default the run's box), every probe one
-        counted evaluation, every row one gradient evaluation; ``f0`` reuses known values.
+        Probes ``x + h_i e_i`` with ``h_i = rel * max(1, |x_i|)`` (backward where the step
+        would leave the box: ``lower``/``upper``, default the run's box), ``rel`` the
+        objective's ``fd_step`` or, by default, ``sqrt(eps)`` of the dtype of ``X`` (see
+        :func:`.fd.fd_relative_step`); the quotient divides by the step each probe really
+        made. Every probe is one counted evaluation, every row one gradient evaluation;
+        ``f0`` reuses known values.
         """
         lower = self.lower if lower is None else lower
         upper = self.upper if upper is None else upper
@@ -123,7 +141,8 @@ class GradientEvaluations:
             if left > 0:
                 self.fd_values_and_grads(X[:left], None if f0 is None else f0[:left], lower, upper)
             raise StopRun(StopReason.MAX_GRAD_EVALS)
-        P, taken = fd_probes(self.objective.fd_step, X, lower, upper)
+        rel = fd_relative_step(self.objective.fd_step, X.dtype)
+        P, taken = fd_probes(rel, X, lower, upper)
         d = X.shape[1]
         rows = P.reshape(n * d, d) if f0 is not None else torch.cat([X, P.reshape(n * d, d)])
         vals = self.values(rows)
