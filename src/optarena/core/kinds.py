@@ -136,6 +136,8 @@ def probe_call(
             warnings.filterwarnings("ignore", message=_GRAD_SCALAR_WARNING, category=UserWarning)
             y = obj.fn(xx)
     except Exception as tensor_error:
+        if _in_place_on_x(tensor_error):  # a torch function that changes x in place
+            return _without_grad(obj, x0, to_scalar, tensor_error, retry)
         if not retry:
             return Probe(x0.clone(), float("nan"), error=_no_retry(obj.name, tensor_error))
         try:
@@ -193,6 +195,36 @@ def _backward_inside(name: str) -> ObjectiveDefinitionError:
         "parameters, as long as that loss does not depend on x through autograd: use "
         "float(x[i]) for hyperparameters)"
     )
+
+
+def _in_place_on_x(e: Exception) -> bool:
+    """torch's refusal of an in-place change of a tensor that requires grad (the probe's x)."""
+    return isinstance(e, RuntimeError) and "leaf Variable that requires grad" in str(e)
+
+
+def _without_grad(
+    obj: Objective, x0: torch.Tensor, to_scalar: Callable[[Any], torch.Tensor], err: Exception,
+    retry: bool,
+) -> Probe:  # fmt: skip
+    """The first call again without autograd, for a function that changes x in place (x is
+    its own copy: gradient-free methods may run it as it is); a method that needs the
+    gradient is told how to write it (``calls=2``: both calls ran and are counted)."""
+    why = ObjectiveDefinitionError(
+        f"objective {obj.name!r} changes x in place (torch: {err}), so autograd cannot give "
+        "its gradient: write that step out of place (x = x.clamp(lo, hi) for x.clamp_(lo, "
+        "hi), or x = x.clone() first), or use a gradient-free method, or gradient='fd'"
+    )
+    if not retry:
+        return Probe(x0.clone(), float("nan"), error=why)
+    try:
+        with torch.no_grad():
+            y = obj.fn(x0.detach().clone())
+    except Exception:
+        return Probe(x0.clone(), float("nan"), error=err, calls=2)
+    obj._decide(_kind_of(y))
+    p = _value_only(x0, y, to_scalar)
+    p.grad_error, p.calls = why, 2
+    return p
 
 
 def _value_only(x0: torch.Tensor, y: Any, to_scalar: Callable[[Any], torch.Tensor]) -> Probe:
