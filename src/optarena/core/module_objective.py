@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -89,12 +90,18 @@ def module_objective(
         )
     bound = ModuleParameters(module, selected)
     unflatten = bound.unflatten
+    if not options.get("noisy"):
+        _warn_if_random(module)
     (own,) = dtypes
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         if x.dtype != own and x.dtype.is_floating_point:
             return _in_dtype(module, unflatten(x), call_args, call_kwargs, own, loss, target)
-        output = torch.func.functional_call(module, unflatten(x), call_args, call_kwargs)
+        # copies of the buffers: a module in train mode updates them (BatchNorm's running
+        # statistics), and the module is the user's until write_back
+        state = {n: b.clone() for n, b in module.named_buffers()}
+        state.update(unflatten(x))
+        output = torch.func.functional_call(module, state, call_args, call_kwargs)
         return loss(output) if target is None else loss(output, target)
 
     with torch.no_grad():
@@ -106,6 +113,20 @@ def module_objective(
             module, bound.names, bound.shapes, call_args, call_kwargs, loss, target
         )
     return obj
+
+
+def _warn_if_random(module: nn.Module) -> None:
+    """Dropout active in train mode makes every evaluation a random draw: say so, once."""
+    drops = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    if module.training and any(m.training and m.p > 0 for m in drops):
+        warnings.warn(
+            f"{type(module).__name__} is in train mode with dropout: each evaluation draws "
+            "its own dropout mask, so values are noisy and the best is a lucky draw. Call "
+            "module.eval() before from_module, or declare Objective.from_module(..., "
+            "noisy=True) to have the best point re-evaluated",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _in_dtype(
@@ -124,7 +145,8 @@ def _in_dtype(
     def cast(v: Any) -> Any:
         return v.to(low) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
 
-    state = {n: cast(t) for n, t in (*module.named_parameters(), *module.named_buffers())}
+    state = {n: cast(t) for n, t in module.named_parameters()}
+    state.update((n, cast(t).clone()) for n, t in module.named_buffers())  # see fn: copies
     state.update(chosen)
     output = torch.func.functional_call(
         module, state, tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
