@@ -3,6 +3,8 @@ that says how optarena spells it."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -144,3 +146,19 @@ def test_a_large_dense_state_without_a_cap_is_warned_of(monkeypatch: pytest.Monk
     monkeypatch.setattr(state_size, "WARN_BYTES", 1 << 20)  # 1 MiB: d = 400 holds 5 MB
     with pytest.warns(RuntimeWarning, match="keeps 4 d x d matrices: 5 MB at d=400"):
         oa.minimize(lambda x: (x**2).sum(), torch.zeros(400), "cmaes", budget=10, seed=0)
+
+
+@pytest.mark.parametrize("method", ["nelder_mead", "cmaes", "lbfgs", "dual_annealing"])
+def test_the_callback_has_scipys_fun(method: str) -> None:
+    """A scipy callback reads ``intermediate_result.fun``: every method's IterationInfo has it,
+    the value at x when there is one iterate, else the best so far."""
+    seen: list[oa.IterationInfo] = []
+    x0 = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    oa.minimize(
+        lambda x: ((x - 0.3) ** 2).sum(), x0, method, bounds=(-2, 2), budget=60, seed=0,
+        callback=seen.append,
+    )  # fmt: skip
+    assert seen
+    for info in seen:
+        assert math.isfinite(info.fun)
+        assert info.fun == (info.best_f if info.f is None else info.f)

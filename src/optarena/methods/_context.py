@@ -34,6 +34,12 @@ class IterationInfo:
     checkpoint: Checkpoint | None = None
     phase: str | None = None  # the sub-run of a composite this iteration belongs to
 
+    @property
+    def fun(self) -> float:
+        """scipy's ``intermediate_result.fun``: the value at ``x`` when the method has one
+        iterate (``f``), else the best value so far (population and scipy-driven methods)."""
+        return self.best_f if self.f is None else self.f
+
 
 @dataclass
 class RunContext:
@@ -126,7 +132,7 @@ class RunContext:
             ) from None
         except Exception as e:
             hint = (
-                ". The callback receives an IterationInfo (info.x, info.f, info.best_x, "
+                ". The callback receives an IterationInfo (info.x, info.fun, info.best_x, "
                 "info.best_f, info.nfev, info.iteration), not scipy's array xk"
                 if isinstance(e, AttributeError) and "IterationInfo" in str(e)
                 else ""
