@@ -186,3 +186,19 @@ def test_a_real_process_reports_errors_without_traceback() -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("optarena: error: unknown method 'adma'")
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_a_reader_that_stops_early_is_no_error() -> None:
+    """``optarena methods | head -1``: the pipe closes before the table is written."""
+    import subprocess
+    import sys
+
+    code = "import sys; from optarena.cli import main; sys.exit(main(['methods']))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as head does after its lines, here before the first is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err, err

@@ -95,8 +95,9 @@ class Optimizer(OpenBatch):
         if info.family != "population" or not isinstance(meth, PopulationMethod):
             able = ", ".join(i.name for i in method_infos() if i.family == "population")
             raise ValueError(
-                f"ask/tell drives population methods ({able}); {info.name!r} is a "
-                f"{info.family} method: run it with optarena.minimize"
+                f"ask/tell drives population methods ({able}); {info.name!r} is "
+                f"{'an' if info.family[0] in 'aeiou' else 'a'} {info.family} method: run it "
+                "with optarena.minimize"
             )
         self.method: PopulationMethod = meth
         self._told = Told()

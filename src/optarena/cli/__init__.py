@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _sigterm_as_interrupt(terminated):
         try:
             return int(args._run(args))
+        except BrokenPipeError:  # the reader went away (optarena methods | head): done
+            with contextlib.suppress(OSError):  # no second error when Python flushes stdout
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except KeyboardInterrupt:
             if terminated:
                 print("optarena: terminated (SIGTERM); finished runs are kept", file=sys.stderr)

@@ -49,4 +49,4 @@ class GradientMethod(Method):
             cp = self.checkpoint(state, it, ctx) if keep else None
             ctx.notify(oracle, it, getattr(state, "x", None), oracle.last_f, cp)
             if done:
-                return Outcome(StopReason.CONVERGED, f"converged after {it} steps")
+                return Outcome(StopReason.CONVERGED, f"converged after {it} step{'s' * (it != 1)}")
