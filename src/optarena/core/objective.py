@@ -22,6 +22,7 @@ from .batch import RowError, auto_chunk, batch_values
 from .errors import ObjectiveDefinitionError
 from .kinds import Probe, disconnected, first_call, is_flat, probe_call
 from .module_objective import ModuleParameters, module_objective
+from .numpy_jac import with_jacobian
 
 if TYPE_CHECKING:
     from .module_batch import SequentialBatch
@@ -139,9 +140,21 @@ class Objective:
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
-    def from_numpy(cls, fn: Callable[[np.ndarray], float], **kwargs: Any) -> Objective:
-        """An objective over a numpy function ``fn(x: ndarray) -> float`` (no gradient)."""
-        return cls(fn, backend="numpy", **kwargs)
+    def from_numpy(
+        cls, fn: Callable[[np.ndarray], float], *, jac: Any = None, **kwargs: Any
+    ) -> Objective:
+        """An objective over a numpy function ``fn(x: ndarray) -> float``: without a gradient,
+        or with ``gradient="fd"``, or with its own, scipy's ``jac``: a function ``jac(x)``
+        returning the gradient array, or ``True`` when ``fn`` returns ``(value, gradient)``
+        (gradient methods then use it exactly; see :mod:`optarena.core.numpy_jac`)."""
+        if jac is None or jac is False:
+            return cls(fn, backend="numpy", **kwargs)
+        if kwargs.get("gradient", "autograd") != "autograd":
+            raise ValueError("jac= gives the gradient: leave gradient= unset")
+        name = kwargs.pop("name", None) or getattr(fn, "__name__", type(fn).__name__)
+        kwargs.pop("gradient", None)
+        kwargs.setdefault("vectorize", False)  # one numpy call per point
+        return cls(with_jacobian(fn, jac, name), name=name, **kwargs)
 
     @classmethod
     def from_module(

@@ -33,8 +33,9 @@ _HINTS: dict[str, str] = {
     ),
     "jac": (
         "gradients come from autograd: write f with torch operations and gradient methods use "
-        "its exact gradient; a numpy function gets forward differences with "
-        "Objective.from_numpy(f, gradient='fd')"
+        "its exact gradient; a numpy function brings its own as "
+        "Objective.from_numpy(f, jac=grad) (jac=True when f returns (value, gradient)), or "
+        "gets forward differences with Objective.from_numpy(f, gradient='fd')"
     ),
     "hess": "no Hessian is taken: the quasi-Newton methods (bfgs, lbfgs) build their own",
     "args": (
