@@ -66,5 +66,7 @@ def landscape(
     hi = np.array([grid.x[-1], grid.y[-1]])  # type: ignore[index]
     note = outside_note(paths, lo, hi)
     ax.legend(fontsize=8, loc="best", title=note, title_fontsize=8)
-    ax.set_title(title or f"{getattr(problem, 'name', 'f')}: o start, X best evaluated")
+    ax.set_title(
+        title or f"{getattr(problem, 'name', 'f')}: o first point of a path, X best evaluated"
+    )
     return finish(fig, path)
