@@ -223,6 +223,24 @@ def test_state_dict_is_refused_by_a_study_made_otherwise() -> None:
         other.load_state_dict(saved)
     with pytest.raises(ValueError, match="state_dict"):
         study("cmaes", 30).load_state_dict({"format": 99})
+    pso = oa.Optimizer("pso", seed=0, budget=30, **setup("pso"))
+    with pytest.raises(ValueError, match=r"a study of method 'cmaes'.*Optimizer\('cmaes'"):
+        pso.load_state_dict(saved)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_candidates_told_back_as_json_lists_are_found(dtype: torch.dtype) -> None:
+    """A lab or cluster sends candidates as JSON: lists of Python floats (float64) that
+    torch.as_tensor would read as float32, rounding a float64 study's candidates."""
+    import json
+
+    opt = oa.Optimizer("cmaes", x0=torch.zeros(3, dtype=dtype), bounds=(-2, 2), seed=0, budget=40)
+    X = opt.ask()
+    back = json.loads(json.dumps(X.tolist()))
+    opt.tell(back[::-1], [float(sum(r)) for r in back[::-1]])
+    X = opt.ask()
+    opt.tell(X.numpy().tolist()[0], [1.0])  # one candidate as a flat list
+    assert opt.nfev == len(back) + 1
 
 
 # -- budget and convergence ------------------------------------------------------------------

@@ -99,6 +99,8 @@ def match_rows(
         seq = isinstance(candidates, list | tuple) and len(candidates) > 0
         if seq and all(isinstance(c, torch.Tensor) for c in candidates):
             candidates = torch.stack([c.detach().reshape(-1) for c in candidates])
+        if not isinstance(candidates, torch.Tensor):  # lists (JSON) in float64, not torch's
+            candidates = np.asarray(candidates, dtype=np.float64)  # float32 default: exact
         X = torch.as_tensor(candidates).detach().to(device=x0.device, dtype=x0.dtype)
         if X.ndim == 1:
             X = X.reshape(1, -1)

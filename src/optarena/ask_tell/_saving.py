@@ -74,6 +74,13 @@ def load(opt: Optimizer, saved: Mapping[str, Any]) -> None:
             f"best point {saved.get('reevaluate', 0)} times, this one {opt._run.elite} and "
             f"{opt._k}: make it with the same noisy=, reevaluate= and options"
         )
+    ran = saved["checkpoint"].get("method")
+    if ran != opt.method.info.name:
+        raise ValueError(
+            f"load_state_dict() got a study of method {ran!r}, but this Optimizer runs "
+            f"{opt.method.info.name!r}: make it as Optimizer({ran!r}, ...) with the options, "
+            "x0 or space, bounds and seed of the one that saved it"
+        )
     f = np.asarray(saved["f"], dtype=np.float64)
     xs = np.asarray(saved["x"], dtype=np.float64)
     if opt.budget.evals is not None and f.shape[0] > opt.budget.evals:
