@@ -162,3 +162,20 @@ def test_the_callback_has_scipys_fun(method: str) -> None:
     for info in seen:
         assert math.isfinite(info.fun)
         assert info.fun == (info.best_f if info.f is None else info.f)
+
+
+@pytest.mark.parametrize(
+    ("kw", "says"),
+    [
+        ({"buget": 20}, "did you mean budget= for buget=, of minimize()?"),
+        ({"sed": 1}, "did you mean seed= for sed=, of minimize()?"),
+        ({"sigma": 0.3}, "did you mean sigma0= for sigma=?"),
+    ],
+)
+def test_a_misspelled_keyword_is_named_as_one(kw: dict, says: str) -> None:
+    """Was: "unknown option(s) ['buget'] for method 'cmaes'", blaming the method."""
+    with pytest.raises(TypeError, match="neither minimize\\(\\) nor method 'cmaes'") as err:
+        oa.minimize(lambda x: (x * x).sum(), torch.zeros(2), "cmaes", **kw)
+    assert says in str(err.value)
+    with pytest.raises(TypeError, match="neither Optimizer\\(\\) nor method 'cmaes'"):
+        oa.Optimizer("cmaes", x0=torch.zeros(2), **kw)

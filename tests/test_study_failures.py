@@ -171,7 +171,9 @@ def test_a_misspelt_option_is_named_with_its_close_match_before_the_store(tmp_pa
     optimize(quadratic, SPACE, n_trials=2, seed=0, store=path, name="fresh")
     with pytest.raises(TypeError, match=r"'n_startup_trials' \(did you mean 'n_startup'\?\)"):
         optimize(quadratic, SPACE, n_trials=4, store=path, name="fresh", n_startup_trials=5)
-    with pytest.raises(TypeError, match=r"unknown option\(s\) 'zzz' for method 'tpe'"):
+    with pytest.raises(
+        TypeError, match=r"unknown option\(s\) 'zzz': neither optimize\(\) nor method 'tpe'"
+    ):
         optimize(quadratic, SPACE, n_trials=4, zzz=1)
 
 

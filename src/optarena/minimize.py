@@ -156,7 +156,7 @@ def minimize(
         )
         objective, x0, bounds, record_x = plan.objective, plan.x0, plan.bounds, True
     obj, problem = as_objective(objective)
-    meth = resolve_method(method, options)
+    meth = resolve_method(method, options, caller=minimize)
     if plan is not None and (why := plan.refusal(meth.info)) is not None:
         raise ValueError(why)
     x0_t = as_x0(x0, obj, problem, bounds)

@@ -90,7 +90,7 @@ class Optimizer(OpenBatch):
         if space is not None:
             self.space = space if isinstance(space, Space) else Space(space)
             x0, bounds = space_start(self.space, x0, bounds)
-        meth = resolve_method(method, options)
+        meth = resolve_method(method, options, caller=Optimizer)
         info = meth.info
         if info.family != "population" or not isinstance(meth, PopulationMethod):
             able = ", ".join(i.name for i in method_infos() if i.family == "population")

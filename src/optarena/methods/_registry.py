@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -289,8 +290,25 @@ def get_method_class(name: str) -> type[Method]:
     )
 
 
-def resolve_method(method: str | Method, options: dict[str, Any]) -> Method:
-    """A method instance from a name plus options, or an instance (then no options allowed)."""
+def _misspelled(unknown: list[str], caller: Callable[..., Any] | None, fields: set[str]) -> str:
+    """ " (did you mean budget= for buget=, of minimize()?)": keywords close to an option of
+    the method or to an argument of the caller."""
+    said = []
+    own = [] if caller is None else list(inspect.signature(caller).parameters)
+    for u in unknown:
+        if m := difflib.get_close_matches(u, sorted(fields), n=1, cutoff=0.75):
+            said.append(f"{m[0]}= for {u}=")
+        elif m := difflib.get_close_matches(u, own, n=1, cutoff=0.75):
+            said.append(f"{m[0]}= for {u}=, of {caller.__name__}()")  # type: ignore[union-attr]
+    return f" (did you mean {'; '.join(said)}?)" if said else ""
+
+
+def resolve_method(
+    method: str | Method, options: dict[str, Any], caller: Callable[..., Any] | None = None
+) -> Method:
+    """A method instance from a name plus options, or an instance (then no options allowed).
+    ``caller``: the public function whose extra keywords are the options (``minimize``), so
+    an unknown one close to its own arguments (``buget=``) is named as a misspelling."""
     from ._base import Method
 
     if isinstance(method, Method):
@@ -314,8 +332,12 @@ def resolve_method(method: str | Method, options: dict[str, Any]) -> Method:
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(options) - fields)
     if unknown:
+        who = f"method {cls.info.name!r}"  # type: ignore[attr-defined]
+        if caller is not None:
+            who = f"{caller.__name__}() nor {who}"
         raise TypeError(
-            f"unknown option(s) {unknown} for method {cls.info.name!r}; "  # type: ignore[attr-defined]
-            f"its options are {sorted(fields) or 'none'}{habit_hints(unknown)}"
+            f"unknown option(s) {unknown}: {'neither ' * (caller is not None)}{who} takes "
+            f"them{_misspelled(unknown, caller, fields)}; the method's options are "
+            f"{sorted(fields) or 'none'}{habit_hints(unknown)}"
         )
     return cls(**options)

@@ -89,8 +89,8 @@ def check_options(method: str | Method, options: Mapping[str, Any]) -> dict[str,
         hints = [f"{k!r} (did you mean {m[0]!r}?)" for k, m in near.items() if m]
         others = [repr(k) for k, m in near.items() if not m]
         raise TypeError(
-            f"unknown option(s) {', '.join(hints + others)} for method {method!r}; its options "
-            f"are {sorted(known)}"
+            f"unknown option(s) {', '.join(hints + others)}: neither optimize() nor method "
+            f"{method!r} takes them; the method's options are {sorted(known)}"
         ) from None
     return opts
 
