@@ -400,3 +400,13 @@ def test_minimize_refuses_what_a_space_run_cannot_take(kwargs: dict, match: str)
 def test_space_and_its_parts_are_exported() -> None:
     for name in ("Space", "Real", "Int", "Choice", "Fixed"):
         assert getattr(oa, name) is getattr(oa.space, name)
+
+
+def test_a_space_without_method_runs_auto() -> None:
+    """minimize(space=...) without method= used lbfgs, which a space of integers and
+    categories refuses (Optuna picks a sampler by itself)."""
+    space = {"n": Int(1, 10), "c": Choice(["a", "b"]), "x": Real(-1, 1)}
+    res = oa.minimize(
+        lambda c: (c["n"] - 3) ** 2 + (c["c"] == "b") + c["x"] ** 2, space=space, budget=60, seed=0
+    )
+    assert res.method == "auto" and res.nfev == 60 and res.config["n"] == 3

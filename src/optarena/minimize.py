@@ -49,7 +49,7 @@ __all__ = ["as_objective", "minimize"]
 def minimize(
     objective: Objective | Problem | Callable[[torch.Tensor], Any],
     x0: Any = None,
-    method: str | Method = "lbfgs",
+    method: str | Method | None = None,
     *,
     bounds: BoundsLike = None,
     constraints: Sequence[Any] | Constraint | Any = (),
@@ -75,7 +75,8 @@ def minimize(
             constraints, and its bounds to methods that need a box).
         x0: start point (1-D, real; ints and bools become float64, complex is refused).
             Optional for problems and module objectives.
-        method: a registered name (see :func:`optarena.methods`) or a Method instance.
+        method: a registered name (see :func:`optarena.methods`) or a Method instance;
+            ``None``: ``lbfgs``, or ``auto`` with a ``space`` (as Optuna picks a sampler).
         bounds: ``(lower, upper)`` (each a scalar or an array of length d), d ``(low, high)``
             pairs with ``None`` for an open side (as scipy reads them), ``optarena.Bounds``
             or ``scipy.optimize.Bounds``. Two arrays or tensors are ``(lower, upper)``; for
@@ -156,6 +157,8 @@ def minimize(
         )
         objective, x0, bounds, record_x = plan.objective, plan.x0, plan.bounds, True
     obj, problem = as_objective(objective)
+    if method is None:
+        method = "lbfgs" if space is None else "auto"
     meth = resolve_method(method, options, caller=minimize)
     if plan is not None and (why := plan.refusal(meth.info)) is not None:
         raise ValueError(why)
