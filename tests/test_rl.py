@@ -264,8 +264,8 @@ def reference_module_returns(
         total, n, done = 0.0, 0, False
         while not done:
             with torch.no_grad():
-                a = net(obs).numpy()
-            action = a.astype(np.float32) if continuous else int(a)
+                action = net(obs)  # numpy in: what env.step takes
+            assert isinstance(action, np.ndarray if continuous else int), action
             obs, r, terminated, truncated, _ = env.step(action)
             total, n, done = total + float(r), n + 1, terminated or truncated
         returns.append(total)
@@ -304,3 +304,18 @@ def test_a_policy_module_takes_observations_as_gymnasium_gives_them() -> None:
     action = net(obs)
     assert int(action) == int(net(torch.as_tensor(obs, dtype=torch.float64)))
     assert int(action) in (0, 1)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_a_policy_module_acts_as_env_step_takes(env_id: str) -> None:
+    """Was a tensor, which CartPole's step refuses (AssertionError: tensor(1) invalid)."""
+    obj = rl.PolicyObjective(env_id, (4,), episodes=1, seed=0)
+    x = 0.3 * torch.randn(obj.policy.dim, generator=torch.Generator().manual_seed(0))
+    for net in (obj.policy.module(x), obj.module(x)):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=1)
+        for _ in range(3):
+            obs, reward, *_ = env.step(net(obs))
+        assert isinstance(float(reward), float)
+        out = net(torch.as_tensor(obs))  # tensors stay tensors
+        assert isinstance(out, torch.Tensor)

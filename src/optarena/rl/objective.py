@@ -43,7 +43,7 @@ import torch
 from ..core.objective import Objective
 from .envs import VectorEnvs, run_episodes
 from .normalize import RunningStats
-from .policy import PolicySpec, policy_for
+from .policy import GymPolicy, PolicySpec, policy_for
 
 __all__ = ["PolicyObjective", "episode_seeds"]
 
@@ -192,7 +192,7 @@ class PolicyObjective(Objective):
             return net
         dtype = next(net.parameters()).dtype
         first, *rest = net  # observations as tensors first, then their normalization
-        return torch.nn.Sequential(first, self.obs_stats.layer(dtype), *rest).requires_grad_(False)
+        return GymPolicy(first, self.obs_stats.layer(dtype), *rest).requires_grad_(False)
 
     def _batch(self, X: torch.Tensor) -> torch.Tensor:
         n = X.shape[0]

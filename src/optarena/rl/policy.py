@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Argmax", "Observations", "PolicySpec", "ScaledTanh", "policy_for"]
+__all__ = ["Argmax", "GymPolicy", "Observations", "PolicySpec", "ScaledTanh", "policy_for"]
 
 
 class Observations(nn.Module):
@@ -52,6 +52,23 @@ class ScaledTanh(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.tanh(z) * self.scale + self.centre
+
+
+class GymPolicy(nn.Sequential):
+    """A policy module: tensors in, tensors out; a numpy observation (as gymnasium gives it)
+    gets what ``env.step`` takes: an ``int`` for one observation of a discrete space, else a
+    numpy array (float actions in the observations' float dtype)."""
+
+    def forward(self, obs: Any) -> Any:
+        out = super().forward(obs)
+        if not isinstance(obs, np.ndarray):
+            return out
+        a = out.detach().cpu().numpy()
+        if a.ndim == 0 and a.dtype.kind in "iu":
+            return int(a)
+        if a.dtype.kind == "f":
+            return a.astype(obs.dtype if obs.dtype.kind == "f" else np.float32)
+        return a
 
 
 @dataclass(frozen=True)
@@ -103,9 +120,10 @@ class PolicySpec:
         return lo, hi
 
     def module(self, x: torch.Tensor | np.ndarray) -> nn.Sequential:
-        """A new ``nn.Sequential`` (Observations, Linear, Tanh, ..., Linear, head) holding the
-        vector ``x`` (copied, in ``x``'s float dtype); its forward maps observations (numpy
-        arrays as gymnasium gives them, or tensors) to actions."""
+        """A new :class:`GymPolicy` (Observations, Linear, Tanh, ..., Linear, head) holding the
+        vector ``x`` (copied, in ``x``'s float dtype); its forward maps observations to
+        actions: numpy ones as gymnasium gives them to actions ``env.step`` takes, tensors to
+        tensors."""
         v = torch.as_tensor(x).detach()
         if v.shape != (self.dim,):
             raise ValueError(f"the policy has {self.dim} parameters, got shape {tuple(v.shape)}")
@@ -115,7 +133,7 @@ class PolicySpec:
             if layers:
                 layers.append(nn.Tanh())
             layers.append(nn.Linear(i, o, dtype=dtype, device=v.device))
-        net = nn.Sequential(Observations(dtype, v.device), *layers)
+        net = GymPolicy(Observations(dtype, v.device), *layers)
         torch.nn.utils.vector_to_parameters(v.to(dtype), net.parameters())
         net.append(ScaledTanh(*self._box(dtype, v.device)) if self.continuous else Argmax())
         return net.requires_grad_(False)
