@@ -319,3 +319,16 @@ def test_a_policy_module_acts_as_env_step_takes(env_id: str) -> None:
         assert isinstance(float(reward), float)
         out = net(torch.as_tensor(obs))  # tensors stay tensors
         assert isinstance(out, torch.Tensor)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"episode": 3}, r"did you mean episodes= for episode=\?"),
+        ({"hiden": (8,)}, r"did you mean hidden= for hiden=\?"),
+        ({"hidden": 16}, r"hidden takes the hidden layers' sizes, e\.g\. \(16,\), got 16"),
+    ],
+)
+def test_a_misspelled_keyword_is_named_not_passed_on_to_gymnasium(kw: dict, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        rl.PolicyObjective("CartPole-v1", **kw)

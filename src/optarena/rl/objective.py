@@ -34,6 +34,8 @@ Environment steps are counted on the objective (:attr:`PolicyObjective.env_steps
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +66,19 @@ def episode_seeds(seed: int, first: int, n: int, episodes: int) -> np.ndarray:
     evals = _splitmix64(root + np.arange(first, first + n, dtype=np.uint64))
     mixed = _splitmix64(evals[:, None] + np.arange(episodes, dtype=np.uint64)[None, :])
     return (mixed >> np.uint64(32)).astype(np.int64)
+
+
+def _env_keywords(env_id: str, env_kwargs: dict[str, Any], err: Exception) -> str:
+    """Why keywords that PolicyObjective passed on to the environment were refused."""
+    params = inspect.signature(PolicyObjective.__init__).parameters.values()
+    own = [p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD]
+    near = {k: difflib.get_close_matches(k, own, n=1, cutoff=0.6) for k in env_kwargs}
+    said = [f"{m[0]}= for {k}=" for k, m in near.items() if m]
+    hint = f" (did you mean {'; '.join(said)}?)" if said else ""
+    return (
+        f"{sorted(env_kwargs)} are neither PolicyObjective's own keywords ({', '.join(own)}) "
+        f"nor {env_id}'s environment keywords, where they went{hint}: {err}"
+    )
 
 
 class PolicyObjective(Objective):
@@ -104,7 +119,14 @@ class PolicyObjective(Objective):
     ) -> None:
         if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
             raise ValueError(f"episodes must be a positive int, got {episodes!r}")
-        self.envs = VectorEnvs(env_id, mode, **env_kwargs)
+        if isinstance(hidden, int | str) or not all(isinstance(h, int) for h in hidden):
+            raise TypeError(f"hidden takes the hidden layers' sizes, e.g. (16,), got {hidden!r}")
+        try:
+            self.envs = VectorEnvs(env_id, mode, **env_kwargs)
+        except TypeError as e:  # a keyword meant for PolicyObjective, misspelled, went here
+            if not env_kwargs:
+                raise
+            raise TypeError(_env_keywords(env_id, env_kwargs, e)) from e
         spec = policy or policy_for(self.envs.observation_space, self.envs.action_space, hidden)
         if spec.sizes[0] != self.envs.observation_space.shape[0]:
             raise ValueError(
