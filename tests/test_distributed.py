@@ -478,3 +478,14 @@ def test_dask_rerun_of_a_dead_workers_chunk_never_calls_the_objective_unseen(tmp
     assert res.info["worker_retries"] >= 1 and res.info["lost_evals"] >= 10
     assert calls >= res.nfev - res.info["lost_evals"] + 5  # the lost attempt's calls ran
     assert claims == []  # the run's claims are removed from the scheduler when it ends
+
+
+@pytest.mark.parametrize("address", ["threads", "local:x", "localhost", "tcp://localhost"])
+def test_a_string_that_is_no_address_is_refused_before_a_client_is_made(address: str) -> None:
+    """Was distributed's "missing port number" or int() error, and a failed Client that
+    stalled the interpreter's exit for 60 s."""
+    from optarena.bench.dask_runner import connect
+
+    refused = pytest.raises(ValueError, match=r"neither 'local:N' .* nor a Dask scheduler")
+    with refused, connect(address):
+        pass

@@ -51,6 +51,20 @@ def _run_task(task: Task) -> RunRecord:
         return execute(task)
 
 
+def _check_address(address: str) -> None:
+    """Refuse, before a Client is made (a failed one lingers and stalls the exit), a string
+    that is neither ``local:N`` nor ``[protocol://]host:port``."""
+    protocol, _, rest = address.rpartition("://")
+    if protocol not in ("", "tcp", "tls"):  # inproc://, ucx://, ...: Dask reads them
+        return
+    if address.startswith("local") or ":" not in rest or not rest.rsplit(":", 1)[1].isdigit():
+        raise ValueError(
+            f"{address!r} is neither 'local:N' (N worker processes on this machine, e.g. "
+            "'local:2') nor a Dask scheduler address such as 'tcp://host:8786'; threads in "
+            "this process: concurrent.futures.ThreadPoolExecutor(n)"
+        )
+
+
 @contextlib.contextmanager
 def connect(cluster: Any) -> Iterator[Any]:
     """A ``distributed.Client`` for ``cluster`` (see the module docstring), closed on exit
@@ -69,6 +83,7 @@ def connect(cluster: Any) -> Iterator[Any]:
         )
     m = _LOCAL.fullmatch(cluster.strip())
     if m is None:
+        _check_address(cluster.strip())
         with Client(cluster.strip()) as client:
             yield client
         return
