@@ -85,6 +85,7 @@ def test_explicit_reevaluate_and_refusals_before_any_evaluation() -> None:
     obj, calls = noisy_sphere()
     res = oa.minimize(obj, X0, "cmaes", budget=300, seed=1, reevaluate=4)
     assert res.info["noise"]["reevaluations"] == 4 and res.nfev == calls[0] <= 300
+    assert res.message.startswith("the budget of 300 evaluations is spent (16 held back)")
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="reevaluate"):
             oa.minimize(obj, X0, "cmaes", budget=300, reevaluate=bad)
@@ -92,9 +93,12 @@ def test_explicit_reevaluate_and_refusals_before_any_evaluation() -> None:
     with pytest.raises(ValueError, match="budget"):
         oa.minimize(obj, X0, "cmaes", budget=40, reevaluate=10)
     assert calls[0] == before
-    # a small budget gets no default re-evaluation, and says so by its absence of a reserve
+    # a small budget gets no default re-evaluation, and says so (was silent)
     small = oa.minimize(noisy_sphere()[0], X0, "cmaes", budget=100, seed=1)
-    assert "noise" not in small.info
+    assert small.info["noise"]["reevaluations"] == 0 and small.nfev == 100
+    assert "luckiest raw sample of a noisy objective" in small.message
+    told = oa.minimize(noisy_sphere()[0], X0, "cmaes", budget=300, seed=1, reevaluate=0)
+    assert "noise" not in told.info  # asked for none: nothing to say
 
 
 def test_a_problem_declared_noisy_is_reevaluated() -> None:

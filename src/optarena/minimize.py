@@ -220,7 +220,7 @@ def minimize(
             meth.check(ctx, oracle)
             _probe(obj, x0_t, meth, resume, facts)
             if plan is None:
-                result = _settle(run_method(meth, oracle, ctx), oracle, full, k)
+                result = _settle(run_method(meth, oracle, ctx), oracle, full, k, reevaluate is None)
             else:
                 try:
                     result = plan.result(run_method(meth, oracle, ctx))
@@ -250,7 +250,7 @@ def minimize(
             leaders=3 * (k > 0),
         )
         try:
-            result = _settle(run_method(meth, oracle, ctx), oracle, full, k)
+            result = _settle(run_method(meth, oracle, ctx), oracle, full, k, reevaluate is None)
         finally:
             runner.close()
         if runner.batches == 0:

@@ -40,12 +40,19 @@ def held_back(bud: Budget, k: int) -> Budget:
     return dataclasses.replace(bud, evals=bud.evals - reserve(k))
 
 
-def settle(result: Result, oracle: Oracle, full: Budget, k: int) -> Result:
+def settle(result: Result, oracle: Oracle, full: Budget, k: int, default: bool = False) -> Result:
     """A noisy run's Result with its best point chosen and valued by re-evaluation (see
     :mod:`optarena.core.noise`); other runs' Results unchanged. Skipped after an interruption
-    or when no finite value was seen."""
+    or when no finite value was seen. ``default``: ``k`` is the default for the budget (a
+    noisy run that gets none says why)."""
     if k == 0:
-        return result
+        if not (default and getattr(oracle.objective, "noisy", False)):
+            return result
+        why = "the budget is too small to hold back re-evaluations (reevaluate= sets them)"
+        note = {"reevaluations": 0, "raw_best": result.fun, "skipped": why}
+        message = result.message + "; " if result.message else ""
+        message += "fun is the luckiest raw sample of a noisy objective: " + why
+        return dataclasses.replace(result, message=message, info={**result.info, "noise": note})
     if result.stop_reason in (StopReason.INTERRUPTED, StopReason.CALLBACK) or (
         oracle.best_x is None
     ):
@@ -68,6 +75,10 @@ def settle(result: Result, oracle: Oracle, full: Budget, k: int) -> Result:
         raw, beyond = oracle.constraints.excess(oracle.constraint_values(est.x))
         violation, feasible = raw, beyond <= 0
     message = result.message + "; " if result.message else ""
+    if result.stop_reason is StopReason.MAX_EVALS and full.evals is not None:
+        held = f"the budget of {full.evals - reserve(k)} evaluations is spent"
+        whole = f"the budget of {full.evals} evaluations is spent ({reserve(k)} held back)"
+        message = message.replace(held, whole, 1)
     message += f"value averaged over {k} re-evaluations of the best point (noisy objective)"
     return dataclasses.replace(
         result,
