@@ -236,3 +236,19 @@ def test_no_option_listing_says_none_twice() -> None:
         for p in info.options:
             text = p.constraint()
             assert text.count("None") <= 1, f"{info.name}.{p.name}: {text!r}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lbfgs_in_a_box_refuses_half_precision_before_evaluating(dtype: torch.dtype) -> None:
+    """Was torch's raw NotImplementedError ("triangular_solve_cpu" not implemented for
+    'Half') in the middle of the run."""
+    calls: list[int] = []
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return ((x - 0.3) ** 2).sum()
+
+    with pytest.raises(ValueError, match=r"float32 or float64 .* x0\.float\(\)"):
+        oa.minimize(f, torch.zeros(3, dtype=dtype), "lbfgs", bounds=(-1, 1), budget=20)
+    assert calls == []
+    assert oa.minimize(f, torch.zeros(3, dtype=dtype), "lbfgs", budget=20).nfev > 0  # no box

@@ -42,6 +42,8 @@ def test_trials_are_stored_with_status_error_and_reports(tmp_path) -> None:
                      catch=RuntimeError)  # fmt: skip
     assert (study.n_complete, study.n_failed, study.n_pruned) == (6, 2, 0)
     frame = trials_frame(path, "a")
+    with pytest.raises(KeyError, match=r"no study 'aa' .* Did you mean 'a'\? It holds: \['a'"):
+        trials_frame(path, "aa")  # was an empty table
     assert list(frame.number) == list(range(8))
     assert list(frame.columns[:8]) == [
         "study", "number", "status", "value", "seconds", "error", "started", "finished"

@@ -3,6 +3,7 @@ reading and writing studies and trials, and their pandas views."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import sqlite3
@@ -152,6 +153,11 @@ def trials_frame(store: Store | str | Path, study: str | None = None) -> Any:
         else:
             rows = st.query(sql + " WHERE study = ? ORDER BY number", (study,))
             spaces = st.query("SELECT study, space FROM studies WHERE study = ?", (study,))
+            if not spaces:  # a misspelled name: not an empty table
+                held = [r["study"] for r in st.query("SELECT study FROM studies ORDER BY study")]
+                close = difflib.get_close_matches(study, held, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise KeyError(f"no study {study!r} in {store}.{hint} It holds: {held or 'none'}")
     names: dict[str, None] = {}
     for s in spaces:  # the spaces' parameter order first, then any other key seen
         names.update(dict.fromkeys(_param_names(json.loads(s["space"]))))

@@ -111,6 +111,12 @@ class LBFGS(GradientMethod):
     )
 
     def check(self, ctx: RunContext, oracle: Evaluator) -> None:
+        low = ctx.x0.dtype in (torch.float16, torch.bfloat16)
+        if low and ctx.lower is not None and ctx.upper is not None:
+            raise ValueError(
+                f"lbfgs in a box runs in float32 or float64 (torch's triangular solves have no "
+                f"{ctx.x0.dtype} kernels): give x0 as x0.float()"
+            )
         warm_up_torch_optim()
 
     def _optimizer(self, x: torch.Tensor) -> torch.optim.LBFGS:
