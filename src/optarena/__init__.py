@@ -15,7 +15,7 @@ from .constraints import Constraint, Eq, Ineq, linear
 from .core.objective import Objective, ObjectiveDefinitionError
 from .core.oracle import ObjectiveError
 from .inputs import Bounds
-from .methods import IterationInfo, Method, MethodInfo
+from .methods import Checkpoint, IterationInfo, Method, MethodInfo
 from .methods.composite.auto import Auto
 from .methods.composite.chain import Chain
 from .methods.composite.constrained import AugmentedLagrangian, Penalty
@@ -34,6 +34,7 @@ __all__ = [
     "Bounds",
     "Budget",
     "Chain",
+    "Checkpoint",
     "Choice",
     "Comparison",
     "Constraint",

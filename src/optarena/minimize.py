@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -57,7 +57,7 @@ def minimize(
     seed: int | None = None,
     callback: Callable[[IterationInfo], Any] | None = None,
     record_x: bool | None = None,
-    resume: Checkpoint | None = None,
+    resume: Checkpoint | Mapping[str, Any] | None = None,
     device: str | torch.device | None = None,
     executor: Any = None,
     reevaluate: int | None = None,
@@ -99,7 +99,8 @@ def minimize(
             default is x0's device. Data the objective closes over must be on it too.
         resume: a :class:`Checkpoint` from ``IterationInfo.checkpoint`` of an earlier run of a
             checkpointable method (population methods, gd, the torch.optim methods, lbfgs), to
-            continue it exactly (same objective, method and seed).
+            continue it exactly (same objective, method and seed), or its ``state_dict()``
+            (plain data: ``torch.save`` it, ``torch.load`` reads it with weights_only=True).
         executor: evaluate batches (population generations, finite-difference probes) in
             chunks on workers: a ``concurrent.futures.Executor``, a ``distributed.Client``,
             or :class:`optarena.parallel.Parallel` to set chunks, retries and timeout. The
@@ -182,6 +183,7 @@ def minimize(
     reason = meth.info.refusal(facts)
     if reason is not None:
         raise ValueError(reason)
+    resume = _check_resume(resume, meth)
     if seed is None and resume is not None:  # a resume continues the checkpoint's stream
         seed = getattr(resume, "made_under", {}).get("seed")
     run_seed = as_seed(seed)
@@ -198,7 +200,6 @@ def minimize(
     full, bud = bud, _held_back(bud, k)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
-    _check_resume(resume, meth)
     with (
         evaluation(mem, edt) as settings,
         observe(progress, full, meth.label, callback) as callback,
@@ -281,13 +282,17 @@ def _probe(obj: Objective, x0: torch.Tensor, meth: Method, resume: Any, facts: F
         raise ValueError(reason)
 
 
-def _check_resume(resume: Checkpoint | None, meth: Method) -> None:
-    """Refuse a ``resume=`` that is not a Checkpoint of this method's kind of run."""
+def _check_resume(resume: Any, meth: Method) -> Checkpoint | None:
+    """The Checkpoint of ``resume=`` (one, or its ``state_dict()``), refused when it is not
+    one of this method's kind of run."""
     if resume is None:
-        return
+        return None
+    if isinstance(resume, Mapping) and "format" in resume:
+        resume = Checkpoint.from_state_dict(resume)
     if not isinstance(resume, Checkpoint):
         raise TypeError(
-            f"resume= takes a Checkpoint (IterationInfo.checkpoint), got {type(resume).__name__}"
+            "resume= takes a Checkpoint (IterationInfo.checkpoint) or its state_dict(), got "
+            f"{type(resume).__name__}"
         )
     if not type(meth).checkpointable:
         able = [i.name for i in method_infos() if get_method_class(i.name).checkpointable]
@@ -300,6 +305,7 @@ def _check_resume(resume: Checkpoint | None, meth: Method) -> None:
             f"resume= got a checkpoint of method {resume.method!r}, but the method is "
             f"{meth.info.name!r}; resume with the method that made it"
         )
+    return resume
 
 
 def run_method(meth: Method, oracle: Oracle, ctx: RunContext) -> Result:

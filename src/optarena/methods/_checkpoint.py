@@ -8,12 +8,14 @@ box or a random stream that is not the new seed's. :func:`differences` says what
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
 __all__ = ["Checkpoint", "differences"]
+
+FORMAT = "optarena.checkpoint/1"  # of Checkpoint.state_dict()
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,23 @@ class Checkpoint:
     def iteration(self) -> int:
         """The iteration after which the checkpoint was taken (``generation`` by another name)."""
         return self.generation
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint as plain data: ``torch.save`` it, ``torch.load(f)`` reads it back
+        with its default ``weights_only=True``, and ``minimize(resume=...)`` takes it (or
+        :meth:`from_state_dict`'s Checkpoint)."""
+        from ._checkpoint_data import to_plain
+
+        return {"format": FORMAT, **to_plain({f.name: getattr(self, f.name) for f in fields(self)})}
+
+    @classmethod
+    def from_state_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        """The Checkpoint of :meth:`state_dict`'s data."""
+        from ._checkpoint_data import from_plain
+
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise ValueError("a checkpoint's data comes from Checkpoint.state_dict()")
+        return cls(**{f.name: from_plain(data[f.name]) for f in fields(cls)})
 
 
 def differences(then: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
