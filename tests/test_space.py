@@ -410,3 +410,17 @@ def test_a_space_without_method_runs_auto() -> None:
         lambda c: (c["n"] - 3) ** 2 + (c["c"] == "b") + c["x"] ** 2, space=space, budget=60, seed=0
     )
     assert res.method == "auto" and res.nfev == 60 and res.config["n"] == 3
+
+
+def test_sample_takes_a_torch_generator_reproducibly() -> None:
+    space = Space({"n": Int(1, 10), "c": Choice(["a", "b"]), "x": Real(-1, 1)})
+    a = space.sample(torch.Generator().manual_seed(3), n=4)
+    b = space.sample(torch.Generator().manual_seed(3), n=4)
+    assert a == b and len(a) == 4 and space.sample(np.int64(5)) == space.sample(5)
+
+
+def test_constraints_with_a_space_say_how_to_write_them() -> None:
+    with pytest.raises(ValueError, match="add a penalty for the violation"):
+        oa.minimize(
+            lambda c: c["x"], space={"x": Real(0, 1)}, constraints=[oa.Ineq(lambda x: x[0])]
+        )

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from .params import Choice, Fixed, Int, Param, Real
 
@@ -265,9 +266,12 @@ class Encoding:
     # -- sampling ----------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator | int | None = None, n: int = 1) -> list[dict]:
         """``n`` configurations drawn natively: the law of a uniform point of the box, decoded
-        (see the module doc). ``rng``: a numpy Generator, or a seed for one."""
+        (see the module doc). ``rng``: a numpy Generator, a seed for one, or a
+        ``torch.Generator`` (which draws that seed)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if isinstance(rng, torch.Generator):
+            rng = int(torch.randint(2**62, (1,), generator=rng))
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         out = []
         for _ in range(n):

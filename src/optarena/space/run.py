@@ -151,7 +151,11 @@ def space_plan(
     if constraints is not None and (
         not isinstance(constraints, list | tuple) or len(constraints) > 0
     ):
-        raise ValueError("constraints= are not supported with space= yet")
+        raise ValueError(
+            "constraints= are not supported with space= yet: add a penalty for the violation "
+            "to the objective's value (the configuration is a dict), or minimize over a box "
+            "with Ineq / Eq constraints (minimize(f, x0, bounds=..., constraints=...))"
+        )
     if executor is not None:
         raise ValueError(
             "executor= is not supported with space= yet (the cache of configurations lives "
