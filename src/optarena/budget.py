@@ -131,12 +131,16 @@ class Budget:
         return replace(self, evals=DEFAULT_EVALS)
 
 
-def limit_message(budget: Budget, reason: StopReason, best_eval: int | None) -> str:
+def limit_message(
+    budget: Budget, reason: StopReason, best_eval: int | None, held_back: int = 0
+) -> str:
     """What a run that ended on a limit of ``budget`` or on its target says (else ""), so a
-    Result never ends with an empty message: which limit, and when the best value was found."""
+    Result never ends with an empty message: which limit, and when the best value was found
+    (``held_back``: evaluations of ``budget`` kept from the method, named beside it)."""
     grads = budget.grad_evals
+    held = f" ({held_back} held back)" if held_back else ""
     limits = {
-        StopReason.MAX_EVALS: f"the budget of {budget.evals} evaluations is spent",
+        StopReason.MAX_EVALS: f"the budget of {budget.evals} evaluations is spent{held}",
         StopReason.MAX_GRAD_EVALS: f"the budget of {grads} gradient evaluations is spent",
         StopReason.MAX_SECONDS: f"the time budget of {budget.seconds} s is spent",
         StopReason.TARGET_REACHED: f"the target {budget.target} is reached",

@@ -71,7 +71,7 @@ def as_objective(objective: Any) -> tuple[Objective, Problem | None]:
 def _box_centre(bounds: Any) -> torch.Tensor:
     """The centre of finite bounds whose form gives their dimension (float64), else the
     ValueError saying that x0 is required."""
-    need, d, scipy = "x0 is required: pass the start point as a 1-D tensor or array", 0, False
+    need, d, read = "x0 is required: pass the start point as a 1-D tensor or array", 0, _box
     if isinstance(bounds, Bounds | so.Bounds):  # the sizes of its array sides
         scipy = isinstance(bounds, so.Bounds)  # whose scalar sides are arrays of one entry
         sides = [_numbers(v, 0.0, "bounds") for v in ((bounds.lb, bounds.ub) if scipy else bounds)]
@@ -79,9 +79,8 @@ def _box_centre(bounds: Any) -> torch.Tensor:
     elif isinstance(bounds, tuple | list) and len(bounds) == 2 and all(map(_is_array, bounds)):
         d = int(np.size(_numbers(bounds[0], 0.0, "lower")))
     elif isinstance(bounds, tuple | list) and all(map(_is_pair, bounds)):  # d (low, high) pairs
-        d = len(bounds)
-    pairs = d > 0 and isinstance(bounds, tuple | list) and all(map(_is_pair, bounds))
-    lo, hi = (_pairs if pairs else _box)(bounds, d) if d > 0 else (np.array([np.inf]),) * 2
+        d, read = len(bounds), _pairs  # scipy's reading (as_bounds resolves a 2x2 from it)
+    lo, hi = read(bounds, d) if d > 0 else (np.array([np.inf]),) * 2
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise ValueError(f"{need}, or finite bounds as d (low, high) pairs (their centre starts)")
     return torch.from_numpy((lo + (hi - lo) / 2).astype(np.float64))

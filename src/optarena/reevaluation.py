@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from .budget import Budget, StopReason
+from .budget import Budget, StopReason, limit_message
 from .core.errors import ObjectiveError, StopRun
 from .core.noise import default_reevaluations, reevaluate_best, reserve
 from .core.objective import Objective
@@ -76,9 +76,9 @@ def settle(result: Result, oracle: Oracle, full: Budget, k: int, default: bool =
         violation, feasible = raw, beyond <= 0
     message = result.message + "; " if result.message else ""
     if result.stop_reason is StopReason.MAX_EVALS and full.evals is not None:
-        held = f"the budget of {full.evals - reserve(k)} evaluations is spent"
-        whole = f"the budget of {full.evals} evaluations is spent ({reserve(k)} held back)"
-        message = message.replace(held, whole, 1)
+        method_part = limit_message(held_back(full, k), result.stop_reason, None)
+        whole = limit_message(full, result.stop_reason, None, reserve(k))
+        message = message.replace(method_part, whole, 1)
     message += f"value averaged over {k} re-evaluations of the best point (noisy objective)"
     return dataclasses.replace(
         result,

@@ -14,31 +14,16 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import torch
+from ..methods._checkpoint_data import to_plain
 
 __all__ = ["plain", "rebuilt"]
 
 
 def plain(obj: Any) -> Any:
-    """``obj`` with dataclasses as dicts of their attributes and numpy arrays and numbers as
-    tensors and Python numbers."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        attrs = getattr(obj, "__dict__", None)  # a slots class has only its fields
-        if attrs is None:
-            attrs = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        return {k: plain(v) for k, v in attrs.items()}
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(obj.copy())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Mapping):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, tuple):
-        return tuple(plain(v) for v in obj)
-    if isinstance(obj, list):
-        return [plain(v) for v in obj]
-    return obj
+    """``obj`` with dataclasses as dicts of their attributes (no class named: :func:`rebuilt`
+    takes the classes from a fresh study's state), numpy arrays and numbers as tensors and
+    Python numbers: a checkpoint's plain form (``methods._checkpoint_data``) without names."""
+    return to_plain(obj, named=False)
 
 
 def rebuilt(saved: Any, like: Any) -> Any:

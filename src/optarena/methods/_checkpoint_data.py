@@ -19,25 +19,25 @@ __all__ = ["from_plain", "to_plain"]
 CLASS = "__class__"
 
 
-def to_plain(obj: Any) -> Any:
-    """``obj`` with dataclasses as dicts naming their class, numpy arrays as tensors and numpy
-    numbers as Python numbers."""
+def to_plain(obj: Any, named: bool = True) -> Any:
+    """``obj`` with dataclasses as dicts of their attributes (``named``: with their class
+    under ``"__class__"``), numpy arrays as tensors and numpy numbers as Python numbers."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         attrs = getattr(obj, "__dict__", None)
         if attrs is None:  # a slots class: its fields
             attrs = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        name = f"{type(obj).__module__}:{type(obj).__qualname__}"
-        return {CLASS: name, **{k: to_plain(v) for k, v in attrs.items()}}
+        out = {k: to_plain(v, named) for k, v in attrs.items()}
+        return {CLASS: f"{type(obj).__module__}:{type(obj).__qualname__}", **out} if named else out
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(obj.copy())
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, Mapping):
-        return {k: to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v, named) for k, v in obj.items()}
     if isinstance(obj, tuple):
-        return tuple(to_plain(v) for v in obj)
+        return tuple(to_plain(v, named) for v in obj)
     if isinstance(obj, list):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, named) for v in obj]
     return obj
 
 
